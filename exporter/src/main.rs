@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use pulse_exporter::{cli, server};
@@ -42,5 +43,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only help a human at a terminal; they corrupt log files and pipes.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
