@@ -1,6 +1,8 @@
 //! Black-box tests of the HTTP side: concurrency, content negotiation, gzip, TLS, basic auth,
 //! graceful shutdown.
 
+#![allow(clippy::unwrap_used)] // Test helpers: a panic is the failure report.
+
 mod support;
 
 use std::time::{Duration, Instant};
