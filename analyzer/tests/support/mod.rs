@@ -125,8 +125,14 @@ impl Process {
                 .next()
                 .expect("process exited before listening")
                 .expect("read stderr");
+            // The analyzer's banner; a spawned exporter shares its stderr, so the analyzer is
+            // recognised by that line rather than by the generic `listening` log.
+            if let Some(rest) = line.strip_prefix("pulse: analyzer http://") {
+                break rest.split('/').next().expect("address").to_owned();
+            }
             if let Some(rest) = line.split("address=").nth(1)
                 && line.contains("listening")
+                && binary.ends_with("pulse-exporter")
             {
                 break rest.split_whitespace().next().expect("address").to_owned();
             }
