@@ -160,7 +160,9 @@ pub async fn run(
         .ok()
         .and_then(|u| u.host_str().map(|h| format!("prometheus:{h}")))
         .unwrap_or_else(|| "prometheus".to_owned());
-    let mut next_start = (storage::now_ms() - source.lookback.0.as_millis() as i64) / step * step;
+    // Per query, so one broken expression does not make the others re-fetch a growing window.
+    let first = (storage::now_ms() - source.lookback.0.as_millis() as i64) / step * step;
+    let mut next_start = vec![first; source.queries.len()];
     let mut ticker = tokio::time::interval(source.interval.0);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -170,14 +172,17 @@ pub async fn run(
         }
         let started = Instant::now();
         let end = storage::now_ms() / step * step;
-        if end < next_start {
-            continue;
-        }
         let mut all: Vec<(String, Series)> = Vec::new();
         let mut error = None;
-        for query in &source.queries {
-            match query_range(&client, &source.url, query, next_start, end, step).await {
-                Ok(series) => all.extend(series.into_iter().map(|s| (query.name.clone(), s))),
+        for (query, next) in source.queries.iter().zip(next_start.iter_mut()) {
+            if end < *next {
+                continue;
+            }
+            match query_range(&client, &source.url, query, *next, end, step).await {
+                Ok(series) => {
+                    all.extend(series.into_iter().map(|s| (query.name.clone(), s)));
+                    *next = end + step;
+                }
                 Err(e) => {
                     tracing::warn!("fleet: {e}");
                     error = Some(e.to_string());
@@ -192,9 +197,6 @@ pub async fn run(
             samples: all.iter().map(|(_, (_, p))| p.len() as u64).sum(),
             error,
         };
-        if status.success {
-            next_start = end + step;
-        }
         let ingest = ingest.clone();
         let job_target = target.clone();
         let job = tokio::task::spawn_blocking(move || {

@@ -235,8 +235,11 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
+/// GET returning (status, JSON body); status 0 when the server is not reachable (yet).
 pub fn get_json(url: &str) -> (u16, serde_json::Value) {
-    let response = reqwest::blocking::get(url).expect("GET");
+    let Ok(response) = reqwest::blocking::get(url) else {
+        return (0, serde_json::Value::Null);
+    };
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(serde_json::Value::Null))
 }
