@@ -148,4 +148,157 @@ mod tests {
         }
         assert!(quiet.update(6.0) > noisy.update(6.0));
     }
+
+    #[test]
+    fn tail_calibration_ranks_by_the_series_own_tail() {
+        let mut quiet = TailCalibrator::new(1000, 100, 0.02, 0.05);
+        let mut bursty = TailCalibrator::new(1000, 100, 0.02, 0.05);
+        for i in 0..800 {
+            quiet.update(if i % 2 == 0 { 0.5 } else { 1.0 });
+            bursty.update(if i % 20 == 0 { 30.0 } else { 1.0 });
+        }
+        let q = quiet.update(10.0);
+        let b = bursty.update(10.0);
+        assert!(q > 5.0, "a deviation beyond anything seen is news: {q}");
+        assert!(b < q, "routine bursts raise the bar: {b} vs {q}");
+        assert!(quiet.update(0.5) < 1.0);
+    }
+
+    #[test]
+    fn tail_calibration_is_silent_until_it_has_history() {
+        let mut c = TailCalibrator::new(1000, 100, 0.02, 0.05);
+        assert!((0..99).all(|_| c.update(5.0) == 0.0));
+    }
+}
+
+/// Width of one histogram bin of `ln(1 + z)`.
+const BIN_WIDTH: f64 = 0.025;
+/// Number of bins: `ln(1 + z)` up to 25.6, i.e. z up to ~1.3e11; larger
+/// deviations share the top bin, which only coarsens the history, not the
+/// score of the new point.
+const BINS: usize = 1024;
+/// How often (in updates) the tail threshold and mean excess are refreshed.
+const REFRESH_EVERY: u32 = 16;
+
+/// Extreme-value calibration ("peaks over threshold").
+///
+/// Keeps a histogram of the member's recent `s = ln(1 + z)`, finds the
+/// threshold `u` exceeded by a fraction `q` of them and the mean excess over
+/// it, and models the tail beyond `u` as exponential (a generalised Pareto
+/// tail with shape 0). The surprise of a new `s > u` is then
+/// `-ln q + (s - u) / mean_excess`: linear in `s`, steep on series whose
+/// deviations have always been small, gentle on series that routinely
+/// produce big ones. Unlike a Gaussian fit to the history it does not assume
+/// the deviations are light-tailed, which bursty infrastructure metrics
+/// never are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TailCalibrator {
+    counts: Vec<u32>,
+    ring: VecDeque<u16>,
+    capacity: usize,
+    min_history: usize,
+    tail_fraction: f64,
+    min_excess: f64,
+    since_refresh: u32,
+    threshold: f64,
+    exceed_fraction: f64,
+    mean_excess: f64,
+}
+
+impl TailCalibrator {
+    pub(crate) fn new(
+        capacity: usize,
+        min_history: usize,
+        tail_fraction: f64,
+        min_excess: f64,
+    ) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            counts: vec![0; BINS],
+            ring: VecDeque::with_capacity(capacity),
+            capacity,
+            min_history,
+            tail_fraction: tail_fraction.clamp(1e-4, 0.5),
+            min_excess: min_excess.max(1e-6),
+            since_refresh: REFRESH_EVERY,
+            threshold: 0.0,
+            exceed_fraction: 1.0,
+            mean_excess: 1.0,
+        }
+    }
+
+    /// Feeds the raw deviation `z` (≥ 0) and returns its surprise `-ln p`
+    /// against the history before it.
+    pub(crate) fn update(&mut self, z: f64) -> f64 {
+        let s = if z.is_finite() {
+            z.max(0.0).ln_1p()
+        } else {
+            0.0
+        };
+        let surprise = if self.ring.len() >= self.min_history {
+            if self.since_refresh >= REFRESH_EVERY {
+                self.refresh();
+            }
+            self.since_refresh += 1;
+            let base = -self.exceed_fraction.ln();
+            if s > self.threshold {
+                base + (s - self.threshold) / self.mean_excess
+            } else if self.threshold > 0.0 {
+                // Below the tail only the order matters: interpolate.
+                base * s / self.threshold
+            } else {
+                0.0
+            }
+        } else {
+            0.0
+        };
+        self.push(s);
+        surprise
+    }
+
+    fn push(&mut self, s: f64) {
+        if self.ring.len() == self.capacity
+            && let Some(old) = self.ring.pop_front()
+        {
+            let c = &mut self.counts[usize::from(old)];
+            *c = c.saturating_sub(1);
+        }
+        let bin = ((s / BIN_WIDTH) as usize).min(BINS - 1);
+        self.counts[bin] += 1;
+        self.ring.push_back(u16::try_from(bin).unwrap_or(u16::MAX));
+    }
+
+    /// Recomputes the tail threshold and the mean excess from the histogram.
+    fn refresh(&mut self) {
+        self.since_refresh = 0;
+        let n = self.ring.len() as f64;
+        let wanted = (self.tail_fraction * n).max(1.0);
+        let mut above = 0.0;
+        let mut excess_sum = 0.0;
+        let mut bin = BINS;
+        // Walk down from the top until a fraction q of the history lies at
+        // or above the current bin's lower edge.
+        while bin > 0 {
+            bin -= 1;
+            let c = f64::from(self.counts[bin]);
+            if c == 0.0 {
+                continue;
+            }
+            if above + c > wanted && above > 0.0 {
+                break;
+            }
+            above += c;
+            excess_sum += c * (bin as f64 + 0.5) * BIN_WIDTH;
+        }
+        // The threshold is the upper edge of the first bin not in the tail.
+        let threshold = (bin as f64 + 1.0) * BIN_WIDTH;
+        let threshold = if above >= n { 0.0 } else { threshold };
+        self.threshold = threshold;
+        self.exceed_fraction = ((above + 1.0) / (n + 1.0)).min(1.0);
+        self.mean_excess = if above > 0.0 {
+            (excess_sum / above - threshold).max(self.min_excess)
+        } else {
+            self.min_excess
+        };
+    }
 }

@@ -33,7 +33,7 @@ mod seasonal;
 use serde::{Deserialize, Serialize};
 
 use crate::window::RollingQuantiles;
-use likelihood::Calibrator;
+use likelihood::{Calibrator, TailCalibrator};
 use seasonal::SeasonalProfile;
 
 /// Detector parameters. The defaults are meant to work on any metric without
@@ -52,6 +52,13 @@ pub struct DetectorConfig {
     /// Number of trailing samples averaged by the level-shift member: enough
     /// to see a sustained shift through noise, few enough to report it early.
     pub level_points: usize,
+    /// Enables the spike member (robust z-score of the value).
+    pub spike: bool,
+    /// Enables the level-shift member (robust z-score of a short mean).
+    pub level: bool,
+    /// Enables the step member (robust z-score of the change since the
+    /// previous sample).
+    pub step: bool,
     /// Candidate seasonal periods, in seconds (daily and weekly by default).
     /// A period is used only when it spans at least 4 and at most
     /// `max_seasonal_slots` samples.
@@ -82,6 +89,13 @@ pub struct DetectorConfig {
     /// Fraction of the score kept for points that are not more surprising
     /// than the decayed recent peak.
     pub suppressed_fraction: f64,
+    /// How each member's deviation is turned into a surprise.
+    pub calibration: Calibration,
+    /// Fraction of the history treated as the tail by the extreme-value
+    /// calibration.
+    pub tail_fraction: f64,
+    /// Floor on the mean excess over the tail threshold, in `ln(1 + z)`.
+    pub min_excess: f64,
     /// Surprise (`-ln p`) that maps to a score of 0.5; the map
     /// `s / (s + score_scale)` keeps scores strictly below 1.
     pub score_scale: f64,
@@ -93,6 +107,9 @@ impl Default for DetectorConfig {
             warmup_points: 300,
             baseline_window: 720,
             level_points: 6,
+            spike: true,
+            level: true,
+            step: true,
             seasonal_periods_secs: vec![86_400, 604_800],
             seasonal_memory: 3,
             max_seasonal_slots: 4_096,
@@ -103,10 +120,93 @@ impl Default for DetectorConfig {
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
             suppressed_fraction: 0.1,
+            calibration: Calibration::Tail,
+            tail_fraction: 0.02,
+            min_excess: 0.1,
             score_scale: 20.0,
         }
     }
 }
+
+/// How a member's raw deviation becomes a per-series surprise `-ln p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// Numenta-style anomaly likelihood: Gaussian tail of a short average of
+    /// deviations against the long-run distribution of such averages.
+    Gaussian,
+    /// Peaks over threshold: exponential tail fitted above the series' own
+    /// high quantile of deviations; does not assume light tails.
+    Tail,
+}
+
+/// Per-member calibration state for the configured [`Calibration`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Calibrators {
+    Gaussian(Vec<Calibrator>),
+    Tail(Vec<TailCalibrator>),
+}
+
+impl Calibrators {
+    fn new(config: &DetectorConfig) -> Self {
+        let members = FIXED_MEMBERS + config.seasonal_periods_secs.len();
+        match config.calibration {
+            Calibration::Gaussian => Self::Gaussian(
+                (0..members)
+                    .map(|_| {
+                        Calibrator::new(
+                            config.likelihood_short,
+                            config.likelihood_window,
+                            config.likelihood_min_history,
+                            config.likelihood_min_std,
+                        )
+                    })
+                    .collect(),
+            ),
+            Calibration::Tail => Self::Tail(
+                (0..members)
+                    .map(|_| {
+                        TailCalibrator::new(
+                            config.likelihood_window,
+                            config.likelihood_min_history,
+                            config.tail_fraction,
+                            config.min_excess,
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Feeds every member that has a deviation and returns the largest
+    /// surprise: the ensemble reports its most surprised member.
+    fn update(&mut self, zs: &[Option<f64>]) -> f64 {
+        let mut surprise = 0.0f64;
+        match self {
+            Self::Gaussian(cals) => {
+                for (cal, z) in cals.iter_mut().zip(zs) {
+                    if let Some(z) = z {
+                        surprise = surprise.max(cal.update(*z));
+                    }
+                }
+            }
+            Self::Tail(cals) => {
+                for (cal, z) in cals.iter_mut().zip(zs) {
+                    if let Some(z) = z {
+                        surprise = surprise.max(cal.update(*z));
+                    }
+                }
+            }
+        }
+        surprise
+    }
+}
+
+/// Members that are not seasonal: spike, level, step.
+const FIXED_MEMBERS: usize = 3;
+
+/// Points a trailing window needs before its median and spread are trusted.
+const MIN_WINDOW: usize = 50;
 
 /// Samples of the inter-arrival time used to learn the sampling interval.
 const STEP_SAMPLES: usize = 32;
@@ -160,31 +260,25 @@ pub struct Detector {
     baseline: RollingQuantiles,
     recent: std::collections::VecDeque<f64>,
     seasonal: Vec<SeasonalMember>,
-    /// One calibrator per member: spike, level, then one per seasonal period.
-    calibrators: Vec<Calibrator>,
+    /// One calibrator per member: spike, level, step, then one per seasonal
+    /// period.
+    calibrators: Calibrators,
+    last_value: Option<f64>,
+    changes: RollingQuantiles,
     peak: f64,
 }
 
 impl Detector {
     pub fn new(config: DetectorConfig) -> Self {
-        let calibrator = || {
-            Calibrator::new(
-                config.likelihood_short,
-                config.likelihood_window,
-                config.likelihood_min_history,
-                config.likelihood_min_std,
-            )
-        };
-        let calibrators = (0..2 + config.seasonal_periods_secs.len())
-            .map(|_| calibrator())
-            .collect();
         Self {
+            calibrators: Calibrators::new(&config),
+            last_value: None,
+            changes: RollingQuantiles::new(config.baseline_window),
             seen: 0,
             step: StepEstimator::default(),
             baseline: RollingQuantiles::new(config.baseline_window),
             recent: std::collections::VecDeque::with_capacity(config.level_points.max(1)),
             seasonal: Vec::new(),
-            calibrators,
             peak: 0.0,
             config,
         }
@@ -205,7 +299,10 @@ impl Detector {
             self.init_seasonal(step);
         }
 
-        let mut zs = [0.0f64; 8];
+        // `None` marks a member that has not learned enough yet: its
+        // calibrator must not see made-up zeros, or the first real deviation
+        // would look infinitely surprising against an all-zero history.
+        let mut zs = [None::<f64>; 8];
         // Spike and level members against the trailing window.
         if self.recent.len() == self.config.level_points.max(1) {
             self.recent.pop_front();
@@ -213,19 +310,37 @@ impl Detector {
         self.recent.push_back(value);
         if let Some(median) = self.baseline.median() {
             let scale = floored_scale(self.baseline.robust_scale(), median);
-            zs[0] = (value - median).abs() / scale;
-            let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
-            zs[1] = (mean - median).abs() / scale;
+            if self.baseline.len() >= MIN_WINDOW {
+                zs[0] = Some((value - median).abs() / scale);
+                let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+                zs[1] = Some((mean - median).abs() / scale);
+            }
         }
+        // Step member: the change since the previous sample against the
+        // spread of recent changes. Sees a sudden move on a series that
+        // wanders too much for the level window to notice it.
+        if let Some(prev) = self.last_value {
+            let change = value - prev;
+            if self.changes.len() >= MIN_WINDOW
+                && let Some(center) = self.changes.median()
+            {
+                let scale = floored_scale(self.changes.robust_scale(), value);
+                zs[2] = Some((change - center).abs() / scale);
+            }
+            self.changes.push(change);
+        }
+        self.last_value = Some(value);
         // Seasonal members: the calibrator slot is fixed per configured
         // period, so a period that could not be used just stays silent.
         for (i, member) in self.seasonal.iter_mut().enumerate() {
             if let Some(expected) = member.profile.baseline(timestamp_secs) {
                 let residual = value - expected;
-                if let Some(center) = member.residuals.median() {
+                if member.residuals.len() >= MIN_WINDOW
+                    && let Some(center) = member.residuals.median()
+                {
                     let scale = floored_scale(member.residuals.robust_scale(), expected);
-                    if let Some(z) = zs.get_mut(2 + i) {
-                        *z = (residual - center).abs() / scale;
+                    if let Some(z) = zs.get_mut(FIXED_MEMBERS + i) {
+                        *z = Some((residual - center).abs() / scale);
                     }
                 }
                 member.residuals.push(residual);
@@ -234,10 +349,16 @@ impl Detector {
         }
         self.baseline.push(value);
 
-        let mut surprise = 0.0f64;
-        for (cal, z) in self.calibrators.iter_mut().zip(zs) {
-            surprise = surprise.max(cal.update(z));
+        if !self.config.spike {
+            zs[0] = None;
         }
+        if !self.config.level {
+            zs[1] = None;
+        }
+        if !self.config.step {
+            zs[2] = None;
+        }
+        let surprise = self.calibrators.update(&zs);
         if self.seen <= self.config.warmup_points as u64 {
             return 0.0;
         }
