@@ -1,0 +1,341 @@
+//! The collector framework: one small trait, one file per collector, and a runner that
+//! isolates failures.
+//!
+//! A collector reads its source (blocking `/proc` and `/sys` reads, or a short TCP exchange)
+//! and appends plain values to a [`MetricSet`]. The runner calls every enabled collector
+//! concurrently on the blocking pool with a deadline, and always emits
+//! `pulse_collector_success` and `pulse_collector_duration_seconds` for each of them: a
+//! collector that errors, panics or overruns the deadline is reported as `success 0` while
+//! the other collectors and the scrape carry on (node_exporter's `execute()` semantics).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use procfs_core::FromRead;
+
+use crate::config::Config;
+use crate::exposition::{Kind, MetricSet};
+use crate::paths::Paths;
+
+mod loadavg;
+
+/// One source of metrics.
+pub trait Collector: Send + Sync + 'static {
+    /// Reads the source and appends families to `out`. Runs on a blocking thread.
+    fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError>;
+}
+
+/// Why a collector produced nothing (or only part of its data).
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    #[error("reading {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("parsing {}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    Procfs(#[from] procfs_core::ProcError),
+    /// The source is absent on this machine (e.g. no PSI support); logged at debug level.
+    #[error("no data: {0}")]
+    NoData(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CollectorError {
+    pub fn parse(path: &Path, message: impl Into<String>) -> Self {
+        Self::Parse {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads a whole (small) file, attaching the path to the error.
+pub fn read_file(path: &Path) -> Result<String, CollectorError> {
+    std::fs::read_to_string(path).map_err(|source| CollectorError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses a procfs file with the `procfs` crate's parser, whatever root it lives under.
+pub fn read_procfs<T: FromRead>(path: &Path) -> Result<T, CollectorError> {
+    Ok(T::from_file(path)?)
+}
+
+/// What a collector may need at construction time.
+pub struct BuildContext<'a> {
+    pub paths: &'a Paths,
+    pub config: &'a Config,
+}
+
+type BuildFn = fn(&BuildContext) -> Result<Box<dyn Collector>, CollectorError>;
+
+/// Static description of a collector: its flag name, whether it runs by default, and how to
+/// build it.
+pub struct CollectorSpec {
+    pub name: &'static str,
+    pub default_enabled: bool,
+    pub help: &'static str,
+    pub build: BuildFn,
+}
+
+/// Every collector this binary knows, in flag order.
+pub const ALL: &[CollectorSpec] = &[loadavg::SPEC];
+
+pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
+    ALL.iter().find(|s| s.name == name)
+}
+
+struct Entry {
+    name: &'static str,
+    collector: Arc<dyn Collector>,
+    /// Set while a run is in flight. A collector stuck past its deadline (a hung NFS mount)
+    /// is not started again until it returns, so stuck threads cannot pile up.
+    busy: Arc<AtomicBool>,
+}
+
+/// The enabled collectors, built once at start-up.
+pub struct Collectors {
+    entries: Vec<Entry>,
+}
+
+/// Clears the busy flag even if the collector panics.
+struct BusyGuard(Arc<AtomicBool>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+struct Outcome {
+    name: &'static str,
+    success: bool,
+    duration: Duration,
+    metrics: MetricSet,
+}
+
+impl Collectors {
+    /// Builds the named collectors; fails on the first that cannot be built (bad options).
+    pub fn build(names: &[&'static str], ctx: &BuildContext) -> Result<Self, CollectorError> {
+        let mut entries = Vec::with_capacity(names.len());
+        for name in names {
+            let spec = spec(name)
+                .ok_or_else(|| CollectorError::Other(format!("unknown collector '{name}'")))?;
+            let collector = (spec.build)(ctx)
+                .map_err(|e| CollectorError::Other(format!("collector '{name}': {e}")))?;
+            entries.push(Entry {
+                name: spec.name,
+                collector: Arc::from(collector),
+                busy: Arc::new(AtomicBool::new(false)),
+            });
+        }
+        Ok(Self { entries })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.entries.iter().map(|e| e.name).collect()
+    }
+
+    /// Runs every collector concurrently and returns their metrics plus the per-collector
+    /// success and duration families. Never fails: failures are data.
+    pub async fn collect(&self, deadline: Duration) -> MetricSet {
+        let deadline = tokio::time::Instant::now() + deadline;
+        // Start every collector before awaiting any, so they run in parallel on the
+        // blocking pool and share one absolute deadline.
+        let started: Vec<_> = self.entries.iter().map(start_one).collect();
+        let mut outcomes = Vec::with_capacity(started.len());
+        for run in started {
+            outcomes.push(finish_one(run, deadline).await);
+        }
+
+        let mut out = MetricSet::default();
+        let success = out.family(
+            "pulse_collector_success",
+            "Whether the collector succeeded on this scrape (1) or failed, panicked or timed out (0).",
+            Kind::Gauge,
+        );
+        for o in &outcomes {
+            success.sample(&[("collector", o.name)], if o.success { 1.0 } else { 0.0 });
+        }
+        let duration = out.family(
+            "pulse_collector_duration_seconds",
+            "Wall-clock seconds the collector took on this scrape.",
+            Kind::Gauge,
+        );
+        for o in &outcomes {
+            duration.sample(&[("collector", o.name)], o.duration.as_secs_f64());
+        }
+        for o in outcomes {
+            out.extend(o.metrics);
+        }
+        out
+    }
+}
+
+type RunResult = (Result<(), CollectorError>, MetricSet);
+
+/// A collector run that has been handed to the blocking pool (or skipped because the
+/// previous one is still stuck).
+struct Started {
+    name: &'static str,
+    start: Instant,
+    handle: Option<tokio::task::JoinHandle<RunResult>>,
+}
+
+fn start_one(entry: &Entry) -> Started {
+    let start = Instant::now();
+    if entry.busy.swap(true, Ordering::AcqRel) {
+        tracing::warn!(
+            collector = entry.name,
+            "skipped: previous run has not finished yet"
+        );
+        return Started {
+            name: entry.name,
+            start,
+            handle: None,
+        };
+    }
+    let guard = BusyGuard(entry.busy.clone());
+    let collector = entry.collector.clone();
+    let handle = tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        let mut metrics = MetricSet::default();
+        let result = collector.collect(&mut metrics);
+        (result, metrics)
+    });
+    Started {
+        name: entry.name,
+        start,
+        handle: Some(handle),
+    }
+}
+
+async fn finish_one(run: Started, deadline: tokio::time::Instant) -> Outcome {
+    let Started {
+        name,
+        start,
+        handle,
+    } = run;
+    let failed = |duration| Outcome {
+        name,
+        success: false,
+        duration,
+        metrics: MetricSet::default(),
+    };
+    let Some(handle) = handle else {
+        return failed(Duration::ZERO);
+    };
+    match tokio::time::timeout_at(deadline, handle).await {
+        Ok(Ok((Ok(()), metrics))) => Outcome {
+            name,
+            success: true,
+            duration: start.elapsed(),
+            metrics,
+        },
+        Ok(Ok((Err(CollectorError::NoData(why)), _))) => {
+            tracing::debug!(collector = name, reason = %why, "collector returned no data");
+            failed(start.elapsed())
+        }
+        Ok(Ok((Err(error), _))) => {
+            tracing::warn!(collector = name, error = %error, "collector failed");
+            failed(start.elapsed())
+        }
+        Ok(Err(join_error)) => {
+            tracing::error!(collector = name, error = %join_error, "collector panicked");
+            failed(start.elapsed())
+        }
+        Err(_) => {
+            tracing::warn!(collector = name, "collector timed out");
+            failed(start.elapsed())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Fixed(&'static str);
+    impl Collector for Fixed {
+        fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
+            match self.0 {
+                "ok" => {
+                    out.gauge("test_value", "A test value.", 1.0);
+                    Ok(())
+                }
+                "err" => Err(CollectorError::Other("boom".into())),
+                "slow" => {
+                    std::thread::sleep(Duration::from_millis(400));
+                    out.gauge("test_slow", "Too late.", 1.0);
+                    Ok(())
+                }
+                _ => panic!("collector panicked on purpose"),
+            }
+        }
+    }
+
+    fn collectors(kinds: &[&'static str]) -> Collectors {
+        Collectors {
+            entries: kinds
+                .iter()
+                .map(|k| Entry {
+                    name: k,
+                    collector: Arc::new(Fixed(k)),
+                    busy: Arc::new(AtomicBool::new(false)),
+                })
+                .collect(),
+        }
+    }
+
+    fn success_of(set: &MetricSet, name: &str) -> f64 {
+        let family = set
+            .families
+            .iter()
+            .find(|f| f.name == "pulse_collector_success")
+            .unwrap();
+        let sample = family
+            .samples
+            .iter()
+            .find(|s| s.labels[0].1 == name)
+            .unwrap();
+        match sample.value {
+            crate::exposition::Value::Number(v) => v,
+            _ => unreachable!(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_are_isolated_and_reported() {
+        let c = collectors(&["ok", "err", "panic", "slow"]);
+        let set = c.collect(Duration::from_millis(150)).await;
+        assert_eq!(success_of(&set, "ok"), 1.0);
+        assert_eq!(success_of(&set, "err"), 0.0);
+        assert_eq!(success_of(&set, "panic"), 0.0);
+        assert_eq!(success_of(&set, "slow"), 0.0);
+        assert!(set.families.iter().any(|f| f.name == "test_value"));
+        assert!(!set.families.iter().any(|f| f.name == "test_slow"));
+        // The slow one is still running: the next scrape skips it instead of stacking threads.
+        let again = c.collect(Duration::from_millis(50)).await;
+        assert_eq!(success_of(&again, "slow"), 0.0);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let later = c.collect(Duration::from_millis(1000)).await;
+        assert_eq!(success_of(&later, "slow"), 1.0);
+    }
+
+    #[test]
+    fn collector_names_are_unique() {
+        let mut names: Vec<_> = ALL.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+    }
+}

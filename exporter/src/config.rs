@@ -1,0 +1,280 @@
+//! The optional YAML configuration file, for what flags express badly.
+//!
+//! Parsing is strict (`deny_unknown_fields`) and validating: regexes are compiled while the
+//! file is read, so every mistake is reported with the file, line, column and field path
+//! (`pulse.yml:4:3: filesystem.mount_points_exclude: invalid regular expression ...`).
+//! Flags given on the command line override the file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::{Deserialize, Deserializer, de};
+
+use crate::collectors;
+
+/// A configuration file that could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `file:line:column: field.path: message`, the shape editors and CI logs link to.
+    #[error("{}:{line}:{column}: {field}: {message}", file.display())]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        field: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Collectors to switch on (`true`) or off (`false`) over the built-in defaults.
+    /// `--collector.<name>` / `--no-collector.<name>` override this in turn.
+    pub collectors: BTreeMap<CollectorName, bool>,
+    /// Which mounts the filesystem collector reports.
+    pub filesystem: FilesystemConfig,
+    /// Which block devices the diskstats collector reports.
+    pub diskstats: DeviceFilter,
+    /// Which network interfaces the netdev collector reports.
+    pub netdev: DeviceFilter,
+}
+
+impl Config {
+    /// Reads and validates `path`. An empty file is the default configuration.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        parse_yaml(path, text)
+    }
+}
+
+/// Deserializes YAML, turning a failure into a [`ConfigError::Invalid`] that names the
+/// location and the field path. Shared by the exporter config and the web config.
+pub fn parse_yaml<T: de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = error.path().to_string();
+        let inner = error.into_inner();
+        let (line, column) = inner.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let message = inner.to_string();
+        let message = strip_path(strip_location(&message), &field).to_owned();
+        ConfigError::Invalid {
+            file: path.to_owned(),
+            line,
+            column,
+            field,
+            message,
+        }
+    })
+}
+
+/// serde_yaml appends " at line N column M" to its messages; we print the location once,
+/// up front, instead.
+fn strip_location(message: &str) -> &str {
+    match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    }
+}
+
+/// serde_yaml prefixes some messages with its own, coarser field path; ours is printed
+/// separately, so drop theirs when it is a prefix of ours.
+fn strip_path<'a>(message: &'a str, field: &str) -> &'a str {
+    match message.split_once(": ") {
+        Some((prefix, rest)) if !prefix.contains(' ') && field.starts_with(prefix) => rest,
+        _ => message,
+    }
+}
+
+/// A regular expression compiled while the config (or a flag) is read.
+#[derive(Clone)]
+pub struct Pattern(pub Regex);
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        Regex::new(pattern)
+            .map(Pattern)
+            .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
+    }
+
+    /// For patterns that are literals in this source file.
+    fn constant(pattern: &str) -> Self {
+        Self(Regex::new(pattern).expect("built-in pattern is valid"))
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.0.is_match(text)
+    }
+}
+
+impl fmt::Debug for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Pattern::new(&text).map_err(de::Error::custom)
+    }
+}
+
+/// A collector name that exists in this binary.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CollectorName(pub &'static str);
+
+impl<'de> Deserialize<'de> for CollectorName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match collectors::spec(&text) {
+            Some(spec) => Ok(CollectorName(spec.name)),
+            None => {
+                let known: Vec<_> = collectors::ALL.iter().map(|s| s.name).collect();
+                Err(de::Error::custom(format!(
+                    "unknown collector `{text}`, expected one of: {}",
+                    known.join(", ")
+                )))
+            }
+        }
+    }
+}
+
+/// node_exporter's defaults: pseudo and container-internal mounts say nothing about disk space.
+pub const DEFAULT_MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+pub const DEFAULT_FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+/// Partitions and virtual devices double-count the I/O of their parent disk.
+pub const DEFAULT_DISK_DEVICE_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesystemConfig {
+    /// Mount points to skip (regex, unanchored like node_exporter's).
+    pub mount_points_exclude: Pattern,
+    /// Filesystem types to skip (regex).
+    pub fs_types_exclude: Pattern,
+}
+
+impl Default for FilesystemConfig {
+    fn default() -> Self {
+        Self {
+            mount_points_exclude: Pattern::constant(DEFAULT_MOUNT_POINTS_EXCLUDE),
+            fs_types_exclude: Pattern::constant(DEFAULT_FS_TYPES_EXCLUDE),
+        }
+    }
+}
+
+/// Include/exclude regexes over device names. Giving both is an error, as in node_exporter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceFilter {
+    pub device_include: Option<Pattern>,
+    pub device_exclude: Option<Pattern>,
+}
+
+impl DeviceFilter {
+    /// Whether a device passes the filter.
+    pub fn accepts(&self, device: &str) -> bool {
+        if let Some(include) = &self.device_include {
+            return include.is_match(device);
+        }
+        self.device_exclude
+            .as_ref()
+            .is_none_or(|exclude| !exclude.is_match(device))
+    }
+
+    /// The diskstats default when neither include nor exclude is configured.
+    pub fn with_default_exclude(mut self, pattern: &str) -> Self {
+        if self.device_include.is_none() && self.device_exclude.is_none() {
+            self.device_exclude = Some(Pattern::constant(pattern));
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("pulse.yml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_is_default() {
+        let config = parse("").unwrap();
+        assert!(config.collectors.is_empty());
+        assert!(!config.filesystem.fs_types_exclude.is_match("tmpfs"));
+        assert!(config.filesystem.fs_types_exclude.is_match("proc"));
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_line_and_field() {
+        let err = parse("collectors:\n  loadavg: true\nfilesytem: {}\n").unwrap_err();
+        assert!(err.starts_with("pulse.yml:3:1: "), "{err}");
+        assert!(err.contains("unknown field `filesytem`"), "{err}");
+    }
+
+    #[test]
+    fn bad_regex_names_line_and_field_path() {
+        let err = parse("filesystem:\n  mount_points_exclude: \"([\"\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "pulse.yml:2:3: filesystem.mount_points_exclude: invalid regular expression \"([\""
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_collector_is_rejected() {
+        let err = parse("collectors:\n  loadavg: true\n  cpux: false\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "pulse.yml:2:3: collectors.cpux: unknown collector `cpux`, expected one of: "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_field() {
+        let err = parse("collectors:\n  loadavg: maybe\n").unwrap_err();
+        assert!(err.starts_with("pulse.yml:2:12: collectors.loadavg: invalid type: string \"maybe\", expected a boolean"), "{err}");
+    }
+
+    #[test]
+    fn device_filter_include_wins() {
+        let filter = DeviceFilter {
+            device_include: Some(Pattern::new("^eth").unwrap()),
+            device_exclude: None,
+        };
+        assert!(filter.accepts("eth0"));
+        assert!(!filter.accepts("lo"));
+        let default = DeviceFilter::default().with_default_exclude(DEFAULT_DISK_DEVICE_EXCLUDE);
+        assert!(default.accepts("sda"));
+        assert!(!default.accepts("sda1"));
+        assert!(!default.accepts("loop0"));
+        assert!(default.accepts("nvme0n1"));
+        assert!(!default.accepts("nvme0n1p1"));
+    }
+}

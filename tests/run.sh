@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command (README, CI): installs the Debian peers the tests talk to when they are
+# missing, then runs every test suite in the repo. Tests start the servers they need themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages whose binaries the tests run for real (one per line to keep merges trivial).
+packages=(
+    prometheus                  # promtool check metrics/rules, Prometheus for end-to-end tests
+    prometheus-node-exporter    # benchmark anchor
+    redis-server
+    memcached
+    python3
+)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+        missing+=("$package")
+done
+if ((${#missing[@]})); then
+    echo "tests/run.sh: installing ${missing[*]}" >&2
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian starts packaged daemons on install; tests run their own instances on private ports.
+    for service in prometheus prometheus-node-exporter redis-server memcached; do
+        "${sudo_cmd[@]}" systemctl stop "$service" 2>/dev/null || true
+    done
+fi
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "cargo test (workspace)"
+cargo test --workspace --locked
+
+for suite in tests/*/check.sh; do
+    [[ -e $suite ]] || continue
+    step "$suite"
+    "$suite"
+done
+step "all tests passed"
