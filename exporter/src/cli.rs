@@ -188,13 +188,8 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
         config.netdev.device_include = flags.netdev_include;
         config.netdev.device_exclude = flags.netdev_exclude;
     }
-    for (section, filter) in [("diskstats", &config.diskstats), ("netdev", &config.netdev)] {
-        if filter.device_include.is_some() && filter.device_exclude.is_some() {
-            return Err(StartupError::Flags(format!(
-                "{section}: device_include and device_exclude are mutually exclusive"
-            )));
-        }
-    }
+    // Both include and exclude cannot reach here: clap rejects the flag pair and the config
+    // parser the file pair, each with its location.
 
     let collectors = enabled_collectors(matches, flags.disable_defaults, &config);
     Ok(Settings {

@@ -203,12 +203,54 @@ impl Default for VmstatConfig {
     }
 }
 
-/// Include/exclude regexes over device names. Giving both is an error, as in node_exporter.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Include/exclude regexes over device names. Giving both is an error, as in node_exporter;
+/// it is caught while the file is read, so the message points at the second key's line.
+#[derive(Debug, Default)]
 pub struct DeviceFilter {
     pub device_include: Option<Pattern>,
     pub device_exclude: Option<Pattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum DeviceFilterField {
+    DeviceInclude,
+    DeviceExclude,
+}
+
+impl<'de> Deserialize<'de> for DeviceFilter {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["device_include", "device_exclude"];
+        deserializer.deserialize_struct("DeviceFilter", FIELDS, DeviceFilterVisitor)
+    }
+}
+
+/// Checks exclusivity key by key (a `TryFrom` check after the map would have no location).
+struct DeviceFilterVisitor;
+
+impl<'de> de::Visitor<'de> for DeviceFilterVisitor {
+    type Value = DeviceFilter;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map with device_include or device_exclude")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<DeviceFilter, A::Error> {
+        let mut filter = DeviceFilter::default();
+        while let Some(field) = map.next_key()? {
+            let slot = match field {
+                DeviceFilterField::DeviceInclude => &mut filter.device_include,
+                DeviceFilterField::DeviceExclude => &mut filter.device_exclude,
+            };
+            *slot = map.next_value()?;
+            if filter.device_include.is_some() && filter.device_exclude.is_some() {
+                return Err(de::Error::custom(
+                    "device_include and device_exclude are mutually exclusive",
+                ));
+            }
+        }
+        Ok(filter)
+    }
 }
 
 impl DeviceFilter {
@@ -280,6 +322,18 @@ mod tests {
     fn wrong_type_names_field() {
         let err = parse("collectors:\n  loadavg: maybe\n").unwrap_err();
         assert!(err.starts_with("pulse.yml:2:12: collectors.loadavg: invalid type: string \"maybe\", expected a boolean"), "{err}");
+    }
+
+    #[test]
+    fn include_and_exclude_together_is_rejected_with_location() {
+        let err = parse("netdev:\n  device_include: a\n  device_exclude: b\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:2:3: netdev: device_include and device_exclude are mutually exclusive"
+        );
+        let ok = parse("diskstats:\n  device_exclude: loop\n").unwrap();
+        assert!(!ok.diskstats.accepts("loop0"));
+        assert!(parse("vmstat:\n  fields: \"(\"\n").is_err());
     }
 
     #[test]

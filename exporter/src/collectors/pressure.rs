@@ -131,6 +131,37 @@ mod tests {
     }
 
     #[test]
+    fn missing_psi_is_no_data_but_missing_irq_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let collector = PressureCollector {
+            dir: dir.path().to_owned(),
+        };
+        let mut out = MetricSet::default();
+        assert!(matches!(
+            collector.collect(&mut out),
+            Err(CollectorError::NoData(_))
+        ));
+        for resource in ["cpu", "io", "memory"] {
+            std::fs::write(
+                dir.path().join(resource),
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000000\n",
+            )
+            .unwrap();
+        }
+        let mut out = MetricSet::default();
+        collector.collect(&mut out).unwrap();
+        let names: Vec<_> = out.families.iter().map(|f| f.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            [
+                "node_pressure_cpu_waiting_seconds_total",
+                "node_pressure_io_waiting_seconds_total",
+                "node_pressure_memory_waiting_seconds_total",
+            ]
+        );
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert!(parse_totals("some total=x\n").is_err());
         assert!(parse_totals("\n").is_err());

@@ -93,3 +93,39 @@ fn clocksource_devices(dir: &std::path::Path) -> Vec<(u32, PathBuf)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_clock_and_clocksources() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("clocksource0");
+        std::fs::create_dir_all(&source).unwrap();
+        std::fs::write(source.join("available_clocksource"), "tsc hpet acpi_pm \n").unwrap();
+        std::fs::write(source.join("current_clocksource"), "tsc\n").unwrap();
+        let collector = TimeCollector {
+            clocksource_dir: dir.path().to_owned(),
+        };
+        let mut out = MetricSet::default();
+        collector.collect(&mut out).unwrap();
+        let text = out.encode_text();
+        assert!(
+            text.contains(
+                "node_time_clocksource_available_info{clocksource=\"hpet\",device=\"0\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "node_time_clocksource_current_info{clocksource=\"tsc\",device=\"0\"} 1\n"
+            ),
+            "{text}"
+        );
+        // 4 clocksource series plus the clock, which is after 2020 on any machine running this.
+        assert_eq!(out.len_samples(), 5);
+        let now = &out.families[0].samples[0].value;
+        assert!(matches!(now, crate::exposition::Value::Number(t) if *t > 1.6e9));
+    }
+}

@@ -1,0 +1,344 @@
+//! End-to-end output tests of the real binary, in the manner of node_exporter's
+//! `end-to-end-test.sh` and `checkmetrics.sh`.
+//!
+//! * `golden_output_matches_fixtures`: runs `pulse-exporter` against the checked-in
+//!   `tests/fixtures/{proc,sys}` tree with exactly the fixture-backed collectors, drops the
+//!   series that depend on the machine or the moment ([`SKIP`]) and diffs `/metrics` against
+//!   `tests/fixtures/e2e-output.txt`. After an intended change, regenerate the golden file
+//!   with
+//!
+//!   ```text
+//!   UPDATE_GOLDEN=1 cargo test -p pulse-exporter --test golden
+//!   ```
+//!
+//!   and review the diff before committing it.
+//! * `promtool_accepts_*`: `promtool check metrics` on the golden file and on live output
+//!   (real `/proc`, default collectors). The only complaints allowed are the camelCase names
+//!   node_exporter made part of its interface ([`CAMEL_CASE_INHERITED`]).
+//! * `same_series_and_values_as_node_exporter`: Debian's node_exporter on the same fixture
+//!   tree must produce the same series with the same values, apart from a written list of
+//!   differences (see `exporter/COLLECTORS.md`).
+
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::Exporter;
+
+/// Collectors whose sources are all in the fixture tree, one per line (sorted).
+const FIXTURE_COLLECTORS: &[&str] = &[
+    "cpu", "cpufreq", "filefd", "loadavg", "meminfo", "pressure", "stat", "time", "uname", "vmstat",
+];
+
+/// Metric name prefixes whose value (or labels) depend on the machine or the moment, not on
+/// the fixtures. Kept short on purpose: everything else must be reproducible.
+const SKIP: &[&str] = &[
+    "node_time_seconds",                // the clock
+    "node_uname_info",                  // the running kernel; uname(2) has no file to fake
+    "process_",                         // the exporter process itself
+    "pulse_build_info",                 // the crate version
+    "pulse_collector_duration_seconds", // timing
+];
+
+/// Metric names promtool calls camelCase that node_exporter's dashboards and rules depend
+/// on, so we keep them verbatim. Every other promtool complaint fails the test.
+const CAMEL_CASE_INHERITED: &[&str] = &[
+    "node_memory_AnonHugePages_bytes",
+    "node_memory_AnonPages_bytes",
+    "node_memory_CmaFree_bytes",
+    "node_memory_CmaTotal_bytes",
+    "node_memory_CommitLimit_bytes",
+    "node_memory_DirectMap1G_bytes",
+    "node_memory_DirectMap2M_bytes",
+    "node_memory_DirectMap4M_bytes",
+    "node_memory_DirectMap4k_bytes",
+    "node_memory_EarlyMemtestBad_bytes",
+    "node_memory_FileHugePages_bytes",
+    "node_memory_FilePmdMapped_bytes",
+    "node_memory_HardwareCorrupted_bytes",
+    "node_memory_HugePages_Free",
+    "node_memory_HugePages_Rsvd",
+    "node_memory_HugePages_Surp",
+    "node_memory_HugePages_Total",
+    "node_memory_KernelStack_bytes",
+    "node_memory_MemAvailable_bytes",
+    "node_memory_MemFree_bytes",
+    "node_memory_MemTotal_bytes",
+    "node_memory_PageTables_bytes",
+    "node_memory_SecPageTables_bytes",
+    "node_memory_ShmemHugePages_bytes",
+    "node_memory_ShmemPmdMapped_bytes",
+    "node_memory_SwapCached_bytes",
+    "node_memory_SwapFree_bytes",
+    "node_memory_SwapTotal_bytes",
+    "node_memory_VmallocChunk_bytes",
+    "node_memory_VmallocTotal_bytes",
+    "node_memory_VmallocUsed_bytes",
+    "node_memory_WritebackTmp_bytes",
+];
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn fixture_args() -> Vec<String> {
+    let root = fixtures();
+    let mut args = vec![
+        "--path.procfs".to_owned(),
+        root.join("proc").display().to_string(),
+        "--path.sysfs".to_owned(),
+        root.join("sys").display().to_string(),
+        "--path.rootfs".to_owned(),
+        root.display().to_string(),
+        "--collector.disable-defaults".to_owned(),
+    ];
+    args.extend(
+        FIXTURE_COLLECTORS
+            .iter()
+            .map(|c| format!("--collector.{c}")),
+    );
+    args
+}
+
+fn get(url: &str) -> String {
+    let response = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.text().unwrap()
+}
+
+fn scrape_fixtures() -> String {
+    let args = fixture_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let exporter = Exporter::start(&args);
+    get(&exporter.url("/metrics"))
+}
+
+/// The metric name a text-format line is about (`# HELP name ...`, `name{...} v`).
+fn line_metric(line: &str) -> &str {
+    let rest = line
+        .strip_prefix("# HELP ")
+        .or_else(|| line.strip_prefix("# TYPE "))
+        .unwrap_or(line);
+    let end = rest.find(['{', ' ']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn deterministic(text: &str) -> String {
+    text.lines()
+        .filter(|line| !SKIP.iter().any(|skip| line_metric(line).starts_with(skip)))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+#[test]
+fn golden_output_matches_fixtures() {
+    let actual = deterministic(&scrape_fixtures());
+    let golden = fixtures().join("e2e-output.txt");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &actual).unwrap();
+        eprintln!("golden: rewrote {}", golden.display());
+        return;
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+    if actual != expected {
+        let missing: Vec<_> = expected.lines().filter(|l| !actual.contains(l)).collect();
+        let extra: Vec<_> = actual.lines().filter(|l| !expected.contains(l)).collect();
+        panic!(
+            "/metrics differs from {}\n--- only in golden file:\n{}\n+++ only in output:\n{}\n\
+             (lines in a different order show up in neither list)\n\
+             If the change is intended: UPDATE_GOLDEN=1 cargo test -p pulse-exporter --test golden",
+            golden.display(),
+            missing.join("\n"),
+            extra.join("\n"),
+        );
+    }
+    // Every fixture-backed collector must have succeeded, or the golden file proves little.
+    for collector in FIXTURE_COLLECTORS {
+        let line = format!("pulse_collector_success{{collector=\"{collector}\"}} 1");
+        assert!(expected.contains(&line), "missing `{line}` in golden file");
+    }
+}
+
+/// Finds `name` on PATH, or says loudly why the test is skipped.
+fn on_path(name: &str, package: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!(
+            "\n!!! SKIPPED: `{name}` not found on PATH. Install Debian's `{package}` package \
+             (tests/run.sh does) to run this test. !!!\n"
+        );
+    }
+    found
+}
+
+/// Runs `promtool check metrics` and returns its complaints, minus the allowed ones.
+fn promtool_complaints(promtool: &Path, exposition: &str) -> Vec<String> {
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let complaints: Vec<String> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| {
+            let (name, message) = line.split_once(' ').unwrap_or((line, ""));
+            !(message.contains("'camelCase'") && CAMEL_CASE_INHERITED.contains(&name))
+        })
+        .map(str::to_owned)
+        .collect();
+    // promtool exits non-zero for lint problems too; then there must be something to show.
+    assert!(
+        output.status.success() || !text.trim().is_empty(),
+        "promtool failed silently: {:?}",
+        output.status
+    );
+    complaints
+}
+
+#[test]
+fn promtool_accepts_golden_output() {
+    let Some(promtool) = on_path("promtool", "prometheus") else {
+        return;
+    };
+    let golden = std::fs::read_to_string(fixtures().join("e2e-output.txt")).unwrap();
+    let complaints = promtool_complaints(&promtool, &golden);
+    assert!(complaints.is_empty(), "promtool: {complaints:#?}");
+}
+
+#[test]
+fn promtool_accepts_live_output() {
+    let Some(promtool) = on_path("promtool", "prometheus") else {
+        return;
+    };
+    let exporter = Exporter::start(&[]);
+    let live = get(&exporter.url("/metrics"));
+    assert!(live.contains("node_cpu_seconds_total{"), "{live}");
+    let complaints = promtool_complaints(&promtool, &live);
+    assert!(complaints.is_empty(), "promtool: {complaints:#?}");
+}
+
+/// Series (name plus sorted labels) and their values from text-format output.
+fn series(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (key, value) = line.rsplit_once(' ').unwrap();
+            let key = match key.split_once('{') {
+                Some((name, labels)) => {
+                    let mut labels: Vec<_> = labels
+                        .trim_end_matches('}')
+                        .split("\",")
+                        .map(|l| l.trim_end_matches('"'))
+                        .collect();
+                    labels.sort_unstable();
+                    format!("{name}{{{}}}", labels.join(","))
+                }
+                None => key.to_owned(),
+            };
+            (key, value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn same_series_and_values_as_node_exporter() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(node_exporter)
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .args(fixture_args())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let mut theirs = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::blocking::get(&url) {
+            theirs = Some(r.text().unwrap());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let theirs = series(&theirs.expect("node_exporter did not answer"));
+    let ours = series(&scrape_fixtures());
+
+    // Each exporter's own metrics are not part of the comparison.
+    let own = |key: &str| {
+        [
+            "pulse_",
+            "process_",
+            "go_",
+            "promhttp_",
+            "node_scrape_",
+            "node_exporter_build_info",
+        ]
+        .iter()
+        .any(|p| key.starts_with(p))
+    };
+    // Series only one side has, on purpose or by version (see COLLECTORS.md).
+    let ours_only = |key: &str| {
+        // node_exporter >= 1.6 / 1.8 have these too; Debian 12 ships 1.5.
+        key.starts_with("node_cpu_scaling_governor")
+            || key.starts_with("node_pressure_cpu_stalled_seconds_total")
+            || key.starts_with("node_pressure_irq_stalled_seconds_total")
+    };
+    // A property of the exporter's TZ, not of the host: not exported by us.
+    let theirs_only = |key: &str| key.starts_with("node_time_zone_offset_seconds");
+    let mut problems = Vec::new();
+    for (key, value) in ours.iter().filter(|(k, _)| !own(k)) {
+        match theirs.get(key) {
+            Some(v) if key == "node_time_seconds" || v == value => {}
+            Some(v) => problems.push(format!("{key}: ours {value}, node_exporter {v}")),
+            None if ours_only(key) => {}
+            None => problems.push(format!("{key}: only ours")),
+        }
+    }
+    for key in theirs.keys().filter(|k| !own(k)) {
+        if !ours.contains_key(key) && !theirs_only(key) {
+            problems.push(format!("{key}: only node_exporter's"));
+        }
+    }
+    assert!(ours.len() > 100, "suspiciously few series: {}", ours.len());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
