@@ -107,7 +107,6 @@ pub struct TargetStatus {
 /// while a write is in progress).
 pub struct Store {
     conn: Connection,
-    path: PathBuf,
     policy: Policy,
     ids: HashMap<String, i64>,
 }
@@ -149,14 +148,9 @@ impl Store {
         conn.execute_batch(SCHEMA).map_err(wrap)?;
         Ok(Self {
             conn,
-            path: path.to_owned(),
             policy,
             ids: HashMap::new(),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Writes one scrape (samples and bookkeeping) in one transaction; returns how many
@@ -225,12 +219,6 @@ impl Store {
             return Err(e.into());
         }
         Ok(inserted)
-    }
-
-    /// Records a failed scrape (no samples) so `status` and the API can show it.
-    pub fn record_failure(&mut self, status: &TargetStatus) -> Result<(), StoreError> {
-        self.ingest(&status.target, std::iter::empty(), status)
-            .map(|_| ())
     }
 
     /// Rolls up finished buckets and applies retention. Called after every scrape; each call

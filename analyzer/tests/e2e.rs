@@ -198,12 +198,16 @@ fn scrapes_real_exporter_and_serves_metrics_and_api() {
 fn parse_errors_are_counted_and_derived_series_served() {
     let exporter = SyntheticExporter::start(100);
     let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret-token\n").unwrap();
     let config = write_config(
         dir.path(),
         &format!(
             "targets: [{{url: '{}', name: syn, interval: 200ms, timeout: 200ms}}]\n\
-             derived: [memory_available, cpu_utilisation]\n",
-            exporter.url()
+             derived: [memory_available, cpu_utilisation]\n\
+             web: {{write_token_file: '{}'}}\n",
+            exporter.url(),
+            token.display()
         ),
     );
     let analyzer = analyzer(&config, &dir.path().join("h.db"), &[]);
@@ -232,6 +236,19 @@ fn parse_errors_are_counted_and_derived_series_served() {
         errors >= 1.0,
         "the malformed line was not counted:\n{metrics}"
     );
+
+    // The write API needs the bearer token from web.write_token_file.
+    let client = reqwest::blocking::Client::new();
+    let post = |auth: Option<&str>| {
+        let mut request = client.post(analyzer.url("/api/v1/admin/maintenance"));
+        if let Some(auth) = auth {
+            request = request.header("Authorization", auth);
+        }
+        request.send().unwrap().status().as_u16()
+    };
+    assert_eq!(post(None), 403);
+    assert_eq!(post(Some("Bearer wrong")), 403);
+    assert_eq!(post(Some("Bearer s3cret-token")), 200);
 }
 
 #[test]
