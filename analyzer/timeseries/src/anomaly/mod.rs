@@ -28,12 +28,14 @@
 //! peak. This also keeps one long episode from hiding under many alerts.
 
 mod likelihood;
+mod novelty;
 mod seasonal;
 
 use serde::{Deserialize, Serialize};
 
 use crate::window::RollingQuantiles;
 use likelihood::{Calibrator, TailCalibrator};
+use novelty::Novelty;
 use seasonal::SeasonalProfile;
 
 /// Detector parameters. The defaults are meant to work on any metric without
@@ -59,6 +61,13 @@ pub struct DetectorConfig {
     /// Enables the step member (robust z-score of the change since the
     /// previous sample).
     pub step: bool,
+    /// Enables the novelty member (distance of the last `novelty_dims`
+    /// values to the nearest earlier window of the same length).
+    pub novelty: bool,
+    /// Length of the windows compared by the novelty member.
+    pub novelty_dims: usize,
+    /// Number of past windows the novelty member remembers.
+    pub novelty_memory: usize,
     /// Candidate seasonal periods, in seconds (daily and weekly by default).
     /// A period is used only when it spans at least 4 and at most
     /// `max_seasonal_slots` samples.
@@ -76,7 +85,9 @@ pub struct DetectorConfig {
     /// noisy sample is weaker evidence than a short run of them.
     pub likelihood_short: usize,
     /// Length of the history against which the averaged deviation is
-    /// calibrated. Longer is steadier but slower to accept a new regime.
+    /// calibrated. Longer is steadier but slower to accept a new regime;
+    /// the default is four weeks of 5-minute samples, so a weekly incident
+    /// (backup, batch run) is part of "normal" and not news.
     pub likelihood_window: usize,
     /// Minimum calibration history before a member reports any surprise.
     pub likelihood_min_history: usize,
@@ -110,12 +121,15 @@ impl Default for DetectorConfig {
             spike: true,
             level: true,
             step: true,
+            novelty: true,
+            novelty_dims: 6,
+            novelty_memory: 1_024,
             seasonal_periods_secs: vec![86_400, 604_800],
             seasonal_memory: 3,
             max_seasonal_slots: 4_096,
             residual_window: 720,
             likelihood_short: 5,
-            likelihood_window: 2_880,
+            likelihood_window: 8_064,
             likelihood_min_history: 200,
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
@@ -178,32 +192,31 @@ impl Calibrators {
         }
     }
 
-    /// Feeds every member that has a deviation and returns the largest
-    /// surprise: the ensemble reports its most surprised member.
-    fn update(&mut self, zs: &[Option<f64>]) -> f64 {
-        let mut surprise = 0.0f64;
+    /// Feeds every member that has a deviation and returns each member's
+    /// surprise (`None` for members still learning).
+    fn update(&mut self, zs: &[Option<f64>]) -> [Option<f64>; MAX_MEMBERS] {
+        let mut out = [None; MAX_MEMBERS];
         match self {
             Self::Gaussian(cals) => {
-                for (cal, z) in cals.iter_mut().zip(zs) {
-                    if let Some(z) = z {
-                        surprise = surprise.max(cal.update(*z));
-                    }
+                for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
+                    *o = z.map(|z| cal.update(z));
                 }
             }
             Self::Tail(cals) => {
-                for (cal, z) in cals.iter_mut().zip(zs) {
-                    if let Some(z) = z {
-                        surprise = surprise.max(cal.update(*z));
-                    }
+                for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
+                    *o = z.map(|z| cal.update(z));
                 }
             }
         }
-        surprise
+        out
     }
 }
 
-/// Members that are not seasonal: spike, level, step.
-const FIXED_MEMBERS: usize = 3;
+/// Upper bound on ensemble members: the fixed ones plus seasonal periods.
+const MAX_MEMBERS: usize = 8;
+
+/// Members that are not seasonal: spike, level, step, novelty.
+const FIXED_MEMBERS: usize = 4;
 
 /// Points a trailing window needs before its median and spread are trusted.
 const MIN_WINDOW: usize = 50;
@@ -265,6 +278,7 @@ pub struct Detector {
     calibrators: Calibrators,
     last_value: Option<f64>,
     changes: RollingQuantiles,
+    novelty: Novelty,
     peak: f64,
 }
 
@@ -274,6 +288,8 @@ impl Detector {
             calibrators: Calibrators::new(&config),
             last_value: None,
             changes: RollingQuantiles::new(config.baseline_window),
+            novelty: Novelty::new(config.novelty_dims, config.novelty_memory),
+
             seen: 0,
             step: StepEstimator::default(),
             baseline: RollingQuantiles::new(config.baseline_window),
@@ -302,7 +318,7 @@ impl Detector {
         // `None` marks a member that has not learned enough yet: its
         // calibrator must not see made-up zeros, or the first real deviation
         // would look infinitely surprising against an all-zero history.
-        let mut zs = [None::<f64>; 8];
+        let mut zs = [None::<f64>; MAX_MEMBERS];
         // Spike and level members against the trailing window.
         if self.recent.len() == self.config.level_points.max(1) {
             self.recent.pop_front();
@@ -330,6 +346,14 @@ impl Detector {
             self.changes.push(change);
         }
         self.last_value = Some(value);
+        // Novelty member, in units of the trailing window's spread so that
+        // its calibration history is comparable over time.
+        let distance = self.novelty.update(value);
+        if let (Some(d), Some(median)) = (distance, self.baseline.median())
+            && self.baseline.len() >= MIN_WINDOW
+        {
+            zs[3] = Some(d / floored_scale(self.baseline.robust_scale(), median));
+        }
         // Seasonal members: the calibrator slot is fixed per configured
         // period, so a period that could not be used just stays silent.
         for (i, member) in self.seasonal.iter_mut().enumerate() {
@@ -358,7 +382,10 @@ impl Detector {
         if !self.config.step {
             zs[2] = None;
         }
-        let surprise = self.calibrators.update(&zs);
+        if !self.config.novelty {
+            zs[3] = None;
+        }
+        let surprise = combine(&self.calibrators.update(&zs));
         if self.seen <= self.config.warmup_points as u64 {
             return 0.0;
         }
@@ -404,6 +431,17 @@ impl Detector {
             })
             .collect();
     }
+}
+
+/// The ensemble reports its most surprised member. Each member watches for
+/// a different shape of incident, so one confident member is enough; the
+/// members' surprises are already on a common per-series scale, which is
+/// what makes taking the maximum meaningful. (Requiring the local and
+/// seasonal views to agree, or summing surprises as independent evidence,
+/// both scored worse on NAB: the members are neither alternatives nor
+/// independent.)
+fn combine(surprises: &[Option<f64>; MAX_MEMBERS]) -> f64 {
+    surprises.iter().flatten().fold(0.0f64, |a, &b| a.max(b))
 }
 
 /// Guards against a zero spread on flat or quantised series: any change is
