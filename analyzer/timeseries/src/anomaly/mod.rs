@@ -290,6 +290,7 @@ impl Detector {
             changes: RollingQuantiles::new(config.baseline_window),
             novelty: Novelty::new(config.novelty_dims, config.novelty_memory),
 
+
             seen: 0,
             step: StepEstimator::default(),
             baseline: RollingQuantiles::new(config.baseline_window),
