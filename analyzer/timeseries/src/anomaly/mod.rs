@@ -123,7 +123,7 @@ impl Default for DetectorConfig {
             step: true,
             novelty: true,
             novelty_dims: 6,
-            novelty_memory: 1_024,
+            novelty_memory: 256,
             seasonal_periods_secs: vec![86_400, 604_800],
             seasonal_memory: 3,
             max_seasonal_slots: 4_096,
@@ -289,7 +289,6 @@ impl Detector {
             last_value: None,
             changes: RollingQuantiles::new(config.baseline_window),
             novelty: Novelty::new(config.novelty_dims, config.novelty_memory),
-
 
             seen: 0,
             step: StepEstimator::default(),

@@ -22,7 +22,7 @@ pub(crate) struct Novelty {
     dims: usize,
     capacity: usize,
     /// The last `dims` values, oldest first.
-    current: VecDeque<f64>,
+    current: Vec<f64>,
     /// Stored windows, `dims` values each, in no particular order (the
     /// nearest-neighbour search does not care): once full, the oldest is
     /// overwritten in place at `next`.
@@ -40,7 +40,7 @@ impl Novelty {
         Self {
             dims,
             capacity,
-            current: VecDeque::with_capacity(dims),
+            current: Vec::with_capacity(dims),
             stored: Vec::with_capacity(capacity * dims),
             next: 0,
             pending: VecDeque::with_capacity(dims * dims),
@@ -52,16 +52,19 @@ impl Novelty {
     /// or `None` while there is nothing to compare with.
     pub(crate) fn update(&mut self, value: f64) -> Option<f64> {
         if self.current.len() == self.dims {
-            self.current.pop_front();
+            // A handful of floats: shifting is cheaper than a ring buffer
+            // that would need re-linearising for every comparison.
+            self.current.copy_within(1.., 0);
+            self.current.pop();
         }
-        self.current.push_back(value);
+        self.current.push(value);
         if self.current.len() < self.dims {
             return None;
         }
-        let (a, b) = self.current.as_slices();
+        let current = &self.current;
         let mut best = f64::INFINITY;
         for window in self.stored.chunks_exact(self.dims) {
-            best = best.min(distance(a, b, window, best));
+            best = best.min(distance(current, window));
         }
         self.pending.extend(self.current.iter());
         if self.pending.len() > self.dims * self.dims {
@@ -82,21 +85,11 @@ impl Novelty {
     }
 }
 
-/// Squared distance between the window `a ++ b` and `w`, abandoning early
-/// once it exceeds `bound` (the result is then only known to be larger).
-fn distance(a: &[f64], b: &[f64], w: &[f64], bound: f64) -> f64 {
-    let (wa, wb) = w.split_at(a.len());
-    let mut sum = 0.0;
-    for (x, y) in a.iter().zip(wa) {
-        sum += (x - y) * (x - y);
-    }
-    if sum > bound {
-        return sum;
-    }
-    for (x, y) in b.iter().zip(wb) {
-        sum += (x - y) * (x - y);
-    }
-    sum
+/// Squared distance between `a` and `w`. Deliberately branch-free: with a
+/// handful of dimensions an early-abandon test costs more than it saves and
+/// keeps the compiler from vectorising the loop.
+fn distance(a: &[f64], w: &[f64]) -> f64 {
+    a.iter().zip(w).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 #[cfg(test)]
