@@ -89,7 +89,9 @@ pub struct DetectorConfig {
     /// the default is four weeks of 5-minute samples, so a weekly incident
     /// (backup, batch run) is part of "normal" and not news.
     pub likelihood_window: usize,
-    /// Minimum calibration history before a member reports any surprise.
+    /// Minimum calibration history before a member reports any surprise:
+    /// with the default tail fraction the tail fit then rests on at least
+    /// eight exceedances rather than one or two.
     pub likelihood_min_history: usize,
     /// Floor on the spread of the calibration history, so that a perfectly
     /// regular series does not turn rounding noise into certainty.
@@ -130,7 +132,7 @@ impl Default for DetectorConfig {
             residual_window: 720,
             likelihood_short: 5,
             likelihood_window: 8_064,
-            likelihood_min_history: 200,
+            likelihood_min_history: 400,
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
             suppressed_fraction: 0.1,
