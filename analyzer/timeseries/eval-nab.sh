@@ -34,14 +34,16 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
+script_start=$(date +%s.%N)
 cargo build --quiet --release -p pulse-timeseries --example detect
+target_dir="${CARGO_TARGET_DIR:-$repo_root/target}"
 results="${KEEP_RESULTS:-$(mktemp -d)}"
 if [[ -z "${KEEP_RESULTS:-}" ]]; then
   trap 'rm -rf "$results"' EXIT
 fi
 
 start=$(date +%s.%N)
-"$repo_root/target/release/examples/detect" "$nab_dir/data" "$results" "${detect_args[@]}"
+"$target_dir/release/examples/detect" "$nab_dir/data" "$results" "${detect_args[@]}"
 end=$(date +%s.%N)
 echo "detect: $(python3 -c "print(f'{$end - $start:.2f}')") s wall for the whole split" >&2
 
@@ -49,3 +51,5 @@ python3 "$nab_dir/score.py" \
   --data "$nab_dir/data" \
   --labels "$nab_dir/combined_windows_dev.json" \
   --results "$results" "${score_args[@]}"
+script_end=$(date +%s.%N)
+echo "eval-nab: $(python3 -c "print(f'{$script_end - $script_start:.1f}')") s wall including the build" >&2

@@ -10,7 +10,8 @@
 //! one detector and reports the process CPU time (user + system from
 //! `/proc/self/stat`) divided by the number of points: wall time would
 //! count the time other processes held the core.
-//! Generating the input is done up front and not counted.
+//! Generating the input is done up front and not counted. `COST_CONFIG`
+//! may hold a JSON `DetectorConfig` to price one member on its own.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -40,7 +41,17 @@ fn main() -> ExitCode {
             (t, v)
         })
         .collect();
-    let mut detector = Detector::new(DetectorConfig::default());
+    let config: DetectorConfig = match std::env::var("COST_CONFIG") {
+        Ok(json) => match serde_json::from_str(&json) {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("cost: COST_CONFIG: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(_) => DetectorConfig::default(),
+    };
+    let mut detector = Detector::new(config);
     let cpu_before = cpu_seconds();
     let wall = Instant::now();
     let mut checksum = 0.0;

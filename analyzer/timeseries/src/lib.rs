@@ -6,7 +6,10 @@
 //! - [`anomaly`]: the streaming, causal anomaly detector.
 //! - [`csv`]: offline scoring of `timestamp,value` files and directory
 //!   trees with that same detector.
+//! - [`forecast`]: time to exhaustion from trend + daily profile with a
+//!   prediction interval, and Prometheus' `predict_linear` for comparison.
 
 pub mod anomaly;
 pub mod csv;
+pub mod forecast;
 mod window;

@@ -203,6 +203,10 @@ pub(crate) struct TailCalibrator {
     threshold: f64,
     exceed_fraction: f64,
     mean_excess: f64,
+    /// Per bin, how many history values lay in it or above at the last
+    /// refresh, and the history length then.
+    at_or_above: Vec<u32>,
+    refreshed_len: f64,
 }
 
 impl TailCalibrator {
@@ -224,6 +228,8 @@ impl TailCalibrator {
             threshold: 0.0,
             exceed_fraction: 1.0,
             mean_excess: 1.0,
+            at_or_above: vec![0; BINS],
+            refreshed_len: 0.0,
         }
     }
 
@@ -243,11 +249,15 @@ impl TailCalibrator {
             let base = -self.exceed_fraction.ln();
             if s > self.threshold {
                 base + (s - self.threshold) / self.mean_excess
-            } else if self.threshold > 0.0 {
-                // Below the tail only the order matters: interpolate.
-                base * s / self.threshold
             } else {
-                0.0
+                // Below the tail the history itself is dense enough to
+                // give the probability directly: the fraction of it at or
+                // above this bin. This keeps the surprise of ordinary
+                // points distributed like `-ln U`, which is what lets the
+                // change-point stage accumulate it with a fixed drift.
+                let bin = ((s / BIN_WIDTH) as usize).min(BINS - 1);
+                let at_or_above = f64::from(self.at_or_above[bin]);
+                (-((at_or_above + 1.0) / (self.refreshed_len + 1.0)).ln()).clamp(0.0, base)
             }
         } else {
             0.0
@@ -272,6 +282,12 @@ impl TailCalibrator {
     fn refresh(&mut self) {
         self.since_refresh = 0;
         let n = self.ring.len() as f64;
+        let mut total = 0u32;
+        for (acc, &c) in self.at_or_above.iter_mut().zip(&self.counts).rev() {
+            total += c;
+            *acc = total;
+        }
+        self.refreshed_len = n;
         let wanted = (self.tail_fraction * n).max(1.0);
         let mut above = 0.0;
         let mut excess_sum = 0.0;

@@ -8,14 +8,20 @@
 //! - **level shifts**: the series settles at a new level; each point is only
 //!   mildly off but several in a row are not (z-score of a short trailing
 //!   mean against the same window);
+//! - **sudden moves** on a series that wanders too much for the level
+//!   window to notice them (the change since the previous sample against
+//!   the spread of recent changes);
+//! - **new patterns**: ordinary values in an unfamiliar order (distance of
+//!   the last few values to the nearest earlier window, see the `novelty` module);
 //! - **broken rhythm**: the daily peak does not come, or the series goes flat
 //!   where it normally oscillates (residual against a seasonal profile of the
 //!   same phase in previous days/weeks, scored against the spread of those
 //!   residuals).
 //!
 //! Each member's deviation is calibrated per series into a surprise
-//! `-ln p` (see [`likelihood`]), so members with very different raw scales
-//! become comparable, and the ensemble reports the most surprised member.
+//! `-ln p` (see the `likelihood` module), so members with very different raw scales
+//! become comparable, and the ensemble reports the mean surprise of its two
+//! most surprised members (see `combine`).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
 //! its values, so that member stays calibrated and quiet: season detection
 //! falls out of the calibration rather than needing a separate test.
@@ -28,12 +34,14 @@
 //! peak. This also keeps one long episode from hiding under many alerts.
 
 mod likelihood;
+mod novelty;
 mod seasonal;
 
 use serde::{Deserialize, Serialize};
 
 use crate::window::RollingQuantiles;
 use likelihood::{Calibrator, TailCalibrator};
+use novelty::Novelty;
 use seasonal::SeasonalProfile;
 
 /// Detector parameters. The defaults are meant to work on any metric without
@@ -59,6 +67,13 @@ pub struct DetectorConfig {
     /// Enables the step member (robust z-score of the change since the
     /// previous sample).
     pub step: bool,
+    /// Enables the novelty member (distance of the last `novelty_dims`
+    /// values to the nearest earlier window of the same length).
+    pub novelty: bool,
+    /// Length of the windows compared by the novelty member.
+    pub novelty_dims: usize,
+    /// Number of past windows the novelty member remembers.
+    pub novelty_memory: usize,
     /// Candidate seasonal periods, in seconds (daily and weekly by default).
     /// A period is used only when it spans at least 4 and at most
     /// `max_seasonal_slots` samples.
@@ -76,9 +91,13 @@ pub struct DetectorConfig {
     /// noisy sample is weaker evidence than a short run of them.
     pub likelihood_short: usize,
     /// Length of the history against which the averaged deviation is
-    /// calibrated. Longer is steadier but slower to accept a new regime.
+    /// calibrated. Longer is steadier but slower to accept a new regime;
+    /// the default is four weeks of 5-minute samples, so a weekly incident
+    /// (backup, batch run) is part of "normal" and not news.
     pub likelihood_window: usize,
-    /// Minimum calibration history before a member reports any surprise.
+    /// Minimum calibration history before a member reports any surprise:
+    /// with the default tail fraction the tail fit then rests on at least
+    /// eight exceedances rather than one or two.
     pub likelihood_min_history: usize,
     /// Floor on the spread of the calibration history, so that a perfectly
     /// regular series does not turn rounding noise into certainty.
@@ -110,13 +129,16 @@ impl Default for DetectorConfig {
             spike: true,
             level: true,
             step: true,
+            novelty: true,
+            novelty_dims: 6,
+            novelty_memory: 256,
             seasonal_periods_secs: vec![86_400, 604_800],
             seasonal_memory: 3,
             max_seasonal_slots: 4_096,
             residual_window: 720,
             likelihood_short: 5,
-            likelihood_window: 2_880,
-            likelihood_min_history: 200,
+            likelihood_window: 8_064,
+            likelihood_min_history: 400,
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
             suppressed_fraction: 0.1,
@@ -178,32 +200,31 @@ impl Calibrators {
         }
     }
 
-    /// Feeds every member that has a deviation and returns the largest
-    /// surprise: the ensemble reports its most surprised member.
-    fn update(&mut self, zs: &[Option<f64>]) -> f64 {
-        let mut surprise = 0.0f64;
+    /// Feeds every member that has a deviation and returns each member's
+    /// surprise (`None` for members still learning).
+    fn update(&mut self, zs: &[Option<f64>]) -> [Option<f64>; MAX_MEMBERS] {
+        let mut out = [None; MAX_MEMBERS];
         match self {
             Self::Gaussian(cals) => {
-                for (cal, z) in cals.iter_mut().zip(zs) {
-                    if let Some(z) = z {
-                        surprise = surprise.max(cal.update(*z));
-                    }
+                for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
+                    *o = z.map(|z| cal.update(z));
                 }
             }
             Self::Tail(cals) => {
-                for (cal, z) in cals.iter_mut().zip(zs) {
-                    if let Some(z) = z {
-                        surprise = surprise.max(cal.update(*z));
-                    }
+                for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
+                    *o = z.map(|z| cal.update(z));
                 }
             }
         }
-        surprise
+        out
     }
 }
 
-/// Members that are not seasonal: spike, level, step.
-const FIXED_MEMBERS: usize = 3;
+/// Upper bound on ensemble members: the fixed ones plus seasonal periods.
+const MAX_MEMBERS: usize = 8;
+
+/// Members that are not seasonal: spike, level, step, novelty.
+const FIXED_MEMBERS: usize = 4;
 
 /// Points a trailing window needs before its median and spread are trusted.
 const MIN_WINDOW: usize = 50;
@@ -265,6 +286,7 @@ pub struct Detector {
     calibrators: Calibrators,
     last_value: Option<f64>,
     changes: RollingQuantiles,
+    novelty: Novelty,
     peak: f64,
 }
 
@@ -274,6 +296,8 @@ impl Detector {
             calibrators: Calibrators::new(&config),
             last_value: None,
             changes: RollingQuantiles::new(config.baseline_window),
+            novelty: Novelty::new(config.novelty_dims, config.novelty_memory),
+
             seen: 0,
             step: StepEstimator::default(),
             baseline: RollingQuantiles::new(config.baseline_window),
@@ -302,7 +326,7 @@ impl Detector {
         // `None` marks a member that has not learned enough yet: its
         // calibrator must not see made-up zeros, or the first real deviation
         // would look infinitely surprising against an all-zero history.
-        let mut zs = [None::<f64>; 8];
+        let mut zs = [None::<f64>; MAX_MEMBERS];
         // Spike and level members against the trailing window.
         if self.recent.len() == self.config.level_points.max(1) {
             self.recent.pop_front();
@@ -330,6 +354,14 @@ impl Detector {
             self.changes.push(change);
         }
         self.last_value = Some(value);
+        // Novelty member, in units of the trailing window's spread so that
+        // its calibration history is comparable over time.
+        let distance = self.novelty.update(value);
+        if let (Some(d), Some(median)) = (distance, self.baseline.median())
+            && self.baseline.len() >= MIN_WINDOW
+        {
+            zs[3] = Some(d / floored_scale(self.baseline.robust_scale(), median));
+        }
         // Seasonal members: the calibrator slot is fixed per configured
         // period, so a period that could not be used just stays silent.
         for (i, member) in self.seasonal.iter_mut().enumerate() {
@@ -358,7 +390,10 @@ impl Detector {
         if !self.config.step {
             zs[2] = None;
         }
-        let surprise = self.calibrators.update(&zs);
+        if !self.config.novelty {
+            zs[3] = None;
+        }
+        let surprise = combine(&self.calibrators.update(&zs));
         if self.seen <= self.config.warmup_points as u64 {
             return 0.0;
         }
@@ -404,6 +439,27 @@ impl Detector {
             })
             .collect();
     }
+}
+
+/// The ensemble reports the mean surprise of its two most surprised
+/// members. Their surprises are already on a common per-series scale, which
+/// is what makes averaging them meaningful. A real incident nearly always
+/// disturbs more than one view of the series (a spike is also a step and a
+/// new pattern; a level shift is also off the seasonal baseline), while
+/// noise rarely fools two members at once, so one member alone can raise
+/// the score only half as far. On NAB this beat both the maximum (one
+/// confident member suffices) and the second largest (two must agree), as
+/// well as summing surprises as if the members were independent evidence.
+fn combine(surprises: &[Option<f64>; MAX_MEMBERS]) -> f64 {
+    let mut top = [0.0f64; 2];
+    for &x in surprises.iter().flatten() {
+        if x > top[0] {
+            top = [x, top[0]];
+        } else if x > top[1] {
+            top[1] = x;
+        }
+    }
+    0.5 * (top[0] + top[1])
 }
 
 /// Guards against a zero spread on flat or quantised series: any change is
@@ -456,6 +512,38 @@ mod tests {
         );
         let max_noise = scores[..2500].iter().copied().fold(0.0, f64::max);
         assert!(scores[2500] > max_noise, "{} vs {max_noise}", scores[2500]);
+    }
+
+    #[test]
+    fn a_level_shift_is_reported_near_its_start() {
+        let mut det = Detector::new(DetectorConfig::default());
+        let scores = run(
+            &mut det,
+            (0..3000).map(|i| 10.0 + noise(i) + if i >= 2500 { 3.0 } else { 0.0 }),
+        );
+        let max_before = scores[..2500].iter().copied().fold(0.0, f64::max);
+        let max_after = scores[2500..2520].iter().copied().fold(0.0, f64::max);
+        assert!(max_after > max_before, "{max_after} vs {max_before}");
+    }
+
+    #[test]
+    fn a_missing_daily_peak_is_reported() {
+        // A 5-minute series with a sharp afternoon peak every day, then one
+        // day without it: every value of that day is ordinary on its own.
+        let day = 288;
+        let series = (0..day * 12).map(|i| {
+            let peak = (150..170).contains(&(i % day)) && i / day != 10;
+            (if peak { 50.0 } else { 10.0 }) + noise(i)
+        });
+        let mut det = Detector::new(DetectorConfig::default());
+        let scores = run(&mut det, series);
+        let skipped = 10 * day + 150;
+        let max_before = scores[5 * day..skipped].iter().copied().fold(0.0, f64::max);
+        let at_gap = scores[skipped..skipped + 20]
+            .iter()
+            .copied()
+            .fold(0.0, f64::max);
+        assert!(at_gap > max_before, "{at_gap} vs {max_before}");
     }
 
     #[test]
