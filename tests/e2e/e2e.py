@@ -378,7 +378,7 @@ def assertions(prom, stack, analyzer_target):
             skipped.append(f"{label} ({panel['needs']}, no data)")
         else:
             missing = missing_metrics(prom, expr)
-            absent.update(missing)
+            absent.update(name for name in missing if ":" not in name)  # raw names, not rule outputs
             why = f" - no series for {', '.join(missing)}" if missing else ""
             failures.append(f"{label}: no data{why}: {expr}")
 
