@@ -20,7 +20,16 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod cpu;
+mod cpufreq;
+mod filefd;
 mod loadavg;
+mod meminfo;
+mod pressure;
+mod stat;
+mod time;
+mod uname;
+mod vmstat;
 
 /// One source of metrics.
 pub trait Collector: Send + Sync + 'static {
@@ -88,7 +97,18 @@ pub struct CollectorSpec {
 }
 
 /// Every collector this binary knows, in flag order.
-pub const ALL: &[CollectorSpec] = &[loadavg::SPEC];
+pub const ALL: &[CollectorSpec] = &[
+    cpu::SPEC,
+    cpufreq::SPEC,
+    filefd::SPEC,
+    loadavg::SPEC,
+    meminfo::SPEC,
+    pressure::SPEC,
+    stat::SPEC,
+    time::SPEC,
+    uname::SPEC,
+    vmstat::SPEC,
+];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     ALL.iter().find(|s| s.name == name)
