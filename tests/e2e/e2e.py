@@ -147,24 +147,25 @@ def binary(env, default):
 
 def start_pulse_exporter(stack, port, redis_port, memcached_port):
     exporter = binary("PULSE_EXPORTER", "target/debug/pulse-exporter")
-    config = stack.workdir / "exporter.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "redis": {"targets": [{"address": f"127.0.0.1:{redis_port}"}]},
-                "memcached": {"targets": [{"address": f"127.0.0.1:{memcached_port}"}]},
-            }
-        )
-    )
+    sections = {
+        "redis": {"targets": [{"address": f"127.0.0.1:{redis_port}"}]},
+        "memcached": {"targets": [{"address": f"127.0.0.1:{memcached_port}"}]},
+    }
     args = [str(exporter), f"--web.listen-address=127.0.0.1:{port}"]
-    check = subprocess.run(
-        [str(exporter), f"--config.file={config}", "--config.check"], capture_output=True, text=True
-    )
-    if check.returncode == 0:
-        args.append(f"--config.file={config}")
+    # The richest configuration this exporter accepts: both cache sections, else either one.
+    rejected = []
+    for names in (("redis", "memcached"), ("redis",), ("memcached",)):
+        config = stack.workdir / f"exporter-{'-'.join(names)}.yml"
+        config.write_text(yaml.safe_dump({name: sections[name] for name in names}))
+        check = subprocess.run(
+            [str(exporter), f"--config.file={config}", "--config.check"], capture_output=True, text=True
+        )
+        if check.returncode == 0:
+            args.append(f"--config.file={config}")
+            break
+        rejected.append(" ".join((check.stderr or check.stdout).strip().splitlines()[-1:]))
     else:
-        reason = (check.stderr or check.stdout).strip().splitlines()[-1:]
-        stack.notes.append(f"exporter rejects redis/memcached targets ({' '.join(reason)}); started without them")
+        stack.notes.append(f"exporter rejects redis/memcached targets ({rejected[0]}); started without them")
     process = stack.start("exporter", args)
     if not wait_http(f"http://127.0.0.1:{port}/metrics", 30, process):
         raise SetupError(f"pulse-exporter did not serve /metrics:\n{stack.log_tail('exporter')}")
