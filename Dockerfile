@@ -7,10 +7,8 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# Cache the registry and target dir across builds when BuildKit is available.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p pulse-exporter -p pulse-analyzer \
+# No BuildKit cache mounts: the file must also build with docker-compose 1.x's classic builder.
+RUN cargo build --release --locked -p pulse-exporter -p pulse-analyzer \
  && install -D -m 0755 target/release/pulse-exporter /out/pulse-exporter \
  && install -D -m 0755 target/release/pulse-analyzer /out/pulse-analyzer
 
@@ -21,8 +19,8 @@ RUN apt-get update \
 
 FROM runtime AS exporter
 COPY --from=build /out/pulse-exporter /usr/local/bin/pulse-exporter
-# Unprivileged by default, as node_exporter's image; docker-compose.yml grants the one
-# capability per-process file descriptor counts need.
+# Unprivileged by default, as node_exporter's image; docker-compose.yml switches to root with
+# only the capabilities per-process file descriptor counts need.
 USER 65534:65534
 EXPOSE 9100
 ENTRYPOINT ["/usr/local/bin/pulse-exporter"]

@@ -369,7 +369,7 @@ def processes():
             ts(
                 "Open file descriptors",
                 "short",
-                (f"namedprocess_namegroup_open_filedescs{{{SEL}}}", "{{instance}} {{groupname}}"),
+                (f"namedprocess_namegroup_open_filedesc{{{SEL}}}", "{{instance}} {{groupname}}"),
             ),
             ts(
                 "Worst file descriptor usage",

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Keeps alert-rules/ honest where promtool cannot: every alert is shaped the way the
-runbook and the dashboards expect, and every alert (at every severity) has a promtool case
-where it fires and one where it must not. Without this, a new alert without tests would pass
-`promtool test rules` silently.
+runbook and the dashboards expect, every alert (at every severity) has a promtool case where it
+fires and one where it must not, and every recording rule is checked by a promql_expr_test.
+Without this, a new rule without tests would pass `promtool test rules` silently.
 
 Usage: alert_coverage.py ALERT_RULES_DIR   (exit 1 and one line per problem on failure)
 """
@@ -35,12 +35,14 @@ def main(root):
 
     rule_files = sorted(root.glob("*.rules.yml"))
     expected = set()  # (alertname, severity)
+    recorded = set()
     for path in rule_files:
         doc = yaml.safe_load(path.read_text())
         for group in doc.get("groups", []):
             for rule in group.get("rules", []):
                 name = rule.get("alert")
                 if not name:
+                    recorded.add(rule["record"])
                     continue
                 where = f"{path.name}: alert {name}"
                 labels = rule.get("labels") or {}
@@ -63,12 +65,14 @@ def main(root):
 
     fires = set()
     quiet = set()
+    tested_exprs = []
     tested_files = set()
     for path in sorted((root / "tests").glob("*.test.yml")):
         doc = yaml.safe_load(path.read_text())
         for rule_file in doc.get("rule_files", []):
             tested_files.add((path.parent / rule_file).resolve())
         for test in doc.get("tests", []):
+            tested_exprs.extend(case["expr"] for case in test.get("promql_expr_test") or [] if case.get("exp_samples"))
             for case in test.get("alert_rule_test") or []:
                 name = case["alertname"]
                 alerts = case.get("exp_alerts") or []
@@ -86,6 +90,9 @@ def main(root):
     for name in sorted({name for name, _ in expected}):
         if name not in quiet:
             problems.append(f"{name}: no test case where it must not fire (exp_alerts: [])")
+    for record in sorted(recorded):
+        if not any(re.search(rf"(?<![\w:]){re.escape(record)}(?![\w:])", expr) for expr in tested_exprs):
+            problems.append(f"recording rule {record}: no promql_expr_test with exp_samples evaluates it")
     extra = {name for name, _ in fires | {(n, None) for n in quiet}} - {name for name, _ in expected}
     for name in sorted(extra):
         problems.append(f"tests name alert {name}, which no rule file defines")
@@ -93,7 +100,10 @@ def main(root):
     for problem in problems:
         print(f"alert coverage: {problem}", file=sys.stderr)
     alerts = len({name for name, _ in expected})
-    print(f"alert coverage: {alerts} alerts, {len(expected)} alert/severity pairs, {len(problems)} problems")
+    print(
+        f"alert coverage: {alerts} alerts, {len(expected)} alert/severity pairs, "
+        f"{len(recorded)} recording rules, {len(problems)} problems"
+    )
     return 1 if problems else 0
 
 
