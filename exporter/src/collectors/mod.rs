@@ -21,6 +21,7 @@ use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
 mod loadavg;
+pub mod processes;
 
 /// One source of metrics.
 pub trait Collector: Send + Sync + 'static {
@@ -88,7 +89,7 @@ pub struct CollectorSpec {
 }
 
 /// Every collector this binary knows, in flag order.
-pub const ALL: &[CollectorSpec] = &[loadavg::SPEC];
+pub const ALL: &[CollectorSpec] = &[loadavg::SPEC, processes::SPEC];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     ALL.iter().find(|s| s.name == name)
