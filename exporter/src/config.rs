@@ -49,6 +49,8 @@ pub struct Config {
     pub netdev: DeviceFilter,
     /// How the processes collector groups processes.
     pub processes: ProcessesConfig,
+    /// How much of the cgroup tree the cgroups collector walks.
+    pub cgroups: CgroupsConfig,
 }
 
 impl Config {
@@ -253,6 +255,28 @@ fn at_least_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::
     Ok(n)
 }
 
+/// Bounds on the cgroup walk: about 20 series per cgroup.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CgroupsConfig {
+    /// Levels below the root to report: 3 reaches `/user.slice/user-1000.slice/session-2.scope`
+    /// and `/system.slice/docker-<id>.scope`, which is where services and containers live.
+    pub max_depth: usize,
+    /// Cgroups reported at most (breadth-first, in name order); the rest are counted in
+    /// `pulse_cgroups_overflowed`.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_cgroups: usize,
+}
+
+impl Default for CgroupsConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 3,
+            max_cgroups: 500,
+        }
+    }
+}
+
 /// One process-exporter matcher group: every matcher given must match.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawProcessRule")]
@@ -391,6 +415,14 @@ mod tests {
     #[test]
     fn process_rule_errors_are_exact() {
         let cases = [
+            (
+                "cgroups:\n  max_cgroups: 0\n",
+                "pulse.yml:2:3: cgroups.max_cgroups: must be at least 1",
+            ),
+            (
+                "cgroups:\n  depth: 2\n",
+                "pulse.yml:2:3: cgroups.depth: unknown field `depth`, expected `max_depth` or `max_cgroups`",
+            ),
             (
                 "processes:\n  max_groups: 0\n",
                 "pulse.yml:2:3: processes.max_groups: must be at least 1",

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod cgroups;
 mod loadavg;
 pub mod processes;
 
@@ -89,7 +90,7 @@ pub struct CollectorSpec {
 }
 
 /// Every collector this binary knows, in flag order.
-pub const ALL: &[CollectorSpec] = &[loadavg::SPEC, processes::SPEC];
+pub const ALL: &[CollectorSpec] = &[cgroups::SPEC, loadavg::SPEC, processes::SPEC];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     ALL.iter().find(|s| s.name == name)
