@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
     prometheus                  # promtool check metrics/rules, Prometheus for end-to-end tests
     prometheus-node-exporter    # benchmark anchor
+    prometheus-process-exporter # processes collector: side-by-side test and benchmark anchor
     redis-server
     memcached
     python3
@@ -28,7 +29,7 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Debian starts packaged daemons on install; tests run their own instances on private ports.
-    for service in prometheus prometheus-node-exporter prometheus-alertmanager redis-server memcached; do
+    for service in prometheus prometheus-node-exporter prometheus-process-exporter prometheus-alertmanager redis-server memcached; do
         "${sudo_cmd[@]}" systemctl stop "$service" 2>/dev/null || true
     done
 fi

@@ -64,6 +64,10 @@ pub struct Flags {
     /// Regex of /proc/vmstat fields to report (overrides the config file).
     #[arg(long = "collector.vmstat.fields", value_parser = parse_pattern)]
     pub vmstat_fields: Option<Pattern>,
+    /// Process groups reported by name; the rest are folded into groupname="other"
+    /// (overrides `processes.max_groups` in the config file).
+    #[arg(long = "collector.processes.max-groups", value_parser = parse_max_groups)]
+    pub process_max_groups: Option<usize>,
     /// procfs mountpoint.
     #[arg(long = "path.procfs", default_value = "/proc")]
     pub procfs: PathBuf,
@@ -90,6 +94,14 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err("must be greater than zero".into());
     }
     Ok(d)
+}
+
+fn parse_max_groups(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_pattern(text: &str) -> Result<Pattern, String> {
@@ -177,6 +189,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     }
     if let Some(p) = flags.vmstat_fields {
         config.vmstat.fields = p;
+    }
+    if let Some(n) = flags.process_max_groups {
+        config.processes.max_groups = n;
     }
     if flags.disk_include.is_some() || flags.disk_exclude.is_some() {
         config.diskstats.device_include = flags.disk_include;
@@ -271,12 +286,23 @@ mod tests {
     }
 
     #[test]
+    fn max_groups_flag_overrides_config() {
+        assert_eq!(settings(&[]).unwrap().config.processes.max_groups, 100);
+        let s = settings(&["--collector.processes.max-groups", "7"]).unwrap();
+        assert_eq!(s.config.processes.max_groups, 7);
+    }
+
+    #[test]
     fn bad_flag_values_are_named() {
         let err = settings(&["--collector.netdev.device-include", "(["])
             .err()
             .unwrap();
         assert!(err.contains("--collector.netdev.device-include"), "{err}");
         assert!(err.contains("invalid regular expression"), "{err}");
+        let err = settings(&["--collector.processes.max-groups", "0"])
+            .err()
+            .unwrap();
+        assert!(err.contains("must be at least 1"), "{err}");
         let err = settings(&["--collector.timeout", "0s"]).err().unwrap();
         assert!(err.contains("must be greater than zero"), "{err}");
     }

@@ -13,6 +13,7 @@ use regex::Regex;
 use serde::{Deserialize, Deserializer, de};
 
 use crate::collectors;
+use crate::collectors::processes::NameTemplate;
 
 /// A configuration file that could not be read or is invalid.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,10 @@ pub struct Config {
     pub netdev: DeviceFilter,
     /// Which `/proc/vmstat` fields the vmstat collector reports.
     pub vmstat: VmstatConfig,
+    /// How the processes collector groups processes.
+    pub processes: ProcessesConfig,
+    /// How much of the cgroup tree the cgroups collector walks.
+    pub cgroups: CgroupsConfig,
 }
 
 impl Config {
@@ -273,6 +278,130 @@ impl DeviceFilter {
     }
 }
 
+/// Default for `processes.max_groups` and `--collector.processes.max-groups`: enough for
+/// every service of a typical host, few enough that a fork bomb of uniquely named
+/// processes cannot flood the TSDB (about 20 series per group).
+pub const DEFAULT_PROCESS_MAX_GROUPS: usize = 100;
+
+/// The processes collector's settings (process-exporter's `process_names` rules).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessesConfig {
+    /// Groups reported by name; processes of further groups are folded into the group
+    /// `other` and the number folded is exported as `pulse_process_groups_overflowed`.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_groups: usize,
+    /// Also read `/proc/PID/io` for `read_bytes_total`/`write_bytes_total`. Off by default:
+    /// it is a third file per process and only readable for our own processes unless root.
+    pub io: bool,
+    /// Grouping rules, first match wins; processes no rule matches are not reported. Empty
+    /// (the default) groups every process by `comm`.
+    pub process_names: Vec<ProcessRule>,
+}
+
+impl Default for ProcessesConfig {
+    fn default() -> Self {
+        Self {
+            max_groups: DEFAULT_PROCESS_MAX_GROUPS,
+            io: false,
+            process_names: Vec::new(),
+        }
+    }
+}
+
+fn at_least_one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(deserializer)?;
+    if n == 0 {
+        return Err(de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+/// Bounds on the cgroup walk: about 20 series per cgroup.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CgroupsConfig {
+    /// Levels below the root to report: 3 reaches `/user.slice/user-1000.slice/session-2.scope`
+    /// and `/system.slice/docker-<id>.scope`, which is where services and containers live.
+    pub max_depth: usize,
+    /// Cgroups reported at most (breadth-first, in name order); the rest are counted in
+    /// `pulse_cgroups_overflowed`.
+    #[serde(deserialize_with = "at_least_one")]
+    pub max_cgroups: usize,
+}
+
+impl Default for CgroupsConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 3,
+            max_cgroups: 500,
+        }
+    }
+}
+
+/// One process-exporter matcher group: every matcher given must match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawProcessRule")]
+pub struct ProcessRule {
+    /// Group name template; process-exporter's default is `{{.ExeBase}}`.
+    pub name: NameTemplate,
+    /// Exact `comm` values (the 15-character name in `/proc/PID/stat`).
+    pub comm: Vec<String>,
+    /// `argv[0]`: an entry with a `/` must equal it, one without must equal its base name.
+    pub exe: Vec<String>,
+    /// Regexes that must all match the space-joined command line; named groups feed
+    /// `{{.Matches.<group>}}`.
+    pub cmdline: Vec<Pattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcessRule {
+    #[serde(default)]
+    name: Option<NameTemplate>,
+    #[serde(default)]
+    comm: Vec<String>,
+    #[serde(default)]
+    exe: Vec<String>,
+    #[serde(default)]
+    cmdline: Vec<Pattern>,
+}
+
+impl TryFrom<RawProcessRule> for ProcessRule {
+    type Error = String;
+
+    fn try_from(raw: RawProcessRule) -> Result<Self, String> {
+        if raw.comm.is_empty() && raw.exe.is_empty() && raw.cmdline.is_empty() {
+            return Err("a rule needs at least one of `comm`, `exe` or `cmdline`".into());
+        }
+        let name = raw.name.unwrap_or_default();
+        for group in name.match_groups() {
+            let defined = raw
+                .cmdline
+                .iter()
+                .any(|p| p.0.capture_names().flatten().any(|n| n == group));
+            if !defined {
+                return Err(format!(
+                    "name uses `{{{{.Matches.{group}}}}}` but no `cmdline` regex has a group named `{group}`"
+                ));
+            }
+        }
+        Ok(Self {
+            name,
+            comm: raw.comm,
+            exe: raw.exe,
+            cmdline: raw.cmdline,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for NameTemplate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NameTemplate::parse(&text).map_err(de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +463,68 @@ mod tests {
         let ok = parse("diskstats:\n  device_exclude: loop\n").unwrap();
         assert!(!ok.diskstats.accepts("loop0"));
         assert!(parse("vmstat:\n  fields: \"(\"\n").is_err());
+    }
+
+    #[test]
+    fn processes_section_parses_rules() {
+        let config = parse(concat!(
+            "processes:\n",
+            "  max_groups: 20\n",
+            "  io: true\n",
+            "  process_names:\n",
+            "    - name: \"{{.Comm}}\"\n",
+            "      comm: [nginx]\n",
+            "    - name: \"app:{{.Matches.cfg}}\"\n",
+            "      cmdline: ['--config /etc/(?P<cfg>\\w+)']\n",
+            "    - exe: [/usr/sbin/sshd]\n",
+        ))
+        .unwrap();
+        let p = &config.processes;
+        assert_eq!((p.max_groups, p.io, p.process_names.len()), (20, true, 3));
+        assert_eq!(p.process_names[2].exe, ["/usr/sbin/sshd"]);
+        assert_eq!(p.process_names[2].name, NameTemplate::default());
+        assert_eq!(ProcessesConfig::default().max_groups, 100);
+    }
+
+    #[test]
+    fn process_rule_errors_are_exact() {
+        let cases = [
+            (
+                "cgroups:\n  max_cgroups: 0\n",
+                "pulse.yml:2:3: cgroups.max_cgroups: must be at least 1",
+            ),
+            (
+                "cgroups:\n  depth: 2\n",
+                "pulse.yml:2:3: cgroups.depth: unknown field `depth`, expected `max_depth` or `max_cgroups`",
+            ),
+            (
+                "processes:\n  max_groups: 0\n",
+                "pulse.yml:2:3: processes.max_groups: must be at least 1",
+            ),
+            (
+                "processes:\n  process_names:\n    - name: x\n",
+                "pulse.yml:3:5: processes.process_names[0]: a rule needs at least one of `comm`, `exe` or `cmdline`",
+            ),
+            (
+                "processes:\n  process_names:\n    - name: \"{{.PID}}\"\n      comm: [a]\n",
+                "pulse.yml:3:7: processes.process_names[0].name: unsupported name template field `.PID` in \"{{.PID}}\", expected .Comm, .ExeBase, .ExeFull or .Matches.<group>",
+            ),
+            (
+                "processes:\n  process_names:\n    - name: \"{{.Matches.x}}\"\n      cmdline: ['(?P<y>.+)']\n",
+                "pulse.yml:3:5: processes.process_names[0]: name uses `{{.Matches.x}}` but no `cmdline` regex has a group named `x`",
+            ),
+            (
+                "processes:\n  process_names:\n    - comm: [a]\n      cmdline: ['(']\n",
+                "pulse.yml:4:16: processes.process_names[0].cmdline[0]: invalid regular expression \"(\": regex parse error:\n    (\n    ^\nerror: unclosed group",
+            ),
+            (
+                "processes:\n  process_names:\n    - comm: [a]\n      cmdlines: ['x']\n",
+                "pulse.yml:4:7: processes.process_names[0].cmdlines: unknown field `cmdlines`, expected one of `name`, `comm`, `exe`, `cmdline`",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text).unwrap_err(), expected, "{text}");
+        }
     }
 
     #[test]

@@ -20,12 +20,14 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod cgroups;
 mod cpu;
 mod cpufreq;
 mod filefd;
 mod loadavg;
 mod meminfo;
 mod pressure;
+pub mod processes;
 mod stat;
 mod time;
 mod uname;
@@ -98,12 +100,14 @@ pub struct CollectorSpec {
 
 /// Every collector this binary knows, in flag order.
 pub const ALL: &[CollectorSpec] = &[
+    cgroups::SPEC,
     cpu::SPEC,
     cpufreq::SPEC,
     filefd::SPEC,
     loadavg::SPEC,
     meminfo::SPEC,
     pressure::SPEC,
+    processes::SPEC,
     stat::SPEC,
     time::SPEC,
     uname::SPEC,
