@@ -10,4 +10,5 @@ pub mod exposition;
 pub mod paths;
 pub mod self_metrics;
 pub mod server;
+pub mod tls_client;
 pub mod web_config;

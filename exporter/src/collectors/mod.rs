@@ -21,6 +21,8 @@ use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
 mod loadavg;
+mod memcached;
+mod redis;
 
 /// One source of metrics.
 pub trait Collector: Send + Sync + 'static {
@@ -87,8 +89,14 @@ pub struct CollectorSpec {
     pub build: BuildFn,
 }
 
-/// Every collector this binary knows, in flag order.
-pub const ALL: &[CollectorSpec] = &[loadavg::SPEC];
+/// Every collector this binary knows, in flag order. One line each, sorted, so that
+/// branches adding collectors merge without conflicts.
+#[rustfmt::skip]
+pub const ALL: &[CollectorSpec] = &[
+    loadavg::SPEC,
+    memcached::SPEC,
+    redis::SPEC,
+];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
     ALL.iter().find(|s| s.name == name)
