@@ -11,6 +11,9 @@ packages=(
     redis-server
     memcached
     python3
+    python3-yaml                # tests/ops: rule coverage and dashboard lint scripts
+    prometheus-alertmanager     # amtool check-config on the compose Alertmanager config
+    docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -25,7 +28,7 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Debian starts packaged daemons on install; tests run their own instances on private ports.
-    for service in prometheus prometheus-node-exporter redis-server memcached; do
+    for service in prometheus prometheus-node-exporter prometheus-alertmanager redis-server memcached; do
         "${sudo_cmd[@]}" systemctl stop "$service" 2>/dev/null || true
     done
 fi

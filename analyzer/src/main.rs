@@ -1,4 +1,61 @@
-//! pulse-analyzer: placeholder until the analyzer issue lands.
-fn main() {
-    println!("pulse-analyzer {}", env!("CARGO_PKG_VERSION"));
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use pulse_analyzer::app;
+use pulse_analyzer::cli::{Cli, Command, RunArgs, Settings};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::resolve(&cli) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("pulse-analyzer: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.config_check {
+        println!("pulse-analyzer: configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&cli.log_level);
+    let result = match cli.command {
+        None => run(settings, RunArgs::default()),
+        Some(Command::Run(args)) => run(settings, args),
+        Some(Command::Status) => {
+            app::status(&settings, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
+        Some(Command::Export(args)) => {
+            app::export(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("pulse-analyzer: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: Settings, args: RunArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(app::run(settings, args))?;
+    Ok(())
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "pulse_analyzer={level},pulse_exporter={level},warn"
+    ))
+    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only help a human at a terminal; they corrupt log files and pipes.
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }

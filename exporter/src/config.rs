@@ -48,6 +48,8 @@ pub struct Config {
     pub diskstats: DeviceFilter,
     /// Which network interfaces the netdev collector reports.
     pub netdev: DeviceFilter,
+    /// Which `/proc/vmstat` fields the vmstat collector reports.
+    pub vmstat: VmstatConfig,
     /// Redis servers the redis collector queries.
     pub redis: RedisConfig,
     /// Memcached servers the memcached collector queries.
@@ -185,6 +187,24 @@ impl Default for FilesystemConfig {
         Self {
             mount_points_exclude: Pattern::constant(DEFAULT_MOUNT_POINTS_EXCLUDE),
             fs_types_exclude: Pattern::constant(DEFAULT_FS_TYPES_EXCLUDE),
+        }
+    }
+}
+
+/// node_exporter's default: page faults, paging, swapping and OOM kills.
+pub const DEFAULT_VMSTAT_FIELDS: &str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VmstatConfig {
+    /// `/proc/vmstat` field names to export (regex).
+    pub fields: Pattern,
+}
+
+impl Default for VmstatConfig {
+    fn default() -> Self {
+        Self {
+            fields: Pattern::constant(DEFAULT_VMSTAT_FIELDS),
         }
     }
 }

@@ -29,7 +29,8 @@ pub fn collect(scrapes_total: u64, out: &mut MetricSet) {
     process(out);
 }
 
-fn process(out: &mut MetricSet) {
+/// Process figures of the current process (shared with pulse-analyzer).
+pub fn process(out: &mut MetricSet) {
     let ticks = rustix::param::clock_ticks_per_second() as f64;
     let page_size = rustix::param::page_size() as f64;
     if let Ok(stat) = Stat::from_file("/proc/self/stat") {

@@ -1,5 +1,8 @@
 //! HTTP serving: `/metrics` (content negotiation, gzip, concurrency limit), the landing page,
 //! `/-/healthy`, basic auth and TLS from the web config, graceful shutdown on SIGTERM.
+//!
+//! The web-config plumbing ([`protect`], [`serve_router`], [`shutdown_signal`]) is public so
+//! that pulse-analyzer serves its API with exactly the same TLS and auth semantics.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,7 +50,7 @@ pub enum ServeError {
 /// Shared by every request.
 pub struct AppState {
     collectors: Collectors,
-    web_config: WebConfig,
+    web_config: Arc<WebConfig>,
     telemetry_path: String,
     collector_timeout: Duration,
     exporter_metrics: bool,
@@ -66,7 +69,7 @@ impl AppState {
         )?;
         Ok(Self {
             collectors,
-            web_config,
+            web_config: Arc::new(web_config),
             telemetry_path: settings.telemetry_path.clone(),
             collector_timeout: settings.collector_timeout,
             exporter_metrics: settings.exporter_metrics,
@@ -81,20 +84,43 @@ pub fn app(state: Arc<AppState>) -> Router {
     let metrics_route = Router::new()
         .route(&state.telemetry_path, get(metrics))
         .layer(CompressionLayer::new().gzip(true));
-    let mut router = Router::new()
+    let router = Router::new()
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy" }))
         .merge(metrics_route);
-    if !state.web_config.http_server_config.headers.is_empty() {
-        router = router.layer(middleware::from_fn_with_state(state.clone(), extra_headers));
-    }
-    router
-        .layer(middleware::from_fn_with_state(state.clone(), basic_auth))
-        .with_state(state)
+    protect(router, state.web_config.clone(), "pulse-exporter").with_state(state)
 }
 
-async fn basic_auth(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    if !state.web_config.auth_required() {
+/// What the auth and header middlewares need, apart from any application state.
+struct Guard {
+    web_config: Arc<WebConfig>,
+    /// The `WWW-Authenticate` header sent with a 401.
+    challenge: HeaderValue,
+}
+
+/// Wraps every route of `router` in the web config's basic auth and extra response headers.
+pub fn protect<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    web_config: Arc<WebConfig>,
+    realm: &str,
+) -> Router<S> {
+    let challenge = HeaderValue::try_from(format!("Basic realm=\"{realm}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+    let has_headers = !web_config.http_server_config.headers.is_empty();
+    let guard = Arc::new(Guard {
+        web_config,
+        challenge,
+    });
+    let router = if has_headers {
+        router.layer(middleware::from_fn_with_state(guard.clone(), extra_headers))
+    } else {
+        router
+    };
+    router.layer(middleware::from_fn_with_state(guard, basic_auth))
+}
+
+async fn basic_auth(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    if !guard.web_config.auth_required() {
         return next.run(request).await;
     }
     let header = request
@@ -103,7 +129,7 @@ async fn basic_auth(State(state): State<Arc<AppState>>, request: Request, next: 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // bcrypt is deliberately slow: keep it off the async workers.
-    let checker = state.clone();
+    let checker = guard.clone();
     let ok = tokio::task::spawn_blocking(move || checker.web_config.authorized(header.as_deref()))
         .await
         .unwrap_or(false);
@@ -112,20 +138,16 @@ async fn basic_auth(State(state): State<Arc<AppState>>, request: Request, next: 
     } else {
         (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"pulse-exporter\"")],
+            [(header::WWW_AUTHENTICATE, guard.challenge.clone())],
             "Unauthorized\n",
         )
             .into_response()
     }
 }
 
-async fn extra_headers(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn extra_headers(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    for (name, value) in &state.web_config.http_server_config.headers {
+    for (name, value) in &guard.web_config.http_server_config.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name.as_str()),
             HeaderValue::try_from(value.as_str()),
@@ -258,19 +280,35 @@ pub async fn serve(mut settings: Settings) -> Result<(), ServeError> {
     let tls = web_config.tls();
     let state = Arc::new(AppState::new(&settings, web_config)?);
     let router = app(state);
+    let listeners = bind_all(&settings.listen_addresses, tls.is_some()).await?;
+    tracing::info!(collectors = ?settings.collectors, "pulse-exporter started");
+    serve_router(listeners, router, tls, shutdown_signal()).await;
+    Ok(())
+}
 
+/// Binds every address, logging `listening address=...` (tests and launchers read that line).
+pub async fn bind_all(addresses: &[String], tls: bool) -> Result<Vec<TcpListener>, ServeError> {
     let mut listeners = Vec::new();
-    for address in &settings.listen_addresses {
+    for address in addresses {
         let listener = bind(address).await?;
         let local = listener.local_addr().map_err(|source| ServeError::Listen {
             address: address.clone(),
             source,
         })?;
-        tracing::info!(address = %local, tls = tls.is_some(), "listening");
+        tracing::info!(address = %local, tls, "listening");
         listeners.push(listener);
     }
-    tracing::info!(collectors = ?settings.collectors, "pulse-exporter started");
+    Ok(listeners)
+}
 
+/// Serves `router` on `listeners` (TLS when given) until `shutdown` completes, then lets
+/// in-flight requests finish (up to 10 s).
+pub async fn serve_router(
+    listeners: Vec<TcpListener>,
+    router: Router,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = Arc::new(GracefulShutdown::new());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut accept_loops = Vec::new();
@@ -292,7 +330,7 @@ pub async fn serve(mut settings: Settings) -> Result<(), ServeError> {
         }));
     }
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     for handle in accept_loops {
@@ -305,7 +343,6 @@ pub async fn serve(mut settings: Settings) -> Result<(), ServeError> {
     {
         tracing::warn!("in-flight requests did not finish within 10s");
     }
-    Ok(())
 }
 
 fn serve_connection(
@@ -345,7 +382,8 @@ fn serve_connection(
     }
 }
 
-async fn shutdown_signal() {
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

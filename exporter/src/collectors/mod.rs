@@ -20,9 +20,18 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod cpu;
+mod cpufreq;
+mod filefd;
 mod loadavg;
 mod memcached;
+mod meminfo;
+mod pressure;
 mod redis;
+mod stat;
+mod time;
+mod uname;
+mod vmstat;
 
 /// One source of metrics.
 pub trait Collector: Send + Sync + 'static {
@@ -89,13 +98,20 @@ pub struct CollectorSpec {
     pub build: BuildFn,
 }
 
-/// Every collector this binary knows, in flag order. One line each, sorted, so that
-/// branches adding collectors merge without conflicts.
-#[rustfmt::skip]
+/// Every collector this binary knows, in flag order.
 pub const ALL: &[CollectorSpec] = &[
+    cpu::SPEC,
+    cpufreq::SPEC,
+    filefd::SPEC,
     loadavg::SPEC,
     memcached::SPEC,
+    meminfo::SPEC,
+    pressure::SPEC,
     redis::SPEC,
+    stat::SPEC,
+    time::SPEC,
+    uname::SPEC,
+    vmstat::SPEC,
 ];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {

@@ -1,0 +1,279 @@
+//! The commands: `run` wires storage, scrape loops (or fleet pulls), the HTTP server and the
+//! optional exporter launcher together; `status` and `export` read the database directly, so
+//! they work whether or not the analyzer is running.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pulse_exporter::server::{self, ServeError};
+
+use crate::api::{self, ApiState};
+use crate::cli::{ExportArgs, ExportFormat, RunArgs, Settings};
+use crate::config::SourceKind;
+use crate::fleet;
+use crate::launcher::{self, LaunchError};
+use crate::scrape::{self, ClientError, HttpClient, Ingest, SelfMetrics};
+use crate::storage::{self, ExportError, Policy, Reader, SeriesFilter, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error("target {target}: {source}")]
+    Client {
+        target: String,
+        #[source]
+        source: ClientError,
+    },
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+}
+
+/// Runs until SIGTERM or Ctrl-C.
+pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
+    let config = &settings.config;
+    let grace = config
+        .targets
+        .iter()
+        .map(|t| t.interval + t.timeout)
+        .max()
+        .unwrap_or(Duration::from_secs(30));
+    let policy = Policy {
+        raw: config.retention.raw,
+        rollups: config.retention.rollups,
+        rollup_step: config.retention.rollup_step,
+        grace,
+    };
+    let store = Store::open(&settings.storage_path, policy)?;
+    let store = Arc::new(Mutex::new(store));
+    let metrics = Arc::new(SelfMetrics::default());
+    let ingest = Arc::new(Ingest {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        derived: config.derived.clone(),
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    let exporter = if args.spawn_exporter {
+        Some(launcher::spawn(&args, config, stop_rx.clone())?)
+    } else {
+        None
+    };
+    match config.source {
+        SourceKind::Local => {
+            for target in &config.targets {
+                let client =
+                    HttpClient::new(&target.tls, target.basic_auth.as_ref()).map_err(|source| {
+                        RunError::Client {
+                            target: target.name.clone(),
+                            source,
+                        }
+                    })?;
+                tasks.push(tokio::spawn(scrape::run_target(
+                    target.clone(),
+                    client,
+                    ingest.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        SourceKind::Prometheus => {
+            if let Some(source) = config.prometheus.clone() {
+                let client =
+                    HttpClient::new(&source.tls, source.basic_auth.as_ref()).map_err(|e| {
+                        RunError::Client {
+                            target: source.url.clone(),
+                            source: e,
+                        }
+                    })?;
+                tasks.push(tokio::spawn(fleet::run(
+                    source,
+                    client,
+                    ingest.clone(),
+                    stop_rx.clone(),
+                )));
+            }
+        }
+    }
+
+    let tls = settings.web_config.tls();
+    let state = Arc::new(ApiState {
+        db_path: settings.storage_path.clone(),
+        reader: Mutex::new(None),
+        store: store.clone(),
+        metrics,
+        raw_retention: config.retention.raw,
+        write_token: settings.write_token.clone(),
+    });
+    let router = server::protect(
+        api::router(state),
+        Arc::new(settings.web_config),
+        "pulse-analyzer",
+    );
+    let listeners = server::bind_all(
+        std::slice::from_ref(&settings.listen_address),
+        tls.is_some(),
+    )
+    .await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let local = listeners
+        .first()
+        .and_then(|l| l.local_addr().ok())
+        .map_or_else(|| settings.listen_address.clone(), |a| a.to_string());
+    let mut banner = String::new();
+    if let Some(exporter) = &exporter {
+        banner.push_str(&format!("pulse: exporter  {}\n", exporter.url));
+    }
+    banner.push_str(&format!(
+        "pulse: analyzer {scheme}://{local}/  (health: /api/v1/health, series: /api/v1/series, metrics: /metrics)\n\
+         pulse: history  {}\n",
+        settings.storage_path.display()
+    ));
+    eprint!("{banner}");
+    let _ = std::io::stderr().flush();
+
+    server::serve_router(listeners, router, tls, server::shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    if let Some(exporter) = exporter {
+        exporter.stop().await;
+    }
+    Ok(())
+}
+
+/// `status`: one line per fact, then one per target.
+pub fn status(settings: &Settings, out: &mut impl Write) -> Result<(), ExportError> {
+    if !settings.storage_path.exists() {
+        writeln!(
+            out,
+            "no history at {} (has the analyzer run yet?)",
+            settings.storage_path.display()
+        )?;
+        return Ok(());
+    }
+    let stats = Reader::open(&settings.storage_path)?.stats()?;
+    writeln!(
+        out,
+        "database:          {}",
+        settings.storage_path.display()
+    )?;
+    writeln!(out, "size:              {} bytes", stats.db_size_bytes)?;
+    writeln!(out, "series:            {}", stats.series)?;
+    writeln!(out, "samples ingested:  {}", stats.samples_ingested)?;
+    if let Some(done) = stats.rollup_done_ms {
+        writeln!(out, "rollups done to:   {}", format_ms(done))?;
+    }
+    for t in &stats.targets {
+        writeln!(
+            out,
+            "target {}: {} at {} ({:.3}s, {} samples){}",
+            t.target,
+            if t.success { "up" } else { "DOWN" },
+            format_ms(t.last_scrape_ms),
+            t.duration_seconds,
+            t.samples,
+            t.error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+fn format_ms(ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// `export`: raw samples since `--since`, streamed as CSV rows or one JSON document.
+pub fn export(
+    settings: &Settings,
+    args: &ExportArgs,
+    out: &mut impl Write,
+) -> Result<(), ExportError> {
+    let reader = Reader::open(&settings.storage_path)?;
+    let filter = SeriesFilter {
+        names: args.metric.clone(),
+        target: args.target.clone(),
+    };
+    let since = storage::now_ms() - args.since.as_millis() as i64;
+    let number = |v: Option<f64>| match v {
+        Some(v) if v.is_finite() => serde_json::json!(v),
+        Some(v) => serde_json::json!(pulse_exporter::exposition::format_value(v)),
+        None => serde_json::Value::Null,
+    };
+    match args.format {
+        ExportFormat::Csv => {
+            writeln!(out, "target,name,labels,timestamp_ms,value")?;
+            reader.export(&filter, since, |series, ts, value| {
+                let labels = serde_json::to_string(&series.labels).unwrap_or_default();
+                let value = value.map_or_else(
+                    || "NaN".to_owned(),
+                    pulse_exporter::exposition::format_value,
+                );
+                writeln!(
+                    out,
+                    "{},{},{},{ts},{value}",
+                    csv_field(&series.target),
+                    csv_field(&series.name),
+                    csv_field(&labels)
+                )
+            })?;
+        }
+        ExportFormat::Json => {
+            // One object per series: {"target","name","labels","samples":[[ts, value], ...]}.
+            write!(out, "[")?;
+            let mut current: Option<i64> = None;
+            reader.export(&filter, since, |series, ts, value| {
+                if current != Some(series.id) {
+                    if current.is_some() {
+                        write!(out, "]}},")?;
+                    }
+                    current = Some(series.id);
+                    write!(
+                        out,
+                        "\n{{\"target\":{},\"name\":{},\"labels\":{},\"samples\":[",
+                        serde_json::to_string(&series.target).unwrap_or_default(),
+                        serde_json::to_string(&series.name).unwrap_or_default(),
+                        serde_json::to_string(&series.labels).unwrap_or_default()
+                    )?;
+                } else {
+                    write!(out, ",")?;
+                }
+                write!(out, "[{ts},{}]", number(value))
+            })?;
+            if current.is_some() {
+                write!(out, "]}}")?;
+            }
+            writeln!(out, "\n]")?;
+        }
+    }
+    Ok(())
+}
+
+/// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("{\"a\":\"b,c\"}"), "\"{\"\"a\"\":\"\"b,c\"\"}\"");
+    }
+}

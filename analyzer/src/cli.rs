@@ -1,0 +1,223 @@
+//! Command line: `run` (default), `status`, `export`, and `--config.check`.
+//!
+//! Flags win over the config file, the file over built-in defaults (as in the exporter).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use pulse_exporter::config::ConfigError;
+use pulse_exporter::web_config::{WebConfig, WebConfigError};
+
+use crate::config::{Config, DEFAULT_LISTEN_ADDRESS, DEFAULT_STORAGE_PATH};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pulse-analyzer",
+    version,
+    about = "Pulse sidecar: scrapes pulse-exporter into a local history and serves it."
+)]
+pub struct Cli {
+    /// YAML configuration file.
+    #[arg(long = "config.file", global = true)]
+    pub config_file: Option<PathBuf>,
+    /// Validate the config file (and web config file) and exit: 0 if valid, 1 if not.
+    #[arg(long = "config.check", global = true)]
+    pub config_check: bool,
+    /// Address of the analyzer's HTTP server (API and /metrics).
+    #[arg(long = "web.listen-address", global = true)]
+    pub listen_address: Option<String>,
+    /// exporter-toolkit web config file (TLS, basic auth) for the analyzer's server.
+    #[arg(long = "web.config.file", global = true)]
+    pub web_config_file: Option<PathBuf>,
+    /// SQLite history database.
+    #[arg(long = "storage.path", global = true)]
+    pub storage_path: Option<PathBuf>,
+    /// Log level.
+    #[arg(long = "log.level", default_value = "info", global = true,
+          value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scrape, store and serve (the default).
+    Run(RunArgs),
+    /// Print the history database's state: series, samples, size, last scrape per target.
+    Status,
+    /// Write raw history as CSV or JSON to stdout.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Also start the pulse-exporter binary found next to this one, listening where the
+    /// first target points, and restart it if it dies.
+    #[arg(long = "spawn-exporter")]
+    pub spawn_exporter: bool,
+    /// The exporter binary to spawn (default: `pulse-exporter` beside this binary, else PATH).
+    #[arg(long = "exporter.path")]
+    pub exporter_path: Option<PathBuf>,
+    /// Extra argument for the spawned exporter (repeatable).
+    #[arg(long = "exporter.arg", allow_hyphen_values = true)]
+    pub exporter_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// How far back to export (e.g. `24h`, `30m`).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+    /// Only these metric names (repeatable).
+    #[arg(long)]
+    pub metric: Vec<String>,
+    /// Only this target.
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
+    #[error("{}: web.write_token_file: {source}", path.display())]
+    Token {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: web.write_token_file: the file is empty", path.display())]
+    EmptyToken { path: PathBuf },
+}
+
+/// The resolved configuration the commands run with.
+#[derive(Debug)]
+pub struct Settings {
+    pub config: Config,
+    pub listen_address: String,
+    pub web_config: WebConfig,
+    pub storage_path: PathBuf,
+    pub write_token: Option<String>,
+}
+
+impl Settings {
+    pub fn resolve(cli: &Cli) -> Result<Self, SettingsError> {
+        let config = match &cli.config_file {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        let web_config_file = cli
+            .web_config_file
+            .clone()
+            .or_else(|| config.web.config_file.clone());
+        let web_config = match &web_config_file {
+            Some(path) => WebConfig::load(path)?,
+            None => WebConfig::default(),
+        };
+        let write_token = match &config.web.write_token_file {
+            None => None,
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| SettingsError::Token {
+                        path: path.clone(),
+                        source,
+                    })?;
+                let token = text.trim().to_owned();
+                if token.is_empty() {
+                    return Err(SettingsError::EmptyToken { path: path.clone() });
+                }
+                Some(token)
+            }
+        };
+        Ok(Self {
+            listen_address: cli
+                .listen_address
+                .clone()
+                .or_else(|| config.web.listen_address.clone())
+                .unwrap_or_else(|| DEFAULT_LISTEN_ADDRESS.to_owned()),
+            storage_path: cli
+                .storage_path
+                .clone()
+                .or_else(|| config.storage.path.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STORAGE_PATH)),
+            config,
+            web_config,
+            write_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_flags_win() {
+        let cli = Cli::parse_from(["pulse-analyzer"]);
+        assert!(cli.command.is_none());
+        let settings = Settings::resolve(&cli).unwrap();
+        assert_eq!(settings.listen_address, "127.0.0.1:9190");
+        assert_eq!(settings.storage_path, PathBuf::from("./pulse-history.db"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("a.yml");
+        std::fs::write(
+            &config,
+            "storage: {path: from-file.db}\nweb: {listen_address: '0.0.0.0:1'}\n",
+        )
+        .unwrap();
+        let config = config.to_str().unwrap();
+        let cli = Cli::parse_from([
+            "pulse-analyzer",
+            "run",
+            "--spawn-exporter",
+            "--config.file",
+            config,
+            "--storage.path",
+            "flag.db",
+        ]);
+        let settings = Settings::resolve(&cli).unwrap();
+        assert_eq!(settings.storage_path, PathBuf::from("flag.db"));
+        assert_eq!(settings.listen_address, "0.0.0.0:1");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Run(RunArgs {
+                spawn_exporter: true,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn export_flags() {
+        let cli = Cli::parse_from([
+            "pulse-analyzer",
+            "export",
+            "--format",
+            "json",
+            "--since",
+            "2h",
+            "--metric",
+            "up",
+            "--metric",
+            "node_load1",
+        ]);
+        let Some(Command::Export(args)) = cli.command else {
+            panic!("not export")
+        };
+        assert_eq!(args.format, ExportFormat::Json);
+        assert_eq!(args.since.as_secs(), 7200);
+        assert_eq!(args.metric, ["up", "node_load1"]);
+    }
+}

@@ -1,0 +1,16 @@
+//! pulse-analyzer: scrapes pulse-exporter (or reads a Prometheus-compatible API) into a
+//! local SQLite history and serves it as JSON and as its own `/metrics`.
+//!
+//! `main.rs` only parses flags and reports errors; everything else lives here so that tests
+//! can drive the pieces without a process.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod derived;
+pub mod fleet;
+pub mod launcher;
+pub mod parse;
+pub mod scrape;
+pub mod storage;

@@ -1,0 +1,300 @@
+//! Black-box tests of the real binaries: the analyzer scraping the real pulse-exporter,
+//! its /metrics checked by promtool, the JSON API, the CLI commands and the launcher.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::{Process, SyntheticExporter, analyzer, exporter_bin, get_json, run, wait_for};
+
+fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+    let path = dir.join("analyzer.yml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn promtool_check(metrics: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn scrapes_real_exporter_and_serves_metrics_and_api() {
+    let exporter = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "targets:\n  - url: {}\n    name: local\n    interval: 300ms\n    timeout: 300ms\n",
+            exporter.url("/metrics")
+        ),
+    );
+    let analyzer = analyzer(&config, &db, &[]);
+
+    let health = wait_for(
+        "two scrapes of the exporter",
+        Duration::from_secs(30),
+        || {
+            let (_, health) = get_json(&analyzer.url("/api/v1/health"));
+            let up = health["targets"][0]["success"].as_bool()?;
+            (up && health["samples_ingested"].as_u64()? > 10).then_some(health)
+        },
+    );
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["targets"][0]["target"], "local");
+
+    // Own metrics: the names the issue asks for, and promtool-clean.
+    let metrics = reqwest::blocking::get(analyzer.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    for needle in [
+        "pulse_analyzer_scrape_success{target=\"local\"} 1",
+        "pulse_analyzer_scrape_duration_seconds{target=\"local\"}",
+        "pulse_analyzer_samples_ingested_total ",
+        "pulse_analyzer_parse_errors_total 0",
+        "pulse_analyzer_series ",
+        "pulse_analyzer_db_size_bytes ",
+        "pulse_build_info{version=\"0.1.0\",component=\"analyzer\"} 1",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+    let (clean, report) = promtool_check(&metrics);
+    assert!(clean, "promtool: {report}");
+
+    // Series list, history, snapshot.
+    let (status, listing) = get_json(&analyzer.url("/api/v1/series?metric=node_load1"));
+    assert_eq!(status, 200);
+    let series = listing["series"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{listing}");
+    assert_eq!(series[0]["target"], "local");
+    let id = series[0]["id"].as_i64().unwrap();
+    let (status, history) =
+        get_json(&analyzer.url(&format!("/api/v1/series/{id}/history?start=-5m&end=now")));
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["resolution"], "raw");
+    assert!(!history["points"].as_array().unwrap().is_empty());
+    let (status, stepped) = get_json(&analyzer.url(&format!(
+        "/api/v1/series/{id}/history?start=-5m&step=1m&limit=2"
+    )));
+    assert_eq!(status, 200, "{stepped}");
+    assert!(stepped["points"].as_array().unwrap().len() <= 2);
+    let (status, snapshot) = get_json(&analyzer.url("/api/v1/snapshot?metric=up,node_load1"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        snapshot["samples"].as_array().unwrap().len(),
+        2,
+        "{snapshot}"
+    );
+
+    // Bad parameters: 400 naming the parameter; unknown series: 404.
+    for (query, needle) in [
+        (format!("/api/v1/series/{id}/history?step=abc"), "step: "),
+        (
+            format!("/api/v1/series/{id}/history?start=yesterday"),
+            "start: ",
+        ),
+        (
+            format!("/api/v1/series/{id}/history?resolution=fine"),
+            "resolution: ",
+        ),
+        (
+            format!("/api/v1/series/{id}/history?start=0&step=1s"),
+            "more than 11000 points",
+        ),
+        (
+            format!("/api/v1/series/{id}/history?start=now&end=-1h"),
+            "start: must not be after end",
+        ),
+        ("/api/v1/series?limit=0".to_owned(), "limit: "),
+        (
+            "/api/v1/series?colour=red".to_owned(),
+            "unknown field `colour`",
+        ),
+        ("/api/v1/series/x/history".to_owned(), "series id: "),
+    ] {
+        let (status, body) = get_json(&analyzer.url(&query));
+        assert_eq!(status, 400, "{query}: {body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(needle), "{query}: {message}");
+    }
+    let (status, _) = get_json(&analyzer.url("/api/v1/series/999999/history"));
+    assert_eq!(status, 404);
+    // The write API is off without a token.
+    let response = reqwest::blocking::Client::new()
+        .post(analyzer.url("/api/v1/admin/maintenance"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+
+    // status and export read the same database while the analyzer runs.
+    let db_arg = db.to_str().unwrap();
+    let (code, out, err) = run(&["status", "--storage.path", db_arg]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("target local: up"), "{out}");
+    let (code, csv, err) = run(&[
+        "export",
+        "--storage.path",
+        db_arg,
+        "--format",
+        "csv",
+        "--since",
+        "1h",
+        "--metric",
+        "up",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("target,name,labels,timestamp_ms,value"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("local,up,{},") && r.ends_with(",1")),
+        "{rows:?}"
+    );
+    let (code, json, err) = run(&[
+        "export",
+        "--storage.path",
+        db_arg,
+        "--format",
+        "json",
+        "--metric",
+        "up",
+        "--metric",
+        "node_load1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed.as_array().unwrap().len(), 2, "{json}");
+    assert!(parsed[0]["samples"][0][1].is_number());
+}
+
+#[test]
+fn parse_errors_are_counted_and_derived_series_served() {
+    let exporter = SyntheticExporter::start(100);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "targets: [{{url: '{}', name: syn, interval: 200ms, timeout: 200ms}}]\n\
+             derived: [memory_available, cpu_utilisation]\n",
+            exporter.url()
+        ),
+    );
+    let analyzer = analyzer(&config, &dir.path().join("h.db"), &[]);
+    let snapshot = wait_for("derived CPU series", Duration::from_secs(30), || {
+        let (_, body) = get_json(&analyzer.url(
+            "/api/v1/snapshot?metric=pulse:memory_available:ratio,pulse:cpu_utilisation:ratio",
+        ));
+        (body["samples"].as_array()?.len() == 2).then_some(body)
+    });
+    assert_eq!(
+        snapshot["samples"][1]["name"],
+        "pulse:memory_available:ratio"
+    );
+    assert_eq!(snapshot["samples"][1]["value"], 0.25);
+    let metrics = reqwest::blocking::get(analyzer.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let errors: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pulse_analyzer_parse_errors_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        errors >= 1.0,
+        "the malformed line was not counted:\n{metrics}"
+    );
+}
+
+#[test]
+fn config_check_reports_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_config(
+        dir.path(),
+        "targets: [{url: 'http://127.0.0.1:9100/metrics'}]\n",
+    );
+    let (code, out, _) = run(&["--config.check", "--config.file", good.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("configuration is valid"));
+    let bad = dir.path().join("bad.yml");
+    std::fs::write(&bad, "retention:\n  raw: 2h\n  rollup: 1d\n").unwrap();
+    let (code, _, err) = run(&["--config.check", "--config.file", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bad.yml:3:3: retention.rollup: unknown field `rollup`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn launcher_starts_supervises_and_stops_the_exporter() {
+    // A free port for the spawned exporter.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "targets: [{{url: 'http://127.0.0.1:{port}/metrics', interval: 300ms, timeout: 300ms}}]\n"
+        ),
+    );
+    let exporter = exporter_bin();
+    let mut analyzer = analyzer(
+        &config,
+        &dir.path().join("h.db"),
+        &[
+            "run",
+            "--spawn-exporter",
+            "--exporter.path",
+            exporter.to_str().unwrap(),
+        ],
+    );
+    wait_for(
+        "the spawned exporter to be scraped",
+        Duration::from_secs(30),
+        || {
+            let (_, health) = get_json(&analyzer.url("/api/v1/health"));
+            health["targets"][0]["success"].as_bool()?.then_some(())
+        },
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let status = analyzer.terminate();
+    assert!(status.success(), "{status}");
+    // The exporter went down with the analyzer.
+    wait_for("the exporter to stop", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
+    });
+}

@@ -1,0 +1,489 @@
+//! Streaming, causal anomaly scoring for one series.
+//!
+//! # Why an ensemble
+//! Anomalies on infrastructure metrics come in a few shapes, and no single
+//! statistic sees them all:
+//! - **spikes**: one point far from the recent level (robust z-score of the
+//!   value against the median and quantile spread of a trailing window);
+//! - **level shifts**: the series settles at a new level; each point is only
+//!   mildly off but several in a row are not (z-score of a short trailing
+//!   mean against the same window);
+//! - **broken rhythm**: the daily peak does not come, or the series goes flat
+//!   where it normally oscillates (residual against a seasonal profile of the
+//!   same phase in previous days/weeks, scored against the spread of those
+//!   residuals).
+//!
+//! Each member's deviation is calibrated per series into a surprise
+//! `-ln p` (see [`likelihood`]), so members with very different raw scales
+//! become comparable, and the ensemble reports the most surprised member.
+//! A series without a daily rhythm simply has seasonal residuals as noisy as
+//! its values, so that member stays calibrated and quiet: season detection
+//! falls out of the calibration rather than needing a separate test.
+//!
+//! # Why suppression
+//! An operator wants to hear about an incident once, at its start, not on
+//! every sample while it lasts. After a surprising point the detector
+//! remembers the peak surprise and decays it; later points are only
+//! reported at full strength if they are more surprising than that decayed
+//! peak. This also keeps one long episode from hiding under many alerts.
+
+mod likelihood;
+mod seasonal;
+
+use serde::{Deserialize, Serialize};
+
+use crate::window::RollingQuantiles;
+use likelihood::{Calibrator, TailCalibrator};
+use seasonal::SeasonalProfile;
+
+/// Detector parameters. The defaults are meant to work on any metric without
+/// per-series tuning; every window is counted in samples, so they scale with
+/// the series' own sampling interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorConfig {
+    /// Samples seen before any non-zero score is reported: until then the
+    /// detector has not seen enough of the series to know what is normal.
+    pub warmup_points: usize,
+    /// Length of the trailing window whose median and quantile spread define
+    /// the "recent normal" for the spike and level-shift members. Long enough
+    /// to span a day of 5-minute samples, so a daily peak is not news.
+    pub baseline_window: usize,
+    /// Number of trailing samples averaged by the level-shift member: enough
+    /// to see a sustained shift through noise, few enough to report it early.
+    pub level_points: usize,
+    /// Enables the spike member (robust z-score of the value).
+    pub spike: bool,
+    /// Enables the level-shift member (robust z-score of a short mean).
+    pub level: bool,
+    /// Enables the step member (robust z-score of the change since the
+    /// previous sample).
+    pub step: bool,
+    /// Candidate seasonal periods, in seconds (daily and weekly by default).
+    /// A period is used only when it spans at least 4 and at most
+    /// `max_seasonal_slots` samples.
+    pub seasonal_periods_secs: Vec<i64>,
+    /// How many previous periods the seasonal baseline takes the median of:
+    /// three survive one anomalous day without learning it as normal.
+    pub seasonal_memory: usize,
+    /// Upper bound on samples per seasonal period, which bounds memory per
+    /// series (`slots × seasonal_memory` floats).
+    pub max_seasonal_slots: usize,
+    /// Length of the trailing window of seasonal residuals whose spread
+    /// scales the seasonal member.
+    pub residual_window: usize,
+    /// Number of recent raw deviations averaged before calibration: a single
+    /// noisy sample is weaker evidence than a short run of them.
+    pub likelihood_short: usize,
+    /// Length of the history against which the averaged deviation is
+    /// calibrated. Longer is steadier but slower to accept a new regime.
+    pub likelihood_window: usize,
+    /// Minimum calibration history before a member reports any surprise.
+    pub likelihood_min_history: usize,
+    /// Floor on the spread of the calibration history, so that a perfectly
+    /// regular series does not turn rounding noise into certainty.
+    pub likelihood_min_std: f64,
+    /// Half-life, in samples, of the remembered peak surprise used for alert
+    /// suppression. 0 disables suppression.
+    pub suppression_half_life: f64,
+    /// Fraction of the score kept for points that are not more surprising
+    /// than the decayed recent peak.
+    pub suppressed_fraction: f64,
+    /// How each member's deviation is turned into a surprise.
+    pub calibration: Calibration,
+    /// Fraction of the history treated as the tail by the extreme-value
+    /// calibration.
+    pub tail_fraction: f64,
+    /// Floor on the mean excess over the tail threshold, in `ln(1 + z)`.
+    pub min_excess: f64,
+    /// Surprise (`-ln p`) that maps to a score of 0.5; the map
+    /// `s / (s + score_scale)` keeps scores strictly below 1.
+    pub score_scale: f64,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            warmup_points: 300,
+            baseline_window: 720,
+            level_points: 6,
+            spike: true,
+            level: true,
+            step: true,
+            seasonal_periods_secs: vec![86_400, 604_800],
+            seasonal_memory: 3,
+            max_seasonal_slots: 4_096,
+            residual_window: 720,
+            likelihood_short: 5,
+            likelihood_window: 2_880,
+            likelihood_min_history: 200,
+            likelihood_min_std: 0.05,
+            suppression_half_life: 288.0,
+            suppressed_fraction: 0.1,
+            calibration: Calibration::Tail,
+            tail_fraction: 0.02,
+            min_excess: 0.1,
+            score_scale: 20.0,
+        }
+    }
+}
+
+/// How a member's raw deviation becomes a per-series surprise `-ln p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    /// Numenta-style anomaly likelihood: Gaussian tail of a short average of
+    /// deviations against the long-run distribution of such averages.
+    Gaussian,
+    /// Peaks over threshold: exponential tail fitted above the series' own
+    /// high quantile of deviations; does not assume light tails.
+    Tail,
+}
+
+/// Per-member calibration state for the configured [`Calibration`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum Calibrators {
+    Gaussian(Vec<Calibrator>),
+    Tail(Vec<TailCalibrator>),
+}
+
+impl Calibrators {
+    fn new(config: &DetectorConfig) -> Self {
+        let members = FIXED_MEMBERS + config.seasonal_periods_secs.len();
+        match config.calibration {
+            Calibration::Gaussian => Self::Gaussian(
+                (0..members)
+                    .map(|_| {
+                        Calibrator::new(
+                            config.likelihood_short,
+                            config.likelihood_window,
+                            config.likelihood_min_history,
+                            config.likelihood_min_std,
+                        )
+                    })
+                    .collect(),
+            ),
+            Calibration::Tail => Self::Tail(
+                (0..members)
+                    .map(|_| {
+                        TailCalibrator::new(
+                            config.likelihood_window,
+                            config.likelihood_min_history,
+                            config.tail_fraction,
+                            config.min_excess,
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Feeds every member that has a deviation and returns the largest
+    /// surprise: the ensemble reports its most surprised member.
+    fn update(&mut self, zs: &[Option<f64>]) -> f64 {
+        let mut surprise = 0.0f64;
+        match self {
+            Self::Gaussian(cals) => {
+                for (cal, z) in cals.iter_mut().zip(zs) {
+                    if let Some(z) = z {
+                        surprise = surprise.max(cal.update(*z));
+                    }
+                }
+            }
+            Self::Tail(cals) => {
+                for (cal, z) in cals.iter_mut().zip(zs) {
+                    if let Some(z) = z {
+                        surprise = surprise.max(cal.update(*z));
+                    }
+                }
+            }
+        }
+        surprise
+    }
+}
+
+/// Members that are not seasonal: spike, level, step.
+const FIXED_MEMBERS: usize = 3;
+
+/// Points a trailing window needs before its median and spread are trusted.
+const MIN_WINDOW: usize = 50;
+
+/// Samples of the inter-arrival time used to learn the sampling interval.
+const STEP_SAMPLES: usize = 32;
+
+/// The sampling interval, learned once from the first few positive gaps.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct StepEstimator {
+    last_ts: Option<i64>,
+    gaps: Vec<i64>,
+    step: Option<i64>,
+}
+
+impl StepEstimator {
+    /// Returns the step the first time it becomes known.
+    fn observe(&mut self, ts: i64) -> Option<i64> {
+        let prev = self.last_ts.replace(ts);
+        if self.step.is_some() {
+            return None;
+        }
+        if let Some(prev) = prev
+            && ts > prev
+        {
+            self.gaps.push(ts - prev);
+        }
+        if self.gaps.len() >= STEP_SAMPLES {
+            self.gaps.sort_unstable();
+            // The median gap ignores the occasional outage or duplicate.
+            let step = self.gaps[self.gaps.len() / 2];
+            self.step = Some(step);
+            self.gaps = Vec::new();
+            return Some(step);
+        }
+        None
+    }
+}
+
+/// One seasonal ensemble member: profile plus the spread of its residuals.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SeasonalMember {
+    profile: SeasonalProfile,
+    residuals: RollingQuantiles,
+}
+
+/// Streaming anomaly detector for one series. Feed points in arrival order;
+/// each call returns that point's score using only what came before it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Detector {
+    config: DetectorConfig,
+    seen: u64,
+    step: StepEstimator,
+    baseline: RollingQuantiles,
+    recent: std::collections::VecDeque<f64>,
+    seasonal: Vec<SeasonalMember>,
+    /// One calibrator per member: spike, level, step, then one per seasonal
+    /// period.
+    calibrators: Calibrators,
+    last_value: Option<f64>,
+    changes: RollingQuantiles,
+    peak: f64,
+}
+
+impl Detector {
+    pub fn new(config: DetectorConfig) -> Self {
+        Self {
+            calibrators: Calibrators::new(&config),
+            last_value: None,
+            changes: RollingQuantiles::new(config.baseline_window),
+            seen: 0,
+            step: StepEstimator::default(),
+            baseline: RollingQuantiles::new(config.baseline_window),
+            recent: std::collections::VecDeque::with_capacity(config.level_points.max(1)),
+            seasonal: Vec::new(),
+            peak: 0.0,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Scores the point `(timestamp_secs, value)` in `[0, 1)` and then
+    /// learns from it. Non-finite values score 0 and are not learned.
+    pub fn update(&mut self, timestamp_secs: i64, value: f64) -> f64 {
+        if !value.is_finite() {
+            return 0.0;
+        }
+        self.seen += 1;
+        if let Some(step) = self.step.observe(timestamp_secs) {
+            self.init_seasonal(step);
+        }
+
+        // `None` marks a member that has not learned enough yet: its
+        // calibrator must not see made-up zeros, or the first real deviation
+        // would look infinitely surprising against an all-zero history.
+        let mut zs = [None::<f64>; 8];
+        // Spike and level members against the trailing window.
+        if self.recent.len() == self.config.level_points.max(1) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(value);
+        if let Some(median) = self.baseline.median() {
+            let scale = floored_scale(self.baseline.robust_scale(), median);
+            if self.baseline.len() >= MIN_WINDOW {
+                zs[0] = Some((value - median).abs() / scale);
+                let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+                zs[1] = Some((mean - median).abs() / scale);
+            }
+        }
+        // Step member: the change since the previous sample against the
+        // spread of recent changes. Sees a sudden move on a series that
+        // wanders too much for the level window to notice it.
+        if let Some(prev) = self.last_value {
+            let change = value - prev;
+            if self.changes.len() >= MIN_WINDOW
+                && let Some(center) = self.changes.median()
+            {
+                let scale = floored_scale(self.changes.robust_scale(), value);
+                zs[2] = Some((change - center).abs() / scale);
+            }
+            self.changes.push(change);
+        }
+        self.last_value = Some(value);
+        // Seasonal members: the calibrator slot is fixed per configured
+        // period, so a period that could not be used just stays silent.
+        for (i, member) in self.seasonal.iter_mut().enumerate() {
+            if let Some(expected) = member.profile.baseline(timestamp_secs) {
+                let residual = value - expected;
+                if member.residuals.len() >= MIN_WINDOW
+                    && let Some(center) = member.residuals.median()
+                {
+                    let scale = floored_scale(member.residuals.robust_scale(), expected);
+                    if let Some(z) = zs.get_mut(FIXED_MEMBERS + i) {
+                        *z = Some((residual - center).abs() / scale);
+                    }
+                }
+                member.residuals.push(residual);
+            }
+            member.profile.record(timestamp_secs, value);
+        }
+        self.baseline.push(value);
+
+        if !self.config.spike {
+            zs[0] = None;
+        }
+        if !self.config.level {
+            zs[1] = None;
+        }
+        if !self.config.step {
+            zs[2] = None;
+        }
+        let surprise = self.calibrators.update(&zs);
+        if self.seen <= self.config.warmup_points as u64 {
+            return 0.0;
+        }
+
+        let reported = if self.config.suppression_half_life > 0.0 {
+            let decay = 0.5f64.powf(1.0 / self.config.suppression_half_life);
+            let previous = self.peak * decay;
+            self.peak = previous.max(surprise);
+            if surprise > previous {
+                surprise
+            } else {
+                surprise * self.config.suppressed_fraction
+            }
+        } else {
+            surprise
+        };
+        let score = reported / (reported + self.config.score_scale.max(f64::MIN_POSITIVE));
+        if score.is_finite() {
+            score.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    }
+
+    fn init_seasonal(&mut self, step: i64) {
+        // Keep members aligned with their calibrators: a period that cannot
+        // be used here gets no member, and its calibrator sees z = 0.
+        self.seasonal = self
+            .config
+            .seasonal_periods_secs
+            .iter()
+            .filter_map(|&period| {
+                SeasonalProfile::new(
+                    period,
+                    step,
+                    self.config.seasonal_memory,
+                    self.config.max_seasonal_slots,
+                )
+            })
+            .map(|profile| SeasonalMember {
+                profile,
+                residuals: RollingQuantiles::new(self.config.residual_window),
+            })
+            .collect();
+    }
+}
+
+/// Guards against a zero spread on flat or quantised series: any change is
+/// then news, but measured against a tiny fraction of the level rather
+/// than dividing by zero.
+fn floored_scale(scale: f64, level: f64) -> f64 {
+    scale.max(1e-6 * level.abs()).max(1e-9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(det: &mut Detector, values: impl IntoIterator<Item = f64>) -> Vec<f64> {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| det.update(i as i64 * 300, v))
+            .collect()
+    }
+
+    /// A deterministic pseudo-random sequence (no RNG dependency needed).
+    fn noise(i: usize) -> f64 {
+        let x = (i as u64)
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        ((x >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+    }
+
+    #[test]
+    fn scores_are_finite_and_in_range() {
+        let mut det = Detector::new(DetectorConfig::default());
+        let scores = run(
+            &mut det,
+            (0..5000).map(|i| if i == 3000 { 1e12 } else { noise(i) }),
+        );
+        assert!(
+            scores
+                .iter()
+                .all(|s| s.is_finite() && (0.0..1.0).contains(s))
+        );
+    }
+
+    #[test]
+    fn a_spike_scores_above_the_noise() {
+        let mut det = Detector::new(DetectorConfig::default());
+        let scores = run(
+            &mut det,
+            (0..3000).map(|i| 10.0 + noise(i) + if i == 2500 { 8.0 } else { 0.0 }),
+        );
+        let max_noise = scores[..2500].iter().copied().fold(0.0, f64::max);
+        assert!(scores[2500] > max_noise, "{} vs {max_noise}", scores[2500]);
+    }
+
+    #[test]
+    fn flat_series_never_alarm() {
+        let mut det = Detector::new(DetectorConfig::default());
+        let scores = run(&mut det, (0..3000).map(|_| 45.0));
+        assert!(scores.iter().all(|&s| s == 0.0 || s < 0.1));
+    }
+
+    #[test]
+    fn deterministic() {
+        let series: Vec<f64> = (0..2000)
+            .map(|i| (i as f64 / 50.0).sin() + noise(i))
+            .collect();
+        let a = run(
+            &mut Detector::new(DetectorConfig::default()),
+            series.clone(),
+        );
+        let b = run(&mut Detector::new(DetectorConfig::default()), series);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn config_rejects_unknown_fields_and_fills_defaults() {
+        let cfg: DetectorConfig =
+            serde_json::from_str(r#"{"baseline_window": 100}"#).expect("valid config");
+        assert_eq!(cfg.baseline_window, 100);
+        assert_eq!(cfg.level_points, DetectorConfig::default().level_points);
+        assert!(serde_json::from_str::<DetectorConfig>(r#"{"nope": 1}"#).is_err());
+    }
+}
