@@ -64,6 +64,9 @@ pub struct Flags {
     /// Regex of /proc/vmstat fields to report (overrides the config file).
     #[arg(long = "collector.vmstat.fields", value_parser = parse_pattern)]
     pub vmstat_fields: Option<Pattern>,
+    /// Directory of `*.prom` files for the textfile collector (overrides the config file).
+    #[arg(long = "collector.textfile.directory")]
+    pub textfile_directory: Option<PathBuf>,
     /// procfs mountpoint.
     #[arg(long = "path.procfs", default_value = "/proc")]
     pub procfs: PathBuf,
@@ -171,6 +174,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
 
     if let Some(p) = flags.fs_mount_points_exclude {
         config.filesystem.mount_points_exclude = p;
+    }
+    if let Some(directory) = flags.textfile_directory {
+        config.textfile.directory = Some(directory);
     }
     if let Some(p) = flags.fs_types_exclude {
         config.filesystem.fs_types_exclude = p;

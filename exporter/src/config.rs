@@ -54,6 +54,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// Memcached servers the memcached collector queries.
     pub memcached: MemcachedConfig,
+    /// Where the textfile collector finds `*.prom` files.
+    pub textfile: TextfileConfig,
 }
 
 impl Config {
@@ -343,6 +345,14 @@ impl TryFrom<RawRedisTarget> for RedisTarget {
             timeout: raw.timeout.map_or(DEFAULT_CACHE_TIMEOUT, |t| t.0),
         })
     }
+}
+
+/// The `textfile:` section; `--collector.textfile.directory` overrides it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextfileConfig {
+    /// Directory of `*.prom` files written by other programs (atomically: write, then rename).
+    pub directory: Option<PathBuf>,
 }
 
 /// The `memcached:` section.

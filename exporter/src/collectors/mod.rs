@@ -29,6 +29,7 @@ mod meminfo;
 mod pressure;
 mod redis;
 mod stat;
+mod textfile;
 mod time;
 mod uname;
 mod vmstat;
@@ -109,6 +110,7 @@ pub const ALL: &[CollectorSpec] = &[
     pressure::SPEC,
     redis::SPEC,
     stat::SPEC,
+    textfile::SPEC,
     time::SPEC,
     uname::SPEC,
     vmstat::SPEC,
