@@ -56,6 +56,8 @@ pub struct Config {
     pub memcached: MemcachedConfig,
     /// Where the textfile collector finds `*.prom` files.
     pub textfile: TextfileConfig,
+    /// HTTP probe modules and targets.
+    pub probes: crate::probe::config::ProbeConfig,
 }
 
 impl Config {

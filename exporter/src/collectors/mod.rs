@@ -27,6 +27,7 @@ mod loadavg;
 mod memcached;
 mod meminfo;
 mod pressure;
+mod probe;
 mod redis;
 mod stat;
 mod textfile;
@@ -86,6 +87,8 @@ pub fn read_procfs<T: FromRead>(path: &Path) -> Result<T, CollectorError> {
 pub struct BuildContext<'a> {
     pub paths: &'a Paths,
     pub config: &'a Config,
+    /// The HTTP probes, shared with the server that schedules them and serves `/probe`.
+    pub probes: &'a Arc<crate::probe::Probes>,
 }
 
 type BuildFn = fn(&BuildContext) -> Result<Box<dyn Collector>, CollectorError>;
@@ -108,6 +111,7 @@ pub const ALL: &[CollectorSpec] = &[
     memcached::SPEC,
     meminfo::SPEC,
     pressure::SPEC,
+    probe::SPEC,
     redis::SPEC,
     stat::SPEC,
     textfile::SPEC,
