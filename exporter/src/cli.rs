@@ -68,6 +68,9 @@ pub struct Flags {
     /// (overrides `processes.max_groups` in the config file).
     #[arg(long = "collector.processes.max-groups", value_parser = parse_max_groups)]
     pub process_max_groups: Option<usize>,
+    /// Directory of `*.prom` files for the textfile collector (overrides the config file).
+    #[arg(long = "collector.textfile.directory")]
+    pub textfile_directory: Option<PathBuf>,
     /// procfs mountpoint.
     #[arg(long = "path.procfs", default_value = "/proc")]
     pub procfs: PathBuf,
@@ -183,6 +186,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
 
     if let Some(p) = flags.fs_mount_points_exclude {
         config.filesystem.mount_points_exclude = p;
+    }
+    if let Some(directory) = flags.textfile_directory {
+        config.textfile.directory = Some(directory);
     }
     if let Some(p) = flags.fs_types_exclude {
         config.filesystem.fs_types_exclude = p;

@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use regex::Regex;
 use serde::{Deserialize, Deserializer, de};
 
 use crate::collectors;
 use crate::collectors::processes::NameTemplate;
+use crate::tls_client::TlsOptions;
 
 /// A configuration file that could not be read or is invalid.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,14 @@ pub struct Config {
     pub processes: ProcessesConfig,
     /// How much of the cgroup tree the cgroups collector walks.
     pub cgroups: CgroupsConfig,
+    /// Redis servers the redis collector queries.
+    pub redis: RedisConfig,
+    /// Memcached servers the memcached collector queries.
+    pub memcached: MemcachedConfig,
+    /// Where the textfile collector finds `*.prom` files.
+    pub textfile: TextfileConfig,
+    /// HTTP probe modules and targets.
+    pub probes: crate::probe::config::ProbeConfig,
 }
 
 impl Config {
@@ -402,6 +412,142 @@ impl<'de> Deserialize<'de> for NameTemplate {
     }
 }
 
+/// A duration written like `5s` or `250ms`; zero is rejected because a zero timeout or
+/// interval can only be a mistake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let duration = humantime::parse_duration(&text)
+            .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e}")))?;
+        if duration.is_zero() {
+            return Err(de::Error::custom("duration must be greater than zero"));
+        }
+        Ok(Self(duration))
+    }
+}
+
+/// How long a cache target may take to answer, unless its `timeout` says otherwise. Well
+/// under the default scrape timeout, so one dead target cannot fail the whole collector.
+pub const DEFAULT_CACHE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `host:port`, checked when the config is read so a typo is not a scrape-time mystery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address(pub String);
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let valid = text
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if valid {
+            Ok(Self(text))
+        } else {
+            Err(de::Error::custom(format!(
+                "expected host:port, got {text:?}"
+            )))
+        }
+    }
+}
+
+/// The `redis:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    pub targets: Vec<RedisTarget>,
+}
+
+/// Where a Redis password comes from. Never inline in the config file, so the file can be
+/// world-readable and committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordSource {
+    None,
+    /// Name of an environment variable, read at start-up.
+    Env(String),
+    /// A file read on every scrape, so a rotated secret is picked up without a restart.
+    File(PathBuf),
+}
+
+/// One Redis server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "RawRedisTarget")]
+pub struct RedisTarget {
+    pub address: Address,
+    /// ACL user (Redis 6+); without it `AUTH` uses the default user.
+    pub username: Option<String>,
+    pub password: PasswordSource,
+    /// Connect with TLS when present.
+    pub tls: Option<TlsOptions>,
+    pub timeout: Duration,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisTarget {
+    address: Address,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    tls: Option<TlsOptions>,
+    timeout: Option<ConfigDuration>,
+}
+
+impl TryFrom<RawRedisTarget> for RedisTarget {
+    type Error = String;
+
+    fn try_from(raw: RawRedisTarget) -> Result<Self, String> {
+        let password = match (raw.password_env, raw.password_file) {
+            (Some(_), Some(_)) => {
+                return Err("password_env and password_file are mutually exclusive".into());
+            }
+            (Some(var), None) => PasswordSource::Env(var),
+            (None, Some(path)) => PasswordSource::File(path),
+            (None, None) => PasswordSource::None,
+        };
+        if raw.username.is_some() && password == PasswordSource::None {
+            return Err("username needs password_env or password_file".into());
+        }
+        Ok(Self {
+            address: raw.address,
+            username: raw.username,
+            password,
+            tls: raw.tls,
+            timeout: raw.timeout.map_or(DEFAULT_CACHE_TIMEOUT, |t| t.0),
+        })
+    }
+}
+
+/// The `textfile:` section; `--collector.textfile.directory` overrides it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextfileConfig {
+    /// Directory of `*.prom` files written by other programs (atomically: write, then rename).
+    pub directory: Option<PathBuf>,
+}
+
+/// The `memcached:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemcachedConfig {
+    pub targets: Vec<MemcachedTarget>,
+}
+
+/// One memcached server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemcachedTarget {
+    pub address: Address,
+    #[serde(default = "default_cache_timeout")]
+    pub timeout: ConfigDuration,
+}
+
+fn default_cache_timeout() -> ConfigDuration {
+    ConfigDuration(DEFAULT_CACHE_TIMEOUT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -525,6 +671,66 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(parse(text).unwrap_err(), expected, "{text}");
         }
+    }
+
+    fn redis_targets_parse_with_defaults() {
+        let config = parse(
+            "redis:\n  targets:\n    - address: 127.0.0.1:6379\n    - address: cache:6380\n      username: ops\n      password_file: /run/secrets/redis\n      timeout: 500ms\n      tls: {insecure_skip_verify: true}\n",
+        )
+        .unwrap();
+        let [a, b] = &config.redis.targets[..] else {
+            panic!("two targets expected")
+        };
+        assert_eq!(a.password, PasswordSource::None);
+        assert_eq!(a.timeout, DEFAULT_CACHE_TIMEOUT);
+        assert!(a.tls.is_none());
+        assert_eq!(
+            b.password,
+            PasswordSource::File("/run/secrets/redis".into())
+        );
+        assert_eq!(b.timeout, Duration::from_millis(500));
+        assert!(b.tls.as_ref().unwrap().insecure_skip_verify);
+    }
+
+    #[test]
+    fn redis_password_sources_are_exclusive() {
+        let err = parse(
+            "redis:\n  targets:\n    - address: a:1\n      password_env: P\n      password_file: /p\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: redis.targets[0]: password_env and password_file are mutually exclusive"
+        );
+    }
+
+    #[test]
+    fn redis_username_needs_password() {
+        let err = parse("redis:\n  targets:\n    - {address: a:1, username: u}\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: redis.targets[0]: username needs password_env or password_file"
+        );
+    }
+
+    #[test]
+    fn cache_address_and_timeout_are_checked() {
+        let err = parse("redis:\n  targets:\n    - address: localhost\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:7: redis.targets[0].address: expected host:port, got \"localhost\""
+        );
+        let err =
+            parse("memcached:\n  targets:\n    - {address: a:11211, timeout: 0s}\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:7: memcached.targets[0].timeout: duration must be greater than zero"
+        );
+        let err = parse("memcached:\n  targets:\n    - {address: a:1, password: x}\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:22: memcached.targets[0].password: unknown field `password`, expected `address` or `timeout`"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod collectors;
 pub mod config;
 pub mod exposition;
 pub mod paths;
+pub mod probe;
 pub mod self_metrics;
 pub mod server;
+pub mod tls_client;
 pub mod web_config;

@@ -4,13 +4,14 @@
 //! The web-config plumbing ([`protect`], [`serve_router`], [`shutdown_signal`]) is public so
 //! that pulse-analyzer serves its API with exactly the same TLS and auth semantics.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -25,6 +26,7 @@ use tower_http::compression::CompressionLayer;
 use crate::cli::Settings;
 use crate::collectors::{BuildContext, CollectorError, Collectors};
 use crate::exposition::MetricSet;
+use crate::probe::{Probes, RequestError};
 use crate::self_metrics;
 use crate::web_config::WebConfig;
 
@@ -56,15 +58,21 @@ pub struct AppState {
     exporter_metrics: bool,
     scrapes_total: AtomicU64,
     in_flight: Option<Semaphore>,
+    probes: Arc<Probes>,
 }
 
 impl AppState {
     pub fn new(settings: &Settings, web_config: WebConfig) -> Result<Self, CollectorError> {
+        let probes = Arc::new(
+            Probes::new(&settings.config.probes)
+                .map_err(|e| CollectorError::Other(e.to_string()))?,
+        );
         let collectors = Collectors::build(
             &settings.collectors,
             &BuildContext {
                 paths: &settings.paths,
                 config: &settings.config,
+                probes: &probes,
             },
         )?;
         Ok(Self {
@@ -75,6 +83,7 @@ impl AppState {
             exporter_metrics: settings.exporter_metrics,
             scrapes_total: AtomicU64::new(0),
             in_flight: (settings.max_requests > 0).then(|| Semaphore::new(settings.max_requests)),
+            probes,
         })
     }
 }
@@ -87,6 +96,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let router = Router::new()
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy" }))
+        .route("/probe", get(probe))
         .merge(metrics_route);
     protect(router, state.web_config.clone(), "pulse-exporter").with_state(state)
 }
@@ -193,6 +203,37 @@ fn encode(set: MetricSet, openmetrics: bool) -> Response {
     }
 }
 
+/// blackbox_exporter's `/probe?target=&module=`, limited to configured targets and the
+/// allow list. A failed probe is still 200 with `probe_success 0`.
+async fn probe(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let result = state
+        .probes
+        .probe_now(
+            params.get("target").map(String::as_str),
+            params.get("module").map(String::as_str),
+        )
+        .await;
+    match result {
+        Ok(mut set) => {
+            set.normalize();
+            encode(set, wants_openmetrics(&headers))
+        }
+        Err(error) => {
+            let status = match error {
+                RequestError::NotAllowed(_) => StatusCode::FORBIDDEN,
+                RequestError::MissingTarget | RequestError::UnknownModule(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+            };
+            (status, format!("{error}\n")).into_response()
+        }
+    }
+}
+
 /// The scraper's own timeout minus an offset, capped by `--collector.timeout`.
 fn scrape_deadline(headers: &HeaderMap, cap: Duration) -> Duration {
     headers
@@ -279,6 +320,9 @@ pub async fn serve(mut settings: Settings) -> Result<(), ServeError> {
     let web_config = std::mem::take(&mut settings.web_config);
     let tls = web_config.tls();
     let state = Arc::new(AppState::new(&settings, web_config)?);
+    if settings.collectors.contains(&"probe") {
+        state.probes.start();
+    }
     let router = app(state);
     let listeners = bind_all(&settings.listen_addresses, tls.is_some()).await?;
     tracing::info!(collectors = ?settings.collectors, "pulse-exporter started");

@@ -25,10 +25,14 @@ mod cpu;
 mod cpufreq;
 mod filefd;
 mod loadavg;
+mod memcached;
 mod meminfo;
 mod pressure;
+mod probe;
 pub mod processes;
+mod redis;
 mod stat;
+mod textfile;
 mod time;
 mod uname;
 mod vmstat;
@@ -85,6 +89,8 @@ pub fn read_procfs<T: FromRead>(path: &Path) -> Result<T, CollectorError> {
 pub struct BuildContext<'a> {
     pub paths: &'a Paths,
     pub config: &'a Config,
+    /// The HTTP probes, shared with the server that schedules them and serves `/probe`.
+    pub probes: &'a Arc<crate::probe::Probes>,
 }
 
 type BuildFn = fn(&BuildContext) -> Result<Box<dyn Collector>, CollectorError>;
@@ -105,10 +111,14 @@ pub const ALL: &[CollectorSpec] = &[
     cpufreq::SPEC,
     filefd::SPEC,
     loadavg::SPEC,
+    memcached::SPEC,
     meminfo::SPEC,
     pressure::SPEC,
     processes::SPEC,
+    probe::SPEC,
+    redis::SPEC,
     stat::SPEC,
+    textfile::SPEC,
     time::SPEC,
     uname::SPEC,
     vmstat::SPEC,

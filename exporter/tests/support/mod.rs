@@ -13,9 +13,15 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter on an ephemeral port and waits until it logs where it listens.
     pub fn start(args: &[&str]) -> Exporter {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Like [`Exporter::start`], with extra environment variables (secrets read from env).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Exporter {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pulse-exporter"))
             .args(["--web.listen-address", "127.0.0.1:0", "--log.level", "info"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

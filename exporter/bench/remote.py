@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Side-by-side cost of pulse-exporter's redis collector and HTTP prober against the Go
+anchors (redis_exporter, blackbox_exporter), in one run, plus the CPU cost of background probes.
+
+1. redis: both exporters scrape the same local redis-server; CPU ms per /metrics scrape.
+2. probe: both answer `/probe?target=<local HTTP server>` (one live HTTP probe per request).
+3. background: pulse-exporter probing N targets every second for a fixed time, no scrapes;
+   CPU ms per probe.
+Prints Markdown tables; nothing here is a pass/fail timer.
+"""
+
+import argparse
+import http.client
+import http.server
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+from compare import Target, cpu_seconds, free_port, status_kib
+
+
+class PathTarget(Target):
+    """A Target that scrapes `path` instead of /metrics."""
+
+    def __init__(self, name, argv, port, path):
+        self.path = path
+        super().__init__(name, argv, port)
+
+    def scrape(self) -> float:
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("GET", self.path, headers={"Accept": "text/plain"})
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        elapsed = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError(f"{self.name}: HTTP {response.status} {body[:200]!r}")
+        self.samples = sum(1 for l in body.splitlines() if l and not l.startswith(b"#"))
+        return elapsed
+
+
+def measure(title, targets, scrapes, warmup=20):
+    try:
+        for _ in range(warmup):
+            for t in targets:
+                t.scrape()
+        before = {t.name: cpu_seconds(t.proc.pid) for t in targets}
+        for _ in range(scrapes):
+            for t in targets:
+                t.latencies.append(t.scrape())
+        rows = []
+        for t in targets:
+            cpu = (cpu_seconds(t.proc.pid) - before[t.name]) / scrapes
+            lat = sorted(t.latencies)
+            rows.append((t.name, cpu * 1000, statistics.median(lat) * 1000,
+                         lat[int(len(lat) * 0.95) - 1] * 1000,
+                         status_kib(t.proc.pid, "VmHWM") / 1024, t.samples))
+    finally:
+        for t in targets:
+            t.stop()
+    print(f"\n### {title} ({scrapes} requests each)\n")
+    print("| exporter | CPU ms/request | p50 latency ms | p95 latency ms | peak RSS MiB | samples |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, cpu, p50, p95, rss, samples in rows:
+        print(f"| {name} | {cpu:.3f} | {p50:.2f} | {p95:.2f} | {rss:.1f} | {samples} |")
+    p, a = rows[0], rows[1]
+    print(f"\nratios pulse/{a[0]}: CPU {p[1] / a[1]:.3f}, p50 latency {p[2] / a[2]:.3f}, "
+          f"peak RSS {p[4] / a[4]:.3f}")
+
+
+class Quiet(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"status: healthy\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pulse", required=True)
+    parser.add_argument("--redis-exporter", required=True)
+    parser.add_argument("--blackbox-exporter", required=True)
+    parser.add_argument("--scrapes", type=int, default=300)
+    parser.add_argument("--background-targets", type=int, default=20)
+    parser.add_argument("--background-seconds", type=int, default=30)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp()
+
+    # 1. redis
+    redis_port = free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        subprocess.run(["redis-cli", "-p", str(redis_port), "DEBUG", "POPULATE", "10000"],
+                       check=True, stdout=subprocess.DEVNULL)
+        cfg = os.path.join(tmp, "redis.yml")
+        with open(cfg, "w") as f:
+            f.write(f"redis:\n  targets:\n    - address: 127.0.0.1:{redis_port}\n")
+        pp, ap = free_port(), free_port()
+        measure("redis: /metrics against one redis-server", [
+            Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
+                                      "--log.level=error", f"--config.file={cfg}",
+                                      "--collector.disable-defaults", "--collector.redis"], pp),
+            Target("redis_exporter", [args.redis_exporter, f"-web.listen-address=127.0.0.1:{ap}",
+                                      f"-redis.addr=redis://127.0.0.1:{redis_port}"], ap),
+        ], args.scrapes)
+    finally:
+        redis.terminate()
+        redis.wait()
+
+    # 2. /probe, one live probe per request
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/health"
+    cfg = os.path.join(tmp, "probe.yml")
+    with open(cfg, "w") as f:
+        f.write("probes:\n  modules:\n    http_2xx: {timeout: 5s}\n    quick: {timeout: 1s}\n"
+                "  targets:\n"
+                f"    - {{name: web, url: '{url}', module: http_2xx}}\n")
+        for i in range(args.background_targets):
+            f.write(f"    - {{name: bg{i}, url: '{url}?n={i}', module: quick, interval: 1s}}\n")
+    bb = os.path.join(tmp, "blackbox.yml")
+    with open(bb, "w") as f:
+        f.write("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
+    pp, ap = free_port(), free_port()
+    measure("probe: /probe?target=<local HTTP server>", [
+        PathTarget("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
+                                      "--log.level=error", f"--config.file={cfg}",
+                                      "--collector.disable-defaults"], pp,
+                   "/probe?target=web&module=http_2xx"),
+        PathTarget("blackbox_exporter", [args.blackbox_exporter, f"--config.file={bb}",
+                                         f"--web.listen-address=127.0.0.1:{ap}",
+                                         "--log.level=error"], ap,
+                   f"/probe?target={url}&module=http_2xx"),
+    ], args.scrapes)
+
+    # 3. background probes: CPU per probe with no scrapes at all
+    pp = free_port()
+    bg = Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
+                                   "--log.level=error", f"--config.file={cfg}",
+                                   "--collector.disable-defaults", "--collector.probe"], pp)
+    try:
+        time.sleep(2)
+        before = cpu_seconds(bg.proc.pid)
+        time.sleep(args.background_seconds)
+        cpu = cpu_seconds(bg.proc.pid) - before
+        rss = status_kib(bg.proc.pid, "VmHWM") / 1024
+        conn = http.client.HTTPConnection("127.0.0.1", pp, timeout=30)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        checks = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+                     if l.startswith("pulse_probe_checks_total{"))
+    finally:
+        bg.stop()
+        server.shutdown()
+    probes = args.background_targets * args.background_seconds
+    print(f"\n### background: {args.background_targets} targets every 1s for "
+          f"{args.background_seconds}s, no scrapes\n")
+    print(f"CPU {cpu * 1000:.0f} ms for ~{probes} probes = {cpu * 1000 / probes:.3f} ms/probe; "
+          f"{checks:.0f} probes run since start; peak RSS {rss:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+//! Background HTTP probes (blackbox_exporter's `probe_*` metrics) for the targets in the
+//! config's `probes:` section.
+//!
+//! Each target runs in its own tokio task on its own interval, with jitter so targets do
+//! not fire together, and a semaphore bounds how many probes are in flight. A scrape only
+//! reads the latest outcome of each target (the `probe` collector), so a slow target never
+//! slows a scrape. Besides the latest `probe_*` gauges, every target keeps a latency
+//! histogram and success/failure counters, so availability and p95 over any window come
+//! straight from PromQL.
+//!
+//! `/probe?target=&module=` runs one probe on demand, as blackbox_exporter does, but only
+//! for configured targets (by name or URL) or URLs matched by the `allow` list: the exporter
+//! must not become an open proxy into the network it runs in.
+
+pub mod config;
+pub mod http;
+
+use std::borrow::Cow;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::Uri;
+use tokio::sync::Semaphore;
+
+use crate::exposition::{Histogram, Kind, MetricSet, Value};
+use config::{ProbeConfig, ProbeUrl};
+use http::{Outcome, PHASES, Prepared};
+
+/// Latency buckets of `pulse_probe_duration_seconds` (blackbox-style web latencies).
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeSetupError {
+    #[error("probes.modules.{module}.tls: {error}")]
+    Tls {
+        module: String,
+        error: crate::tls_client::TlsError,
+    },
+}
+
+/// What `/probe` refuses, and the HTTP status it maps to.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RequestError {
+    #[error("missing parameter 'target'")]
+    MissingTarget,
+    #[error("unknown module {0:?}")]
+    UnknownModule(String),
+    #[error("target {0:?} is neither a configured probe target nor in the allow list")]
+    NotAllowed(String),
+}
+
+/// Latest outcome plus cumulative history of one target.
+#[derive(Default)]
+struct History {
+    latest: Option<Outcome>,
+    /// Count per bucket of [`BUCKETS`] (not cumulative), then the sum.
+    bucket_counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+    successes: u64,
+    failures: u64,
+}
+
+impl History {
+    fn record(&mut self, outcome: Outcome) {
+        let seconds = outcome.duration.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.bucket_counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum += seconds;
+        if outcome.success {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+        self.latest = Some(outcome);
+    }
+
+    fn histogram(&self) -> Histogram {
+        let mut cumulative = 0;
+        let buckets = BUCKETS
+            .iter()
+            .zip(self.bucket_counts)
+            .map(|(bound, n)| {
+                cumulative += n;
+                (*bound, cumulative)
+            })
+            .collect();
+        Histogram {
+            sum: self.sum,
+            count: self.count,
+            buckets,
+        }
+    }
+}
+
+struct TargetEntry {
+    name: String,
+    module: String,
+    url: Uri,
+    interval: Duration,
+    history: Mutex<History>,
+}
+
+/// The configured probes, ready to run. Shared by the server (`/probe`, the scheduler) and
+/// the `probe` collector.
+pub struct Probes {
+    modules: Vec<(String, Arc<Prepared>)>,
+    targets: Vec<Arc<TargetEntry>>,
+    allow: Vec<crate::config::Pattern>,
+    limit: Arc<Semaphore>,
+}
+
+impl Probes {
+    pub fn new(config: &ProbeConfig) -> Result<Self, ProbeSetupError> {
+        let modules = config
+            .modules
+            .iter()
+            .map(|(name, module)| {
+                let tls = module.tls.client_config(&[b"http/1.1"]).map_err(|error| {
+                    ProbeSetupError::Tls {
+                        module: name.clone(),
+                        error,
+                    }
+                })?;
+                let prepared = Prepared {
+                    module: module.clone(),
+                    tls,
+                };
+                Ok((name.clone(), Arc::new(prepared)))
+            })
+            .collect::<Result<_, _>>()?;
+        let targets = config
+            .targets
+            .iter()
+            .map(|t| {
+                Arc::new(TargetEntry {
+                    name: t.name.clone(),
+                    module: t.module.clone(),
+                    url: t.url.0.clone(),
+                    interval: t.interval,
+                    history: Mutex::new(History::default()),
+                })
+            })
+            .collect();
+        Ok(Self {
+            modules,
+            targets,
+            allow: config.allow.clone(),
+            limit: Arc::new(Semaphore::new(config.max_concurrency)),
+        })
+    }
+
+    fn module(&self, name: &str) -> Option<&Arc<Prepared>> {
+        self.modules.iter().find(|(n, _)| n == name).map(|(_, m)| m)
+    }
+
+    /// Starts one task per target on the current tokio runtime. The tasks live as long as
+    /// the process.
+    pub fn start(self: &Arc<Self>) {
+        for target in &self.targets {
+            let Some(prepared) = self.module(&target.module).cloned() else {
+                continue;
+            };
+            let target = target.clone();
+            let limit = self.limit.clone();
+            tokio::spawn(async move {
+                // Spread first runs over one interval so targets do not fire in lockstep.
+                tokio::time::sleep(jitter(&target.name, target.interval, 1.0)).await;
+                loop {
+                    let outcome = match limit.acquire().await {
+                        Ok(_permit) => {
+                            let (outcome, error) = http::probe(&prepared, &target.url).await;
+                            if let Some(error) = error {
+                                tracing::debug!(target = %target.name, %error, "probe failed");
+                            }
+                            outcome
+                        }
+                        Err(_) => return,
+                    };
+                    if let Ok(mut history) = target.history.lock() {
+                        history.record(outcome);
+                    }
+                    let pause =
+                        target.interval.mul_f64(0.9) + jitter(&target.name, target.interval, 0.2);
+                    tokio::time::sleep(pause).await;
+                }
+            });
+        }
+    }
+
+    /// Appends every target's latest outcome and history.
+    pub fn collect(&self, out: &mut MetricSet) {
+        let mut rows = Vec::new();
+        for target in &self.targets {
+            let Ok(history) = target.history.lock() else {
+                continue;
+            };
+            if let Some(latest) = &history.latest {
+                rows.push((
+                    target.name.as_str(),
+                    target.module.as_str(),
+                    latest.clone(),
+                    Some((history.histogram(), history.successes, history.failures)),
+                ));
+            }
+        }
+        emit(&rows, out);
+    }
+
+    /// Runs one probe for `/probe`: `target` is a configured target's name or URL, or a URL
+    /// the allow list matches; `module` defaults to the configured target's module.
+    pub async fn probe_now(
+        &self,
+        target: Option<&str>,
+        module: Option<&str>,
+    ) -> Result<MetricSet, RequestError> {
+        let target = target
+            .filter(|t| !t.is_empty())
+            .ok_or(RequestError::MissingTarget)?;
+        let configured = self
+            .targets
+            .iter()
+            .find(|t| t.name == target || t.url == target);
+        let module_name = module
+            .or(configured.map(|t| t.module.as_str()))
+            .ok_or_else(|| RequestError::UnknownModule(String::new()))?;
+        let prepared = self
+            .module(module_name)
+            .ok_or_else(|| RequestError::UnknownModule(module_name.to_owned()))?;
+        let url = match configured {
+            Some(t) => t.url.clone(),
+            None => {
+                let url = ProbeUrl::parse(target)
+                    .map_err(|_| RequestError::NotAllowed(target.to_owned()))?;
+                if !self.allow.iter().any(|p| p.is_match(target)) {
+                    return Err(RequestError::NotAllowed(target.to_owned()));
+                }
+                url.0
+            }
+        };
+        let name = configured.map_or(target, |t| t.name.as_str());
+        let outcome = {
+            let _permit = self.limit.acquire().await;
+            http::probe(prepared, &url).await.0
+        };
+        let mut out = MetricSet::default();
+        emit(&[(name, module_name, outcome, None)], &mut out);
+        Ok(out)
+    }
+}
+
+/// A pseudo-random share of `interval` in `[0, fraction × interval)`, different per call.
+fn jitter(name: &str, interval: Duration, fraction: f64) -> Duration {
+    let random = std::collections::hash_map::RandomState::new().hash_one(name);
+    interval.mul_f64(fraction * (random % 10_000) as f64 / 10_000.0)
+}
+
+type OutcomeValue = fn(&Outcome) -> Option<f64>;
+
+type Row<'a> = (&'a str, &'a str, Outcome, Option<(Histogram, u64, u64)>);
+
+fn emit(rows: &[Row], out: &mut MetricSet) {
+    let gauges: [(&str, &str, OutcomeValue); 8] = [
+        (
+            "probe_success",
+            "Whether the probe succeeded (1) or not (0).",
+            |o| Some(f64::from(u8::from(o.success))),
+        ),
+        (
+            "probe_duration_seconds",
+            "Seconds the probe took, all phases and redirects included.",
+            |o| Some(o.duration.as_secs_f64()),
+        ),
+        (
+            "probe_http_status_code",
+            "Status code of the final response (0 if none arrived).",
+            |o| Some(f64::from(o.status_code)),
+        ),
+        (
+            "probe_http_content_length",
+            "Length of the final response body in bytes (-1 if none).",
+            |o| Some(o.content_length),
+        ),
+        ("probe_http_redirects", "Redirects followed.", |o| {
+            Some(f64::from(o.redirects))
+        }),
+        (
+            "probe_http_ssl",
+            "Whether the final request used TLS (1) or not (0).",
+            |o| Some(f64::from(u8::from(o.ssl))),
+        ),
+        (
+            "probe_failed_due_to_regex",
+            "Whether a body regex check failed the probe.",
+            |o| Some(f64::from(u8::from(o.failed_due_to_regex))),
+        ),
+        (
+            "probe_ssl_earliest_cert_expiry",
+            "Earliest expiry (Unix seconds) of the certificates the server presented.",
+            |o| o.cert_expiry,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let family = out.family(name, help, Kind::Gauge);
+        for (target, module, outcome, _) in rows {
+            if let Some(v) = value(outcome) {
+                family.sample(&[("target", target), ("module", module)], v);
+            }
+        }
+    }
+    let phases = out.family(
+        "probe_http_duration_seconds",
+        "Seconds per phase of the HTTP request, summed over redirects.",
+        Kind::Gauge,
+    );
+    for (target, module, outcome, _) in rows {
+        for (phase, seconds) in PHASES.iter().zip(outcome.phases) {
+            phases.sample(
+                &[("target", target), ("module", module), ("phase", phase)],
+                seconds,
+            );
+        }
+    }
+    let histogram = out.family(
+        "pulse_probe_duration_seconds",
+        "Distribution of probe durations since the exporter started.",
+        Kind::Histogram,
+    );
+    for (target, module, _, history) in rows {
+        if let Some((h, _, _)) = history {
+            histogram.sample_owned(
+                vec![
+                    (Cow::Borrowed("target"), (*target).to_owned()),
+                    (Cow::Borrowed("module"), (*module).to_owned()),
+                ],
+                Value::Histogram(h.clone()),
+            );
+        }
+    }
+    let checks = out.family(
+        "pulse_probe_checks_total",
+        "Probes run since the exporter started, by result.",
+        Kind::Counter,
+    );
+    for (target, module, _, history) in rows {
+        if let Some((_, successes, failures)) = history {
+            for (result, n) in [("success", successes), ("failure", failures)] {
+                checks.sample(
+                    &[("target", target), ("module", module), ("result", result)],
+                    *n as f64,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_buckets_are_cumulative() {
+        let mut history = History::default();
+        for (ms, success) in [(3, true), (40, true), (700, false)] {
+            history.record(Outcome {
+                success,
+                duration: Duration::from_millis(ms),
+                ..Outcome::default()
+            });
+        }
+        let h = history.histogram();
+        assert_eq!(h.count, 3);
+        assert_eq!(h.buckets[0], (0.005, 1));
+        assert_eq!(h.buckets[3], (0.05, 2));
+        assert_eq!(h.buckets[7], (1.0, 3));
+        assert_eq!((history.successes, history.failures), (2, 1));
+    }
+
+    #[test]
+    fn all_phases_are_present_for_a_failed_probe() {
+        let mut out = MetricSet::default();
+        emit(&[("t", "m", Outcome::default(), None)], &mut out);
+        let text = out.encode_text();
+        for phase in PHASES {
+            assert!(
+                text.contains(&format!(
+                    "probe_http_duration_seconds{{target=\"t\",module=\"m\",phase=\"{phase}\"}} 0\n"
+                )),
+                "{text}"
+            );
+        }
+        assert!(text.contains("probe_success{target=\"t\",module=\"m\"} 0\n"));
+    }
+}

@@ -1,0 +1,385 @@
+//! The redis and memcached collectors against real `redis-server` and `memcached`
+//! processes started here on free ports, driven with a known workload.
+
+#![allow(clippy::unwrap_used)] // Test helpers: a panic is the failure report.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Exporter;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process killed when the test ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(program: &str, args: &[&str], port: u16) -> Server {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} must be installed (tests/run.sh): {e}"));
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{program} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
+
+/// Sends one inline command and reads one reply line (plus a bulk body if any).
+fn redis(stream: &mut BufReader<TcpStream>, command: &str) -> String {
+    stream
+        .get_mut()
+        .write_all(format!("{command}\r\n").as_bytes())
+        .unwrap();
+    let mut line = String::new();
+    stream.read_line(&mut line).unwrap();
+    if let Some(len) = line.strip_prefix('$') {
+        let len: i64 = len.trim().parse().unwrap();
+        if len >= 0 {
+            let mut body = vec![0; len as usize + 2];
+            stream.read_exact(&mut body).unwrap();
+        }
+    }
+    line
+}
+
+fn scrape(exporter: &Exporter) -> String {
+    reqwest::blocking::get(exporter.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+fn promtool_check(text: &str) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (tests/run.sh)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+fn start_redis(password: &str, extra: &[&str]) -> (Server, u16) {
+    let port = free_port();
+    let port_text = port.to_string();
+    let mut args = vec![
+        "--port",
+        &port_text,
+        "--bind",
+        "127.0.0.1",
+        "--requirepass",
+        password,
+        "--maxmemory",
+        "64mb",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    args.extend_from_slice(extra);
+    (spawn("redis-server", &args, port), port)
+}
+
+fn config(dir: &Path, text: &str) -> String {
+    let path = dir.join("pulse.yml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn redis_and_memcached_counters_match_workload_and_dead_targets_are_isolated() {
+    let (_redis, redis_port) = start_redis("s3cret", &[]);
+    let mut conn = BufReader::new(TcpStream::connect(("127.0.0.1", redis_port)).unwrap());
+    assert_eq!(redis(&mut conn, "AUTH s3cret"), "+OK\r\n");
+    for i in 0..5 {
+        redis(&mut conn, &format!("SET key{i} value{i}"));
+    }
+    redis(&mut conn, "SET session value EX 1000");
+    for _ in 0..3 {
+        assert!(redis(&mut conn, "GET key1").starts_with("$6"));
+    }
+    for _ in 0..2 {
+        assert_eq!(redis(&mut conn, "GET missing"), "$-1\r\n");
+    }
+    redis(&mut conn, "SELECT 3");
+    redis(&mut conn, "SET other x");
+
+    let memcached_port = free_port();
+    let _memcached = spawn(
+        "memcached",
+        &[
+            "-p",
+            &memcached_port.to_string(),
+            "-l",
+            "127.0.0.1",
+            "-U",
+            "0",
+            "-m",
+            "64",
+            "-u",
+            "nobody",
+        ],
+        memcached_port,
+    );
+    let mut mc = BufReader::new(TcpStream::connect(("127.0.0.1", memcached_port)).unwrap());
+    mc.get_mut().write_all(b"set k 0 0 5\r\nhello\r\n").unwrap();
+    let mut line = String::new();
+    mc.read_line(&mut line).unwrap();
+    assert_eq!(line, "STORED\r\n");
+    for (key, hits) in [("k", 2), ("nope", 3)] {
+        for _ in 0..hits {
+            mc.get_mut()
+                .write_all(format!("get {key}\r\n").as_bytes())
+                .unwrap();
+            loop {
+                line.clear();
+                mc.read_line(&mut line).unwrap();
+                if line == "END\r\n" {
+                    break;
+                }
+            }
+        }
+    }
+
+    let dead_redis = free_port();
+    let dead_memcached = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(
+        dir.path(),
+        &format!(
+            "redis:\n  targets:\n    - address: 127.0.0.1:{redis_port}\n      password_env: PULSE_TEST_REDIS_PASSWORD\n    \
+             - address: 127.0.0.1:{dead_redis}\n      timeout: 500ms\n\
+             memcached:\n  targets:\n    - address: 127.0.0.1:{memcached_port}\n    - address: 127.0.0.1:{dead_memcached}\n"
+        ),
+    );
+    let exporter = Exporter::start_with_env(
+        &[
+            "--config.file",
+            &file,
+            "--collector.disable-defaults",
+            "--collector.redis",
+            "--collector.memcached",
+        ],
+        &[("PULSE_TEST_REDIS_PASSWORD", "s3cret")],
+    );
+    let text = scrape(&exporter);
+    let live = format!("target=\"127.0.0.1:{redis_port}\"");
+    let r = |name: &str| value(&text, &format!("{name}{{{live}}}"));
+    assert_eq!(r("redis_up"), 1.0);
+    assert_eq!(
+        value(
+            &text,
+            &format!("redis_up{{target=\"127.0.0.1:{dead_redis}\"}}")
+        ),
+        0.0
+    );
+    assert_eq!(r("redis_keyspace_hits_total"), 3.0);
+    assert_eq!(r("redis_keyspace_misses_total"), 2.0);
+    assert_eq!(r("redis_memory_max_bytes"), 64.0 * 1024.0 * 1024.0);
+    assert!(r("redis_memory_used_bytes") > 0.0);
+    assert_eq!(r("redis_evicted_keys_total"), 0.0);
+    assert!(r("redis_commands_processed_total") >= 13.0);
+    assert!(r("redis_connected_clients") >= 1.0);
+    assert_eq!(
+        value(&text, &format!("redis_db_keys{{{live},db=\"db0\"}}")),
+        6.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("redis_db_keys_expiring{{{live},db=\"db0\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&text, &format!("redis_db_keys{{{live},db=\"db3\"}}")),
+        1.0
+    );
+    assert!(
+        text.contains("role=\"master\"") && text.contains("redis_version=\"7."),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"));
+    assert!(!text.contains(&format!(
+        "redis_memory_used_bytes{{target=\"127.0.0.1:{dead_redis}\"}}"
+    )));
+
+    let live = format!("target=\"127.0.0.1:{memcached_port}\"");
+    let m = |name: &str| value(&text, &format!("{name}{{{live}}}"));
+    assert_eq!(m("memcached_up"), 1.0);
+    assert_eq!(
+        value(
+            &text,
+            &format!("memcached_up{{target=\"127.0.0.1:{dead_memcached}\"}}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("memcached_commands_total{{{live},command=\"get\",status=\"hit\"}}")
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            &format!("memcached_commands_total{{{live},command=\"get\",status=\"miss\"}}")
+        ),
+        3.0
+    );
+    assert_eq!(m("memcached_limit_bytes"), 64.0 * 1024.0 * 1024.0);
+    assert_eq!(m("memcached_current_items"), 1.0);
+    assert!(m("memcached_current_bytes") > 0.0);
+    assert_eq!(m("memcached_items_evicted_total"), 0.0);
+    assert!(m("memcached_current_connections") >= 1.0);
+    assert!(text.contains(&format!("memcached_version{{{live},version=\"1.")));
+    // A dead target is data, not a collector failure.
+    assert!(text.contains("pulse_collector_success{collector=\"redis\"} 1\n"));
+    assert!(text.contains("pulse_collector_success{collector=\"memcached\"} 1\n"));
+    promtool_check(&text);
+}
+
+#[test]
+fn redis_wrong_password_and_password_file() {
+    let (_redis, port) = start_redis("right", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good"), "right\n").unwrap();
+    std::fs::write(dir.path().join("bad"), "wrong\n").unwrap();
+    let file = config(
+        dir.path(),
+        &format!(
+            "redis:\n  targets:\n    - address: 127.0.0.1:{port}\n      password_file: {d}/good\n    \
+             - address: localhost:{port}\n      password_file: {d}/bad\n",
+            d = dir.path().display()
+        ),
+    );
+    let exporter = Exporter::start(&[
+        "--config.file",
+        &file,
+        "--collector.disable-defaults",
+        "--collector.redis",
+    ]);
+    let text = scrape(&exporter);
+    assert_eq!(
+        value(&text, &format!("redis_up{{target=\"127.0.0.1:{port}\"}}")),
+        1.0
+    );
+    assert_eq!(
+        value(&text, &format!("redis_up{{target=\"localhost:{port}\"}}")),
+        0.0
+    );
+}
+
+#[test]
+fn redis_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("ca.crt"), ca.pem()).unwrap();
+    std::fs::write(path("server.crt"), cert.pem()).unwrap();
+    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+
+    let tls_port = free_port();
+    let tls_port_text = tls_port.to_string();
+    let (cert_file, key_file, ca_file) = (path("server.crt"), path("server.key"), path("ca.crt"));
+    let _redis = spawn(
+        "redis-server",
+        &[
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--tls-port",
+            &tls_port_text,
+            "--tls-cert-file",
+            &cert_file,
+            "--tls-key-file",
+            &key_file,
+            "--tls-ca-cert-file",
+            &ca_file,
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+        ],
+        tls_port,
+    );
+    let file = config(
+        dir.path(),
+        &format!(
+            "redis:\n  targets:\n    - address: localhost:{tls_port}\n      tls: {{ca_file: {ca_file}}}\n"
+        ),
+    );
+    let exporter = Exporter::start(&[
+        "--config.file",
+        &file,
+        "--collector.disable-defaults",
+        "--collector.redis",
+    ]);
+    let text = scrape(&exporter);
+    assert_eq!(
+        value(
+            &text,
+            &format!("redis_up{{target=\"localhost:{tls_port}\"}}")
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "redis_uptime_in_seconds{{target=\"localhost:{tls_port}\"}}"
+    )));
+}
