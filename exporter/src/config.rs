@@ -673,6 +673,7 @@ mod tests {
         }
     }
 
+    #[test]
     fn redis_targets_parse_with_defaults() {
         let config = parse(
             "redis:\n  targets:\n    - address: 127.0.0.1:6379\n    - address: cache:6380\n      username: ops\n      password_file: /run/secrets/redis\n      timeout: 500ms\n      tls: {insecure_skip_verify: true}\n",
