@@ -61,6 +61,9 @@ pub struct Flags {
     /// Regex of network devices to ignore.
     #[arg(long = "collector.netdev.device-exclude", value_parser = parse_pattern)]
     pub netdev_exclude: Option<Pattern>,
+    /// Regex of netstat fields (`<Protocol>_<Field>`) to report (overrides the config file).
+    #[arg(long = "collector.netstat.fields", value_parser = parse_pattern)]
+    pub netstat_fields: Option<Pattern>,
     /// Regex of /proc/vmstat fields to report (overrides the config file).
     #[arg(long = "collector.vmstat.fields", value_parser = parse_pattern)]
     pub vmstat_fields: Option<Pattern>,
@@ -192,6 +195,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     }
     if let Some(p) = flags.fs_types_exclude {
         config.filesystem.fs_types_exclude = p;
+    }
+    if let Some(p) = flags.netstat_fields {
+        config.netstat.fields = p;
     }
     if let Some(p) = flags.vmstat_fields {
         config.vmstat.fields = p;

@@ -49,6 +49,8 @@ pub struct Config {
     pub diskstats: DeviceFilter,
     /// Which network interfaces the netdev collector reports.
     pub netdev: DeviceFilter,
+    /// Which `/proc/net/{netstat,snmp,snmp6}` fields the netstat collector reports.
+    pub netstat: NetstatConfig,
     /// Which `/proc/vmstat` fields the vmstat collector reports.
     pub vmstat: VmstatConfig,
     /// How the processes collector groups processes.
@@ -214,6 +216,25 @@ impl Default for VmstatConfig {
     fn default() -> Self {
         Self {
             fields: Pattern::constant(DEFAULT_VMSTAT_FIELDS),
+        }
+    }
+}
+
+/// node_exporter 1.5's default: errors, forwarding, octets, ICMP messages, listen-queue and
+/// SYN-cookie trouble, and the TCP/UDP counters its dashboards chart.
+pub const DEFAULT_NETSTAT_FIELDS: &str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetstatConfig {
+    /// `<Protocol>_<Field>` names to export (regex), e.g. `TcpExt_ListenDrops`.
+    pub fields: Pattern,
+}
+
+impl Default for NetstatConfig {
+    fn default() -> Self {
+        Self {
+            fields: Pattern::constant(DEFAULT_NETSTAT_FIELDS),
         }
     }
 }

@@ -24,15 +24,21 @@ mod cgroups;
 mod cpu;
 mod cpufreq;
 mod filefd;
+mod hwmon;
 mod loadavg;
 mod memcached;
 mod meminfo;
+mod netdev;
+mod netstat;
 mod pressure;
 mod probe;
 pub mod processes;
 mod redis;
+mod sockstat;
 mod stat;
+mod tcpstat;
 mod textfile;
+mod thermal_zone;
 mod time;
 mod uname;
 mod vmstat;
@@ -110,15 +116,21 @@ pub const ALL: &[CollectorSpec] = &[
     cpu::SPEC,
     cpufreq::SPEC,
     filefd::SPEC,
+    hwmon::SPEC,
     loadavg::SPEC,
     memcached::SPEC,
     meminfo::SPEC,
+    netdev::SPEC,
+    netstat::SPEC,
     pressure::SPEC,
     probe::SPEC,
     processes::SPEC,
     redis::SPEC,
+    sockstat::SPEC,
     stat::SPEC,
+    tcpstat::SPEC,
     textfile::SPEC,
+    thermal_zone::SPEC,
     time::SPEC,
     uname::SPEC,
     vmstat::SPEC,

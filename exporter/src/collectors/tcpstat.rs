@@ -1,0 +1,211 @@
+//! `node_tcp_connection_states{state}` from `/proc/net/tcp` and `/proc/net/tcp6`: the number
+//! of sockets in each TCP state, plus the bytes queued in all send (`tx_queued_bytes`) and
+//! receive (`rx_queued_bytes`) queues, as node_exporter's tcpstat collector.
+//!
+//! Off by default, as in node_exporter: the kernel formats one line per socket, so a host
+//! with 100k connections pays for 100k lines per scrape. We stream the file and look at two
+//! columns only; node_exporter uses netlink (`inet_diag`) instead, which cannot be pointed at
+//! `--path.procfs`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::path::{Path, PathBuf};
+
+use super::{BuildContext, Collector, CollectorError, CollectorSpec};
+use crate::exposition::{Kind, MetricSet};
+
+pub const SPEC: CollectorSpec = CollectorSpec {
+    name: "tcpstat",
+    default_enabled: false,
+    help: "TCP connection counts by state from /proc/net/tcp{,6} (one line per socket).",
+    build,
+};
+
+/// Kernel TCP state numbers (`include/net/tcp_states.h`), 1-based, by node_exporter's label.
+const STATES: [&str; 11] = [
+    "established",
+    "syn_sent",
+    "syn_recv",
+    "fin_wait1",
+    "fin_wait2",
+    "time_wait",
+    "close",
+    "close_wait",
+    "last_ack",
+    "listen",
+    "closing",
+];
+
+fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
+    Ok(Box::new(TcpstatCollector {
+        tcp: ctx.paths.proc("net/tcp"),
+        tcp6: ctx.paths.proc("net/tcp6"),
+    }))
+}
+
+struct TcpstatCollector {
+    tcp: PathBuf,
+    tcp6: PathBuf,
+}
+
+/// Socket counts per state (index = state - 1) and summed queue sizes.
+#[derive(Debug, Default, PartialEq)]
+struct Counts {
+    states: [u64; STATES.len()],
+    tx_queued: u64,
+    rx_queued: u64,
+}
+
+impl Collector for TcpstatCollector {
+    fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
+        let mut counts = Counts::default();
+        count_file(&self.tcp, &mut counts)?;
+        // Absent when IPv6 is disabled.
+        match count_file(&self.tcp6, &mut counts) {
+            Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
+            other => other?,
+        }
+        let family = out.family(
+            "node_tcp_connection_states",
+            "Number of connection states.",
+            Kind::Gauge,
+        );
+        for (state, count) in STATES.iter().zip(counts.states) {
+            family.sample(&[("state", state)], count as f64);
+        }
+        family.sample(&[("state", "rx_queued_bytes")], counts.rx_queued as f64);
+        family.sample(&[("state", "tx_queued_bytes")], counts.tx_queued as f64);
+        Ok(())
+    }
+}
+
+fn count_file(path: &Path, counts: &mut Counts) -> Result<(), CollectorError> {
+    let io_error = |source| CollectorError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io_error)?;
+    count(BufReader::new(file), counts).map_err(|e| match e {
+        LineError::Io(source) => io_error(source),
+        LineError::Parse(message) => CollectorError::parse(path, message),
+    })
+}
+
+enum LineError {
+    Io(std::io::Error),
+    Parse(String),
+}
+
+/// Adds one `/proc/net/tcp`-format file to `counts`, reading a line at a time into one
+/// buffer. Only column 4 (`st`) and column 5 (`tx_queue:rx_queue`) are parsed.
+fn count(mut reader: impl BufRead, counts: &mut Counts) -> Result<(), LineError> {
+    let mut line = String::new();
+    let mut line_no = 0;
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(LineError::Io)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if line_no == 1 || line.trim().is_empty() {
+            continue; // the header
+        }
+        let bad = |what: &str| LineError::Parse(format!("line {line_no}: {what}"));
+        let mut columns = line.split_ascii_whitespace().skip(3);
+        let state = columns.next().ok_or_else(|| bad("no st column"))?;
+        let queues = columns
+            .next()
+            .ok_or_else(|| bad("no tx_queue:rx_queue column"))?;
+        let state = u8::from_str_radix(state, 16).map_err(|_| bad("st: not a hex number"))?;
+        let slot = usize::from(state)
+            .checked_sub(1)
+            .and_then(|i| counts.states.get_mut(i))
+            .ok_or_else(|| bad(&format!("st: unknown TCP state {state}")))?;
+        *slot += 1;
+        let (tx, rx) = queues
+            .split_once(':')
+            .ok_or_else(|| bad("tx_queue:rx_queue: missing ':'"))?;
+        let hex = |v| u64::from_str_radix(v, 16).map_err(|_| bad("tx_queue:rx_queue: not hex"));
+        counts.tx_queued += hex(tx)?;
+        counts.rx_queued += hex(rx)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:07E8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1151 1 000000000349cf21 100 0 0 10 0
+   1: 020200C0:C79A 507100CB:01BB 01 000001A4:00000000 01:00000014 00000000  1000        0 30914 1 0000000084e8faa0 20 4 1 25 -1
+   2: 020200C0:D222 507100CB:01BB 01 00000000:0000052C 00:00000000 00000000  1000        0 29899 1 000000000d7a9bb2 20 4 1 40 146
+   3: 0100007F:8611 0100007F:B07C 06 00000000:00000000 03:000001A8 00000000     0        0 0 3 00000000d3138944
+";
+
+    fn counted(text: &str) -> Result<Counts, String> {
+        let mut counts = Counts::default();
+        count(text.as_bytes(), &mut counts).map_err(|e| match e {
+            LineError::Io(e) => e.to_string(),
+            LineError::Parse(m) => m,
+        })?;
+        Ok(counts)
+    }
+
+    #[test]
+    fn counts_states_and_queues() {
+        let counts = counted(TCP).unwrap();
+        let mut states = [0; 11];
+        states[0] = 2; // established
+        states[5] = 1; // time_wait
+        states[9] = 1; // listen
+        assert_eq!(
+            counts,
+            Counts {
+                states,
+                tx_queued: 0x1A4,
+                rx_queued: 0x52C,
+            }
+        );
+    }
+
+    #[test]
+    fn header_only_is_empty() {
+        assert_eq!(
+            counted(TCP.lines().next().unwrap()).unwrap(),
+            Counts::default()
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_with_line_numbers() {
+        let header = TCP.lines().next().unwrap();
+        let bad_state = format!("{header}\n   0: 00000000:07E8 00000000:0000 ZZ 0:0\n");
+        assert_eq!(
+            counted(&bad_state).unwrap_err(),
+            "line 2: st: not a hex number"
+        );
+        let unknown = format!("{header}\n   0: 00000000:07E8 00000000:0000 0C 0:0\n");
+        assert_eq!(
+            counted(&unknown).unwrap_err(),
+            "line 2: st: unknown TCP state 12"
+        );
+        let short = format!("{header}\n   0: 00000000:07E8 00000000:0000 01\n");
+        assert_eq!(
+            counted(&short).unwrap_err(),
+            "line 2: no tx_queue:rx_queue column"
+        );
+    }
+
+    #[test]
+    fn missing_tcp6_is_fine_and_every_state_is_exported() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tcp"), TCP).unwrap();
+        let collector = TcpstatCollector {
+            tcp: dir.path().join("tcp"),
+            tcp6: dir.path().join("tcp6"),
+        };
+        let mut out = MetricSet::default();
+        collector.collect(&mut out).unwrap();
+        assert_eq!(out.families[0].samples.len(), 13);
+    }
+}
