@@ -21,8 +21,11 @@ pub const SPEC: CollectorSpec = CollectorSpec {
     build,
 };
 
+/// A metric name infix and how to get its value.
+type Field = (&'static str, fn(&DeviceStatus) -> u64);
+
 /// `/proc/net/dev` columns in file order, by their node_exporter names.
-const FIELDS: [(&str, fn(&DeviceStatus) -> u64); 16] = [
+const FIELDS: [Field; 16] = [
     ("receive_bytes", |d| d.recv_bytes),
     ("receive_packets", |d| d.recv_packets),
     ("receive_errs", |d| d.recv_errs),

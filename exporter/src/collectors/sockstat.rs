@@ -117,7 +117,7 @@ fn parse(text: &str) -> Result<Vec<Stat>, String> {
             .split_once(':')
             .ok_or_else(|| format!("line {line_no}: expected `PROTO: key value ...`"))?;
         let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-        if fields.len() % 2 != 0 {
+        if !fields.len().is_multiple_of(2) {
             return Err(format!(
                 "line {line_no}: {protocol}: odd number of fields, expected key/value pairs"
             ));
