@@ -305,6 +305,20 @@ mod tests {
     }
 
     #[test]
+    fn netstat_fields_flag_overrides_config() {
+        let s = settings(&[]).unwrap();
+        assert!(s.config.netstat.fields.is_match("TcpExt_ListenDrops"));
+        assert!(!s.config.netstat.fields.is_match("Tcp_RtoMin"));
+        let s = settings(&["--collector.netstat.fields", "^Tcp_RtoMin$"]).unwrap();
+        assert!(s.config.netstat.fields.is_match("Tcp_RtoMin"));
+        assert!(!s.config.netstat.fields.is_match("TcpExt_ListenDrops"));
+        let err = settings(&["--collector.netstat.fields", "("])
+            .err()
+            .unwrap();
+        assert!(err.contains("--collector.netstat.fields"), "{err}");
+    }
+
+    #[test]
     fn bad_flag_values_are_named() {
         let err = settings(&["--collector.netdev.device-include", "(["])
             .err()

@@ -630,6 +630,11 @@ mod tests {
         let ok = parse("diskstats:\n  device_exclude: loop\n").unwrap();
         assert!(!ok.diskstats.accepts("loop0"));
         assert!(parse("vmstat:\n  fields: \"(\"\n").is_err());
+        assert!(
+            parse("netstat:\n  fields: \"(\"\n")
+                .unwrap_err()
+                .starts_with("pulse.yml:2:3: netstat.fields: invalid regular expression")
+        );
     }
 
     #[test]
