@@ -85,7 +85,9 @@ fn count_file(path: &Path, counts: &mut Counts) -> Result<(), CollectorError> {
         source,
     };
     let file = File::open(path).map_err(io_error)?;
-    count(BufReader::new(file), counts).map_err(|e| match e {
+    // Large reads: the kernel produces this file a read() at a time, and a busy host has
+    // megabytes of it.
+    count(BufReader::with_capacity(1 << 16, file), counts).map_err(|e| match e {
         LineError::Io(source) => io_error(source),
         LineError::Parse(message) => CollectorError::parse(path, message),
     })
