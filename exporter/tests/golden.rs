@@ -39,6 +39,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "hwmon",
     "loadavg",
     "meminfo",
+    "netclass",
     "netdev",
     "netstat",
     "pressure",
@@ -56,10 +57,12 @@ const FIXTURE_COLLECTORS: &[&str] = &[
 const NETLINK_IN_NODE_EXPORTER: &[&str] = &["tcpstat"];
 
 /// Flags that make Debian's node_exporter 1.5 read what we read: `/proc/net/dev` instead of
-/// rtnetlink, and no device filter (Debian's build defaults to `^lo$`, upstream to none).
+/// rtnetlink, no device filter (Debian's build defaults to `^lo$`, upstream to none), and no
+/// `speed_bytes` of -125000 for a link of unknown speed (its 2.x default).
 const NODE_EXPORTER_ONLY_ARGS: &[&str] = &[
     "--no-collector.netdev.netlink",
     "--collector.netdev.device-exclude=^$",
+    "--collector.netclass.ignore-invalid-speed",
 ];
 
 /// Metric name prefixes whose value (or labels) depend on the machine or the moment, not on

@@ -28,6 +28,7 @@ mod hwmon;
 mod loadavg;
 mod memcached;
 mod meminfo;
+mod netclass;
 mod netdev;
 mod netstat;
 mod pressure;
@@ -120,6 +121,7 @@ pub const ALL: &[CollectorSpec] = &[
     loadavg::SPEC,
     memcached::SPEC,
     meminfo::SPEC,
+    netclass::SPEC,
     netdev::SPEC,
     netstat::SPEC,
     pressure::SPEC,
