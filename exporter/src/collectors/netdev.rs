@@ -4,13 +4,13 @@
 //!
 //! The file, not rtnetlink: it is the same counters, it works under `--path.procfs` (a
 //! container reading the host's `/proc`, or the fixture tree), and its column names are the
-//! metric names dashboards already use (`receive_errs`, `transmit_colls`).
+//! metric names dashboards already use (`receive_errs`, `transmit_colls`). Parsed here rather
+//! than with `procfs_core::net::InterfaceDeviceStatus`, which reports a malformed line as an
+//! internal procfs bug with no line number or field.
 
 use std::path::PathBuf;
 
-use procfs_core::net::{DeviceStatus, InterfaceDeviceStatus};
-
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_procfs};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
 use crate::config::DeviceFilter;
 use crate::exposition::{Kind, MetricSet};
 
@@ -21,27 +21,24 @@ pub const SPEC: CollectorSpec = CollectorSpec {
     build,
 };
 
-/// A metric name infix and how to get its value.
-type Field = (&'static str, fn(&DeviceStatus) -> u64);
-
 /// `/proc/net/dev` columns in file order, by their node_exporter names.
-const FIELDS: [Field; 16] = [
-    ("receive_bytes", |d| d.recv_bytes),
-    ("receive_packets", |d| d.recv_packets),
-    ("receive_errs", |d| d.recv_errs),
-    ("receive_drop", |d| d.recv_drop),
-    ("receive_fifo", |d| d.recv_fifo),
-    ("receive_frame", |d| d.recv_frame),
-    ("receive_compressed", |d| d.recv_compressed),
-    ("receive_multicast", |d| d.recv_multicast),
-    ("transmit_bytes", |d| d.sent_bytes),
-    ("transmit_packets", |d| d.sent_packets),
-    ("transmit_errs", |d| d.sent_errs),
-    ("transmit_drop", |d| d.sent_drop),
-    ("transmit_fifo", |d| d.sent_fifo),
-    ("transmit_colls", |d| d.sent_colls),
-    ("transmit_carrier", |d| d.sent_carrier),
-    ("transmit_compressed", |d| d.sent_compressed),
+const FIELDS: [&str; 16] = [
+    "receive_bytes",
+    "receive_packets",
+    "receive_errs",
+    "receive_drop",
+    "receive_fifo",
+    "receive_frame",
+    "receive_compressed",
+    "receive_multicast",
+    "transmit_bytes",
+    "transmit_packets",
+    "transmit_errs",
+    "transmit_drop",
+    "transmit_fifo",
+    "transmit_colls",
+    "transmit_carrier",
+    "transmit_compressed",
 ];
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
@@ -60,34 +57,59 @@ struct NetdevCollector {
     filter: DeviceFilter,
 }
 
+/// One interface line: its name and the [`FIELDS`] values.
+type Device = (String, [u64; FIELDS.len()]);
+
 impl Collector for NetdevCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        // procfs-core's errors do not say which file; ours must.
-        let InterfaceDeviceStatus(all) = read_procfs(&self.path)
-            .map_err(|e| CollectorError::parse(&self.path, e.to_string()))?;
-        let devices = selected(all.into_values(), &self.filter);
-        for (field, value) in FIELDS {
+        let text = read_file(&self.path)?;
+        let mut devices = parse(&text).map_err(|m| CollectorError::parse(&self.path, m))?;
+        devices.retain(|(name, _)| self.filter.accepts(name));
+        devices.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (index, field) in FIELDS.iter().enumerate() {
             let family = out.family(
                 format!("node_network_{field}_total"),
                 format!("Network device statistic {field}."),
                 Kind::Counter,
             );
-            for device in &devices {
-                family.sample(&[("device", &device.name)], value(device) as f64);
+            for (name, values) in &devices {
+                family.sample(&[("device", name)], values[index] as f64);
             }
         }
         Ok(())
     }
 }
 
-/// The devices that pass the filter, by name, so the output order is stable.
-fn selected(
-    devices: impl Iterator<Item = DeviceStatus>,
-    filter: &DeviceFilter,
-) -> Vec<DeviceStatus> {
-    let mut devices: Vec<_> = devices.filter(|d| filter.accepts(&d.name)).collect();
-    devices.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    devices
+/// Two header lines, then `  name: v1 v2 ... v16` per interface. Errors name the line, the
+/// device and the field.
+fn parse(text: &str) -> Result<Vec<Device>, String> {
+    let mut devices = Vec::new();
+    for (index, line) in text.lines().enumerate().skip(2) {
+        let line_no = index + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (name, rest) = line
+            .split_once(':')
+            .ok_or_else(|| format!("line {line_no}: expected `device: counters...`"))?;
+        let name = name.trim();
+        let columns: Vec<&str> = rest.split_ascii_whitespace().collect();
+        if columns.len() != FIELDS.len() {
+            return Err(format!(
+                "line {line_no}: device {name}: expected {} counters, found {}",
+                FIELDS.len(),
+                columns.len()
+            ));
+        }
+        let mut values = [0; FIELDS.len()];
+        for ((value, column), field) in values.iter_mut().zip(columns).zip(FIELDS) {
+            *value = column.parse().map_err(|_| {
+                format!("line {line_no}: device {name}: {field}: bad value {column:?}")
+            })?;
+        }
+        devices.push((name.to_owned(), values));
+    }
+    Ok(devices)
 }
 
 #[cfg(test)]
@@ -174,11 +196,26 @@ wlp2s0: 482919331  612044   12   57    1     9          0      8713 60219844   3
     }
 
     #[test]
-    fn malformed_file_is_an_error() {
+    fn malformed_lines_name_line_device_and_field() {
         let truncated = format!("{DEV}  eth1: 1 2 3\n");
-        assert!(collect(&truncated, DeviceFilter::default()).is_err());
-        let garbage = DEV.replace("8750611", "lots");
-        let error = collect(&garbage, DeviceFilter::default()).unwrap_err();
-        assert!(error.to_string().contains("/dev: "), "{error}");
+        assert_eq!(
+            parse(&truncated).unwrap_err(),
+            "line 6: device eth1: expected 16 counters, found 3"
+        );
+        let garbage = DEV.replacen("4618", "lots", 1);
+        assert_eq!(
+            parse(&garbage).unwrap_err(),
+            "line 3: device lo: receive_packets: bad value \"lots\""
+        );
+        assert!(parse(&format!("{DEV}eth1 1 2\n")).is_err());
+        let error = collect(&truncated, DeviceFilter::default()).unwrap_err();
+        assert!(error.to_string().contains("/dev: line 6"), "{error}");
+    }
+
+    #[test]
+    fn name_glued_to_the_first_counter_is_fine() {
+        // Kernels before 3.x printed `%6s:%8lu`, so a long byte count touches the colon.
+        let text = "h1\nh2\n  eth0:93482137612 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15\n";
+        assert_eq!(parse(text).unwrap()[0].1[0], 93482137612);
     }
 }
