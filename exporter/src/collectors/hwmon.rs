@@ -68,8 +68,13 @@ impl Collector for HwmonCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
         let entries = match std::fs::read_dir(&self.class) {
             Ok(entries) => entries,
-            // No hwmon drivers (most VMs): nothing to report, as in node_exporter.
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            // No hwmon driver at all (most VMs): "no data", as node_exporter's ErrNoData.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(CollectorError::NoData(format!(
+                    "{} does not exist",
+                    self.class.display()
+                )));
+            }
             Err(source) => {
                 return Err(CollectorError::Io {
                     path: self.class.clone(),
@@ -506,12 +511,9 @@ mod tests {
     }
 
     #[test]
-    fn no_hwmon_class_is_success_without_series() {
+    fn no_hwmon_class_is_no_data() {
         let root = tempfile::tempdir().unwrap();
-        let mut out = MetricSet::default();
-        collector(root.path().join("class/hwmon"))
-            .collect(&mut out)
-            .unwrap();
-        assert!(out.families.is_empty());
+        let result = collector(root.path().join("class/hwmon")).collect(&mut MetricSet::default());
+        assert!(matches!(result, Err(CollectorError::NoData(_))));
     }
 }
