@@ -33,7 +33,17 @@ use support::Exporter;
 
 /// Collectors whose sources are all in the fixture tree, one per line (sorted).
 const FIXTURE_COLLECTORS: &[&str] = &[
-    "cpu", "cpufreq", "filefd", "loadavg", "meminfo", "pressure", "stat", "time", "uname", "vmstat",
+    "cpu",
+    "cpufreq",
+    "diskstats",
+    "filefd",
+    "loadavg",
+    "meminfo",
+    "pressure",
+    "stat",
+    "time",
+    "uname",
+    "vmstat",
 ];
 
 /// Metric name prefixes whose value (or labels) depend on the machine or the moment, not on
@@ -285,6 +295,11 @@ fn same_series_and_values_as_node_exporter() {
     let mut child = Command::new(node_exporter)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .args(fixture_args())
+        // Ours finds udev's database under --path.rootfs; node_exporter has its own flag.
+        .arg(format!(
+            "--path.udev.data={}",
+            fixtures().join("run/udev/data").display()
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

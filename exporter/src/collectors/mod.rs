@@ -23,6 +23,7 @@ use crate::paths::Paths;
 mod cgroups;
 mod cpu;
 mod cpufreq;
+mod diskstats;
 mod filefd;
 mod loadavg;
 mod memcached;
@@ -109,6 +110,7 @@ pub const ALL: &[CollectorSpec] = &[
     cgroups::SPEC,
     cpu::SPEC,
     cpufreq::SPEC,
+    diskstats::SPEC,
     filefd::SPEC,
     loadavg::SPEC,
     memcached::SPEC,
