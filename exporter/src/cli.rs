@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::collectors;
-use crate::config::{Config, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, Pattern};
+use crate::config::{Config, ConfigDuration, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, Pattern};
 use crate::paths::Paths;
 use crate::web_config::{WebConfig, WebConfigError};
 
@@ -49,6 +49,10 @@ pub struct Flags {
     /// Regex of filesystem types to ignore (overrides the config file).
     #[arg(long = "collector.filesystem.fs-types-exclude", value_parser = parse_pattern)]
     pub fs_types_exclude: Option<Pattern>,
+    /// How long one mount's statfs may hang before the mount is reported with
+    /// `node_filesystem_device_error 1` and skipped until the call returns (default 5s).
+    #[arg(long = "collector.filesystem.mount-timeout", value_parser = parse_duration)]
+    pub fs_mount_timeout: Option<Duration>,
     /// Regex of block devices to report (exclusive with the exclude flag).
     #[arg(long = "collector.diskstats.device-include", value_parser = parse_pattern, conflicts_with = "disk_exclude")]
     pub disk_include: Option<Pattern>,
@@ -193,6 +197,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     if let Some(p) = flags.fs_types_exclude {
         config.filesystem.fs_types_exclude = p;
     }
+    if let Some(d) = flags.fs_mount_timeout {
+        config.filesystem.mount_timeout = ConfigDuration(d);
+    }
     if let Some(p) = flags.vmstat_fields {
         config.vmstat.fields = p;
     }
@@ -296,6 +303,17 @@ mod tests {
         assert_eq!(settings(&[]).unwrap().config.processes.max_groups, 100);
         let s = settings(&["--collector.processes.max-groups", "7"]).unwrap();
         assert_eq!(s.config.processes.max_groups, 7);
+    }
+
+    #[test]
+    fn mount_timeout_flag_overrides_config() {
+        let default = settings(&[]).unwrap().config.filesystem.mount_timeout.0;
+        assert_eq!(default, Duration::from_secs(5));
+        let s = settings(&["--collector.filesystem.mount-timeout", "250ms"]).unwrap();
+        assert_eq!(
+            s.config.filesystem.mount_timeout.0,
+            Duration::from_millis(250)
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use pulse_exporter::config::DEFAULT_MOUNT_POINTS_EXCLUDE;
 use support::Exporter;
 
 /// Collectors whose sources are all in the fixture tree, one per line (sorted).
@@ -281,12 +282,8 @@ fn series(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-#[test]
-fn same_series_and_values_as_node_exporter() {
-    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
-    else {
-        return;
-    };
+/// Runs Debian's node_exporter with `args` on a free port and returns one scrape.
+fn scrape_node_exporter(node_exporter: &Path, args: &[String]) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -294,28 +291,91 @@ fn same_series_and_values_as_node_exporter() {
         .port();
     let mut child = Command::new(node_exporter)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(fixture_args())
-        // Ours finds udev's database under --path.rootfs; node_exporter has its own flag.
-        .arg(format!(
-            "--path.udev.data={}",
-            fixtures().join("run/udev/data").display()
-        ))
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let mut theirs = None;
+    let mut text = None;
     for _ in 0..100 {
         if let Ok(r) = reqwest::blocking::get(&url) {
-            theirs = Some(r.text().unwrap());
+            text = Some(r.text().unwrap());
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = child.kill();
     let _ = child.wait();
-    let theirs = series(&theirs.expect("node_exporter did not answer"));
+    text.expect("node_exporter did not answer")
+}
+
+/// The filesystem collector cannot run on the fixture tree (statfs needs real mounts), so it
+/// is compared with node_exporter on this machine's own mounts, with the same exclusions
+/// (node_exporter 1.5's default also drops `/run`, `/mnt` and `/media`). Free space and free
+/// inodes move between the two scrapes, so only their presence is compared; sizes, inode
+/// totals and errors must be equal.
+#[test]
+fn filesystem_matches_node_exporter_on_this_host() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let args = [
+        "--collector.disable-defaults".to_owned(),
+        "--collector.filesystem".to_owned(),
+        format!("--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}"),
+    ];
+    let theirs = series(&scrape_node_exporter(&node_exporter, &args));
+    let ours = {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let exporter = Exporter::start(&args);
+        series(&get(&exporter.url("/metrics")))
+    };
+    let compared = |key: &str| {
+        key.starts_with("node_filesystem_")
+            && !key.starts_with("node_filesystem_mount_info") // node_exporter >= 1.7
+            && !key.starts_with("node_filesystem_readonly") // 1.5 omits it for failed mounts
+    };
+    let exact = |key: &str| {
+        ["size_bytes", "files{", "device_error"]
+            .iter()
+            .any(|part| key.contains(part))
+    };
+    let mut problems = Vec::new();
+    for (key, value) in ours.iter().filter(|(k, _)| compared(k)) {
+        match theirs.get(key) {
+            Some(v) if v == value || !exact(key) => {}
+            Some(v) => problems.push(format!("{key}: ours {value}, node_exporter {v}")),
+            None => problems.push(format!("{key}: only ours")),
+        }
+    }
+    for key in theirs.keys().filter(|k| compared(k)) {
+        if !ours.contains_key(key) {
+            problems.push(format!("{key}: only node_exporter's"));
+        }
+    }
+    assert!(
+        ours.keys()
+            .any(|k| k.starts_with("node_filesystem_size_bytes")),
+        "no filesystem measured: {ours:#?}"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn same_series_and_values_as_node_exporter() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let mut args = fixture_args();
+    // Ours finds udev's database under --path.rootfs; node_exporter has its own flag.
+    args.push(format!(
+        "--path.udev.data={}",
+        fixtures().join("run/udev/data").display()
+    ));
+    let theirs = series(&scrape_node_exporter(&node_exporter, &args));
     let ours = series(&scrape_fixtures());
 
     // Each exporter's own metrics are not part of the comparison.

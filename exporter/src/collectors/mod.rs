@@ -25,6 +25,7 @@ mod cpu;
 mod cpufreq;
 mod diskstats;
 mod filefd;
+mod filesystem;
 mod loadavg;
 mod memcached;
 mod meminfo;
@@ -112,6 +113,7 @@ pub const ALL: &[CollectorSpec] = &[
     cpufreq::SPEC,
     diskstats::SPEC,
     filefd::SPEC,
+    filesystem::SPEC,
     loadavg::SPEC,
     memcached::SPEC,
     meminfo::SPEC,
