@@ -341,7 +341,7 @@ fn filesystem_matches_node_exporter_on_this_host() {
     };
     let compared = |key: &str| {
         key.starts_with("node_filesystem_")
-            && !key.starts_with("node_filesystem_mount_info") // node_exporter >= 1.7
+            && !key.starts_with("node_filesystem_mount_info") // newer than node_exporter 1.5
             && !key.starts_with("node_filesystem_readonly") // 1.5 omits it for failed mounts
     };
     let exact = |key: &str| {
