@@ -267,8 +267,9 @@ fn mount(info: MountInfo, paths: &Paths) -> Mount {
         mount_point: paths.host_mount_point(&mount_point).to_owned(),
         major,
         minor,
-        // Per-mount options: a read-only bind of a read-write filesystem is read-only here.
-        read_only: info.mount_options.contains_key("ro"),
+        // Read-only if the mount is (a read-only bind of a writable filesystem) or the
+        // superblock is (ext4 after `errors=remount-ro` struck): what `/proc/mounts` shows.
+        read_only: info.mount_options.contains_key("ro") || info.super_options.contains_key("ro"),
     }
 }
 
@@ -337,6 +338,7 @@ mod tests {
 28 27 0:25 / /mnt/my\\040disk ro,nosuid - vfat /dev/sdb1 rw
 29 27 0:26 / /srv/data rw - nfs4 server:/export rw,vers=4.2
 30 27 0:27 / /run/user/1000 rw,nosuid - tmpfs none rw,size=100k
+31 27 8:3 / /var rw,relatime - ext4 /dev/sda3 ro,errors=remount-ro
 ";
 
     fn paths(rootfs: &str) -> Paths {
@@ -349,7 +351,7 @@ mod tests {
     #[test]
     fn parses_labels_like_node_exporter() {
         let mounts = parse_mountinfo(MOUNTINFO, Path::new("mountinfo"), &paths("/")).unwrap();
-        assert_eq!(mounts.len(), 6);
+        assert_eq!(mounts.len(), 7);
         assert_eq!(
             mounts[3],
             Mount {
@@ -363,6 +365,8 @@ mod tests {
         );
         assert_eq!(mounts[5].device, "none");
         assert!(!mounts[2].read_only);
+        // Remounted read-only by the filesystem itself: only the superblock says so.
+        assert!(mounts[6].read_only);
     }
 
     #[test]
@@ -385,7 +389,7 @@ mod tests {
     fn malformed_lines_are_skipped_and_described() {
         let text = format!("{MOUNTINFO}garbage line\n31 27 0:28 / /x rw shared:1\n");
         let mounts = parse_mountinfo(&text, Path::new("mountinfo"), &paths("/")).unwrap();
-        assert_eq!(mounts.len(), 6);
+        assert_eq!(mounts.len(), 7);
         assert_eq!(
             describe_bad_line("garbage line"),
             "no \" - \" separator before the filesystem type"
