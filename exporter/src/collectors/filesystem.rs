@@ -21,7 +21,7 @@ use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
 use crate::config::Pattern;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
-use statfs::{Outcome, StatFs, Statvfs, TimedStatFs};
+use statfs::{Outcome, Statvfs, TimedStatFs};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
     name: "filesystem",
@@ -44,13 +44,13 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
     }))
 }
 
-struct FilesystemCollector<S: StatFs = Statvfs> {
+struct FilesystemCollector {
     /// Tried in order: init's mount table, then our own.
     mountinfo: [PathBuf; 2],
     paths: Paths,
     mount_points_exclude: Pattern,
     fs_types_exclude: Pattern,
-    statfs: TimedStatFs<S>,
+    statfs: TimedStatFs<Statvfs>,
 }
 
 /// One mount as the metrics label it.
@@ -102,7 +102,7 @@ const USAGE_FAMILIES: [UsageFamily; 5] = [
     ),
 ];
 
-impl<S: StatFs> Collector for FilesystemCollector<S> {
+impl Collector for FilesystemCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
         let (path, text) = self.read_mountinfo()?;
         let mut mounts = parse_mountinfo(&text, path, &self.paths)?;
@@ -148,7 +148,7 @@ impl<S: StatFs> Collector for FilesystemCollector<S> {
     }
 }
 
-impl<S: StatFs> FilesystemCollector<S> {
+impl FilesystemCollector {
     fn read_mountinfo(&self) -> Result<(&Path, String), CollectorError> {
         let [init, own] = &self.mountinfo;
         match read_file(init) {
@@ -329,6 +329,7 @@ fn describe_bad_line(line: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::{DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE};
+    use statfs::StatFs;
     use std::time::Duration;
 
     const MOUNTINFO: &str = "\
@@ -455,7 +456,7 @@ mod tests {
         let lines = sample_lines(&out);
         let labels = "{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/data\"}";
         let missing = "{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/missing\"}";
-        let expected = statfs::Statvfs.usage(&rootfs.path().join("data")).unwrap();
+        let expected = Statvfs.usage(&rootfs.path().join("data")).unwrap();
         assert!(lines.contains(&format!(
             "node_filesystem_size_bytes{labels} {}",
             crate::exposition::format_value(expected.size)
