@@ -239,7 +239,21 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     })
 }
 
-/// Defaults, then the config file's `collectors:` map, then explicit flags.
+/// Whether the config names something for this collector to watch. Configuring Redis targets
+/// and then also having to pass `--collector.redis` is a trap, so configured targets turn the
+/// collector on (an explicit `false` or `--no-collector.*` still wins).
+fn configured(config: &Config, name: &str) -> bool {
+    match name {
+        "redis" => !config.redis.targets.is_empty(),
+        "memcached" => !config.memcached.targets.is_empty(),
+        "probe" => !config.probes.targets.is_empty(),
+        "textfile" => config.textfile.directory.is_some(),
+        _ => false,
+    }
+}
+
+/// Defaults (plus what the config gives targets to), then the config file's `collectors:` map,
+/// then explicit flags.
 fn enabled_collectors(
     matches: &ArgMatches,
     disable_defaults: bool,
@@ -248,7 +262,8 @@ fn enabled_collectors(
     collectors::ALL
         .iter()
         .filter(|spec| {
-            let mut enabled = spec.default_enabled && !disable_defaults;
+            let mut enabled =
+                (spec.default_enabled && !disable_defaults) || configured(config, spec.name);
             if let Some(on) = config
                 .collectors
                 .iter()
@@ -296,6 +311,20 @@ mod tests {
         assert_eq!(s.collectors, ["loadavg"]);
         let s = settings(&["--no-collector.loadavg"]).unwrap();
         assert!(!s.collectors.contains(&"loadavg"));
+    }
+
+    #[test]
+    fn configured_sources_enable_their_collector() {
+        assert!(!settings(&[]).unwrap().collectors.contains(&"textfile"));
+        let on = settings(&["--collector.textfile.directory", "/tmp"]).unwrap();
+        assert!(on.collectors.contains(&"textfile"));
+        let off = settings(&[
+            "--collector.textfile.directory",
+            "/tmp",
+            "--no-collector.textfile",
+        ])
+        .unwrap();
+        assert!(!off.collectors.contains(&"textfile"));
     }
 
     #[test]
