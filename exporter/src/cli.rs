@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::collectors;
-use crate::config::{Config, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, Pattern};
+use crate::config::{Config, ConfigDuration, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, Pattern};
 use crate::paths::Paths;
 use crate::web_config::{WebConfig, WebConfigError};
 
@@ -49,6 +49,10 @@ pub struct Flags {
     /// Regex of filesystem types to ignore (overrides the config file).
     #[arg(long = "collector.filesystem.fs-types-exclude", value_parser = parse_pattern)]
     pub fs_types_exclude: Option<Pattern>,
+    /// How long one mount's statfs may hang before the mount is reported with
+    /// `node_filesystem_device_error 1` and skipped until the call returns (default 5s).
+    #[arg(long = "collector.filesystem.mount-timeout", value_parser = parse_duration)]
+    pub fs_mount_timeout: Option<Duration>,
     /// Regex of block devices to report (exclusive with the exclude flag).
     #[arg(long = "collector.diskstats.device-include", value_parser = parse_pattern, conflicts_with = "disk_exclude")]
     pub disk_include: Option<Pattern>,
@@ -199,6 +203,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     if let Some(p) = flags.netstat_fields {
         config.netstat.fields = p;
     }
+    if let Some(d) = flags.fs_mount_timeout {
+        config.filesystem.mount_timeout = ConfigDuration(d);
+    }
     if let Some(p) = flags.vmstat_fields {
         config.vmstat.fields = p;
     }
@@ -238,7 +245,21 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     })
 }
 
-/// Defaults, then the config file's `collectors:` map, then explicit flags.
+/// Whether the config names something for this collector to watch. Configuring Redis targets
+/// and then also having to pass `--collector.redis` is a trap, so configured targets turn the
+/// collector on (an explicit `false` or `--no-collector.*` still wins).
+fn configured(config: &Config, name: &str) -> bool {
+    match name {
+        "redis" => !config.redis.targets.is_empty(),
+        "memcached" => !config.memcached.targets.is_empty(),
+        "probe" => !config.probes.targets.is_empty(),
+        "textfile" => config.textfile.directory.is_some(),
+        _ => false,
+    }
+}
+
+/// Defaults (plus what the config gives targets to), then the config file's `collectors:` map,
+/// then explicit flags.
 fn enabled_collectors(
     matches: &ArgMatches,
     disable_defaults: bool,
@@ -247,7 +268,8 @@ fn enabled_collectors(
     collectors::ALL
         .iter()
         .filter(|spec| {
-            let mut enabled = spec.default_enabled && !disable_defaults;
+            let mut enabled =
+                (spec.default_enabled && !disable_defaults) || configured(config, spec.name);
             if let Some(on) = config
                 .collectors
                 .iter()
@@ -298,10 +320,35 @@ mod tests {
     }
 
     #[test]
+    fn configured_sources_enable_their_collector() {
+        assert!(!settings(&[]).unwrap().collectors.contains(&"textfile"));
+        let on = settings(&["--collector.textfile.directory", "/tmp"]).unwrap();
+        assert!(on.collectors.contains(&"textfile"));
+        let off = settings(&[
+            "--collector.textfile.directory",
+            "/tmp",
+            "--no-collector.textfile",
+        ])
+        .unwrap();
+        assert!(!off.collectors.contains(&"textfile"));
+    }
+
+    #[test]
     fn max_groups_flag_overrides_config() {
         assert_eq!(settings(&[]).unwrap().config.processes.max_groups, 100);
         let s = settings(&["--collector.processes.max-groups", "7"]).unwrap();
         assert_eq!(s.config.processes.max_groups, 7);
+    }
+
+    #[test]
+    fn mount_timeout_flag_overrides_config() {
+        let default = settings(&[]).unwrap().config.filesystem.mount_timeout.0;
+        assert_eq!(default, Duration::from_secs(5));
+        let s = settings(&["--collector.filesystem.mount-timeout", "250ms"]).unwrap();
+        assert_eq!(
+            s.config.filesystem.mount_timeout.0,
+            Duration::from_millis(250)
+        );
     }
 
     #[test]

@@ -191,13 +191,20 @@ pub struct FilesystemConfig {
     pub mount_points_exclude: Pattern,
     /// Filesystem types to skip (regex).
     pub fs_types_exclude: Pattern,
+    /// How long one mount's statfs may take before the mount is reported as failed and
+    /// skipped until the call returns (a dead NFS server hangs it indefinitely).
+    pub mount_timeout: ConfigDuration,
 }
+
+/// node_exporter's `--collector.filesystem.mount-timeout` default.
+pub const DEFAULT_MOUNT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for FilesystemConfig {
     fn default() -> Self {
         Self {
             mount_points_exclude: Pattern::constant(DEFAULT_MOUNT_POINTS_EXCLUDE),
             fs_types_exclude: Pattern::constant(DEFAULT_FS_TYPES_EXCLUDE),
+            mount_timeout: ConfigDuration(DEFAULT_MOUNT_TIMEOUT),
         }
     }
 }
@@ -600,6 +607,17 @@ mod tests {
                 "pulse.yml:2:3: filesystem.mount_points_exclude: invalid regular expression \"([\""
             ),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn mount_timeout_is_a_positive_duration() {
+        let ok = parse("filesystem:\n  mount_timeout: 2s\n").unwrap();
+        assert_eq!(ok.filesystem.mount_timeout.0, Duration::from_secs(2));
+        let err = parse("filesystem:\n  mount_timeout: 0s\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:2:3: filesystem.mount_timeout: duration must be greater than zero"
         );
     }
 

@@ -29,13 +29,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use pulse_exporter::config::DEFAULT_MOUNT_POINTS_EXCLUDE;
 use support::Exporter;
 
 /// Collectors whose sources are all in the fixture tree, one per line (sorted).
 const FIXTURE_COLLECTORS: &[&str] = &[
     "cpu",
     "cpufreq",
+    "diskstats",
     "filefd",
+    "filesystem",
     "hwmon",
     "loadavg",
     "meminfo",
@@ -68,6 +71,12 @@ const NODE_EXPORTER_ONLY_ARGS: &[&str] = &[
 /// Metric name prefixes whose value (or labels) depend on the machine or the moment, not on
 /// the fixtures. Kept short on purpose: everything else must be reproducible.
 const SKIP: &[&str] = &[
+    // statfs of the filesystem the checkout is on; the labels, `readonly`, `device_error`
+    // and `mount_info` series of the fixture mounts stay in the golden file.
+    "node_filesystem_avail_bytes",
+    "node_filesystem_files", // and node_filesystem_files_free
+    "node_filesystem_free_bytes",
+    "node_filesystem_size_bytes",
     "node_time_seconds",                // the clock
     "node_uname_info",                  // the running kernel; uname(2) has no file to fake
     "process_",                         // the exporter process itself
@@ -339,12 +348,8 @@ fn series(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-#[test]
-fn same_series_and_values_as_node_exporter() {
-    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
-    else {
-        return;
-    };
+/// Runs Debian's node_exporter with `args` on a free port and returns one scrape.
+fn scrape_node_exporter(node_exporter: &Path, args: &[String]) -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -352,28 +357,100 @@ fn same_series_and_values_as_node_exporter() {
         .port();
     let mut child = Command::new(node_exporter)
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .args(fixture_args().into_iter().filter(|arg| {
-            !NETLINK_IN_NODE_EXPORTER
-                .iter()
-                .any(|c| *arg == format!("--collector.{c}"))
-        }))
-        .args(NODE_EXPORTER_ONLY_ARGS)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/metrics");
-    let mut theirs = None;
+    let mut text = None;
     for _ in 0..100 {
         if let Ok(r) = reqwest::blocking::get(&url) {
-            theirs = Some(r.text().unwrap());
+            text = Some(r.text().unwrap());
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = child.kill();
     let _ = child.wait();
-    let theirs = series(&theirs.expect("node_exporter did not answer"));
+    text.expect("node_exporter did not answer")
+}
+
+/// The filesystem collector cannot run on the fixture tree (statfs needs real mounts), so it
+/// is compared with node_exporter on this machine's own mounts, with the same exclusions
+/// (node_exporter 1.5's default also drops `/run`, `/mnt` and `/media`). Free space and free
+/// inodes move between the two scrapes, so only their presence is compared; sizes, inode
+/// totals and errors must be equal.
+#[test]
+fn filesystem_matches_node_exporter_on_this_host() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let args = [
+        "--collector.disable-defaults".to_owned(),
+        "--collector.filesystem".to_owned(),
+        format!("--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}"),
+    ];
+    let theirs = series(&scrape_node_exporter(&node_exporter, &args));
+    let ours = {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let exporter = Exporter::start(&args);
+        series(&get(&exporter.url("/metrics")))
+    };
+    let compared = |key: &str| {
+        key.starts_with("node_filesystem_") && !key.starts_with("node_filesystem_mount_info") // newer than node_exporter 1.5
+    };
+    // node_exporter 1.5 has `readonly` for measured mounts only; ours has it for all.
+    let optional = |key: &str| key.starts_with("node_filesystem_readonly");
+    let exact = |key: &str| {
+        ["size_bytes", "files{", "device_error", "readonly"]
+            .iter()
+            .any(|part| key.contains(part))
+    };
+    let mut problems = Vec::new();
+    for (key, value) in ours.iter().filter(|(k, _)| compared(k)) {
+        match theirs.get(key) {
+            Some(v) if v == value || !exact(key) => {}
+            Some(v) => problems.push(format!("{key}: ours {value}, node_exporter {v}")),
+            None if optional(key) => {}
+            None => problems.push(format!("{key}: only ours")),
+        }
+    }
+    for key in theirs.keys().filter(|k| compared(k)) {
+        if !ours.contains_key(key) {
+            problems.push(format!("{key}: only node_exporter's"));
+        }
+    }
+    assert!(
+        ours.keys()
+            .any(|k| k.starts_with("node_filesystem_size_bytes")),
+        "no filesystem measured: {ours:#?}"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn same_series_and_values_as_node_exporter() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let mut args: Vec<String> = fixture_args()
+        .into_iter()
+        .filter(|arg| {
+            !NETLINK_IN_NODE_EXPORTER
+                .iter()
+                .any(|c| *arg == format!("--collector.{c}"))
+        })
+        .collect();
+    args.extend(NODE_EXPORTER_ONLY_ARGS.iter().map(|a| a.to_string()));
+    // Ours finds udev's database under --path.rootfs; node_exporter has its own flag.
+    args.push(format!(
+        "--path.udev.data={}",
+        fixtures().join("run/udev/data").display()
+    ));
+    let theirs = series(&scrape_node_exporter(&node_exporter, &args));
     let ours = series(&scrape_fixtures());
 
     // Each exporter's own metrics are not part of the comparison.
@@ -395,6 +472,9 @@ fn same_series_and_values_as_node_exporter() {
         key.starts_with("node_cpu_scaling_governor")
             || key.starts_with("node_pressure_cpu_stalled_seconds_total")
             || key.starts_with("node_pressure_irq_stalled_seconds_total")
+            // node_exporter 1.5 reads `1/mounts`, not `mountinfo`, so it finds no mounts in
+            // the fixture tree; filesystem_matches_node_exporter_on_this_host compares them.
+            || key.starts_with("node_filesystem_")
             // Read over netlink by node_exporter (see NETLINK_IN_NODE_EXPORTER).
             || key.starts_with("node_tcp_connection_states")
     };

@@ -23,7 +23,9 @@ use crate::paths::Paths;
 mod cgroups;
 mod cpu;
 mod cpufreq;
+mod diskstats;
 mod filefd;
+mod filesystem;
 mod hwmon;
 mod loadavg;
 mod memcached;
@@ -116,7 +118,9 @@ pub const ALL: &[CollectorSpec] = &[
     cgroups::SPEC,
     cpu::SPEC,
     cpufreq::SPEC,
+    diskstats::SPEC,
     filefd::SPEC,
+    filesystem::SPEC,
     hwmon::SPEC,
     loadavg::SPEC,
     memcached::SPEC,
