@@ -92,31 +92,31 @@ fn gzip_when_asked() {
 fn eight_concurrent_clients_never_fail_and_rss_stays_flat() {
     let exporter = Exporter::start(&[]);
     let url = exporter.url("/metrics");
-    let round = |seconds: u64| -> usize {
+    // A fixed amount of work per client, not a time box: how fast a debug build scrapes on a
+    // loaded machine is not what this test is about (the benchmarks measure speed).
+    let round = |per_client: usize| -> usize {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let url = url.clone();
                 std::thread::spawn(move || {
                     let c = client();
-                    let end = Instant::now() + Duration::from_secs(seconds);
-                    let mut ok = 0;
-                    while Instant::now() < end {
+                    for _ in 0..per_client {
                         let r = c.get(&url).send().unwrap();
                         assert_eq!(r.status(), 200);
                         assert!(r.text().unwrap().contains("pulse_collector_success"));
-                        ok += 1;
                     }
-                    ok
+                    per_client
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     };
-    round(1); // warm-up: allocator arenas, thread pools
+    // Warm-up as long as the measured round: every blocking-pool thread the collectors use
+    // gets its allocator arena here, so what grows afterwards is a leak, not start-up.
+    round(20);
     let warm_rss = exporter.rss_bytes();
-    let scrapes = round(4);
+    let scrapes = round(20);
     let end_rss = exporter.rss_bytes();
-    assert!(scrapes > 100, "only {scrapes} scrapes in 4s");
     let growth = end_rss.saturating_sub(warm_rss);
     assert!(
         growth < 4 << 20,
