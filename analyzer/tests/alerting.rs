@@ -1,0 +1,513 @@
+//! Alert delivery against real receivers started here: HTTP receivers (Slack, webhook) in
+//! this process, a real SMTP server (Debian's `python3-aiosmtpd`), a real Alertmanager
+//! (Debian's `prometheus-alertmanager`), and one end-to-end run of the analyzer binary.
+//! Fault cases: receiver down then back, slow receiver, restart after a notification.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pulse_analyzer::alerting::config::AlertingConfig;
+use pulse_analyzer::alerting::service::Alerting;
+use pulse_analyzer::alerting::{Severity, Signal, SignalStatus};
+use pulse_analyzer::storage::{Policy, Store, now_ms};
+use serde_json::Value;
+use support::{analyzer, get_json, wait_for};
+
+/// An HTTP server that records every JSON body POSTed to it, answering after `delay`.
+struct Receiver {
+    addr: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start(delay: Duration) -> Receiver {
+        Self::on(TcpListener::bind("127.0.0.1:0").unwrap(), delay)
+    }
+
+    fn on(listener: TcpListener, delay: Duration) -> Receiver {
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        seen.lock()
+                            .unwrap()
+                            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                        "ok"
+                    }
+                });
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Receiver { addr, bodies }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    fn count(&self) -> usize {
+        self.bodies.lock().unwrap().len()
+    }
+
+    fn wait(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        wait_for(&format!("{n} message(s) at {}", self.addr), timeout, || {
+            let bodies = self.bodies.lock().unwrap();
+            (bodies.len() >= n).then(|| bodies.clone())
+        })
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn critical(name: &str, instance: &str) -> Signal {
+    Signal {
+        source: "rule".into(),
+        name: name.into(),
+        labels: [("instance".to_owned(), instance.to_owned())].into(),
+        severity: Severity::Critical,
+        summary: format!("CPU utilisation 97.0% on {instance}"),
+        value: Some(0.97),
+        status: SignalStatus::Firing,
+    }
+}
+
+/// The alerting service on a fresh database, with `alerting:` given as YAML.
+struct Harness {
+    _dir: tempfile::TempDir,
+    service: Arc<Alerting>,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn harness(yaml: &str) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let policy = Policy {
+        raw: Duration::from_secs(3600),
+        rollups: Duration::from_secs(7200),
+        rollup_step: Duration::from_secs(60),
+        grace: Duration::ZERO,
+    };
+    drop(Store::open(&db, policy).unwrap());
+    let config: AlertingConfig = serde_yaml::from_str(yaml).unwrap();
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (service, _workers) = Alerting::start(
+        &config,
+        &db,
+        "http://pulse:9190/api/v1/alerts".into(),
+        stop_rx,
+    )
+    .unwrap();
+    Harness {
+        _dir: dir,
+        service,
+        _stop: stop,
+    }
+}
+
+impl Harness {
+    /// One evaluation round, then the timers 1 ms later (past the 1 ms group wait).
+    fn fire(&self, signals: Vec<Signal>) {
+        self.service.observe(signals);
+        let now = now_ms();
+        tokio::task::block_in_place(|| {
+            self.service.evaluate(now);
+            self.service.tick(now + 1);
+        });
+    }
+
+    fn counts(&self, channel: &str) -> (u64, u64) {
+        self.service
+            .metrics
+            .snapshot()
+            .into_iter()
+            .find(|(c, _, _)| c == channel)
+            .map(|(_, sent, failed)| (sent, failed))
+            .unwrap()
+    }
+
+    fn outbox(&self) -> Vec<pulse_analyzer::alerting::store::Notification> {
+        self.service
+            .engine
+            .lock()
+            .unwrap()
+            .store()
+            .notifications(100)
+            .unwrap()
+    }
+}
+
+const FAST: &str = "grouping: {group_wait: 1ms, group_interval: 1ms}\ndefault_rules: false\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_then_back_gets_the_message_once() {
+    let port = free_port();
+    let h = harness(&format!(
+        "{FAST}channels:\n  hook:\n    webhook: {{url: 'http://127.0.0.1:{port}/hook'}}\n    \
+         retry: {{attempts: 30, min_delay: 100ms, max_delay: 200ms, timeout: 1s}}\n"
+    ));
+    h.fire(vec![critical("CpuHigh", "db1")]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(h.counts("hook").0, 0);
+    assert!(h.counts("hook").1 >= 2, "failed attempts are counted");
+    // The receiver comes up on the port the channel points at.
+    let receiver = Receiver::on(
+        TcpListener::bind(("127.0.0.1", port)).unwrap(),
+        Duration::ZERO,
+    );
+    let bodies = tokio::task::block_in_place(|| receiver.wait(1, Duration::from_secs(10)));
+    assert_eq!(bodies[0]["alerts"][0]["name"], "CpuHigh");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.count(), 1, "delivered exactly once");
+    assert_eq!(h.counts("hook").0, 1);
+    let row = &h.outbox()[0];
+    assert_eq!(row.status, "sent");
+    assert!(row.attempts >= 3, "{row:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_receiver_does_not_hold_up_other_channels() {
+    let slow = Receiver::start(Duration::from_secs(3));
+    let fast = Receiver::start(Duration::ZERO);
+    let h = harness(&format!(
+        "{FAST}channels:\n  slow:\n    webhook: {{url: '{}'}}\n    retry: {{timeout: 10s}}\n  \
+         fast:\n    webhook: {{url: '{}'}}\n",
+        slow.url(),
+        fast.url()
+    ));
+    let started = Instant::now();
+    h.fire(vec![critical("CpuHigh", "db1")]);
+    // Detection is not held up either: a second round is evaluated at once.
+    h.fire(vec![critical("CpuHigh", "db2")]);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    tokio::task::block_in_place(|| fast.wait(2, Duration::from_secs(2)));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "fast channel waited for the slow one"
+    );
+    assert_eq!(slow.count(), 0);
+    tokio::task::block_in_place(|| slow.wait(2, Duration::from_secs(15)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_message_is_readable_and_webhook_template_applies() {
+    let slack = Receiver::start(Duration::ZERO);
+    let hook = Receiver::start(Duration::ZERO);
+    // The Slack URL is a credential: it only comes from a file (or the environment).
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("slack-url");
+    std::fs::write(&secret, format!("{}\n", slack.url())).unwrap();
+    let h = harness(&format!(
+        "{FAST}channels:\n  slack:\n    slack: {{url: {{file: '{}'}}}}\n  \
+         sms:\n    webhook:\n      url: '{}'\n      body: {{to: '+100', text: '{{{{priority}}}} {{{{title}}}}', n: '{{{{count}}}}'}}\n",
+        secret.display(),
+        hook.url()
+    ));
+    h.fire(vec![critical("CpuHigh", "db1")]);
+    let slack = tokio::task::block_in_place(|| slack.wait(1, Duration::from_secs(5)));
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("*[P1 CRITICAL] 1 firing: CpuHigh (instance=db1)*"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "FIRING P1 critical CpuHigh: CPU utilisation 97.0% on db1 (instance=db1, value 0.97"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("<http://pulse:9190/api/v1/alerts|Open in Pulse>"),
+        "{text}"
+    );
+    let sms = tokio::task::block_in_place(|| hook.wait(1, Duration::from_secs(5)));
+    assert_eq!(
+        sms[0],
+        serde_json::json!({"to": "+100", "text": "P1 [P1 CRITICAL] 1 firing: CpuHigh (instance=db1)", "n": "1"})
+    );
+}
+
+fn python_with_aiosmtpd() -> &'static str {
+    let python = "/usr/bin/python3";
+    let ok = Command::new(python)
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "needs Debian's python3-aiosmtpd (tests/run.sh installs it)"
+    );
+    python
+}
+
+/// A real SMTP server writing each mail into a Maildir.
+struct Smtp {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtp(dir: &Path) -> Smtp {
+    let port = free_port();
+    let maildir = dir.join("mail");
+    let child = Command::new(python_with_aiosmtpd())
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the SMTP server", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    Smtp {
+        child,
+        port,
+        maildir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_reaches_a_real_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = smtp(dir.path());
+    let h = harness(&format!(
+        "{FAST}channels:\n  mail:\n    email:\n      host: 127.0.0.1\n      port: {}\n      \
+         security: none\n      from: 'Pulse <pulse@example.org>'\n      \
+         to: [oncall@example.org, boss@example.org]\n",
+        server.port
+    ));
+    h.fire(vec![critical("CpuHigh", "db1")]);
+    let new = server.maildir.join("new");
+    let mail = wait_for("a mail in the Maildir", Duration::from_secs(10), || {
+        let entry = std::fs::read_dir(&new).ok()?.next()?.ok()?;
+        std::fs::read_to_string(entry.path()).ok()
+    });
+    assert!(
+        mail.contains("X-RcptTo: oncall@example.org, boss@example.org"),
+        "{mail}"
+    );
+    assert!(mail.contains("From: Pulse <pulse@example.org>"), "{mail}");
+    assert!(
+        mail.contains("Subject: [P1 CRITICAL] 1 firing: CpuHigh (instance=db1)"),
+        "{mail}"
+    );
+    assert!(mail.contains("multipart/alternative"), "{mail}");
+    assert!(mail.contains("Content-Type: text/plain"), "{mail}");
+    assert!(mail.contains("Content-Type: text/html"), "{mail}");
+    assert!(mail.contains("CPU utilisation 97.0% on db1"), "{mail}");
+    assert_eq!(h.counts("mail"), (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
+    let binary = "/usr/bin/prometheus-alertmanager";
+    assert!(
+        Path::new(binary).exists(),
+        "needs Debian's prometheus-alertmanager (tests/run.sh installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("am.yml");
+    std::fs::write(
+        &config,
+        "route: {receiver: 'null'}\nreceivers: [{name: 'null'}]\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut am = Command::new(binary)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    tokio::task::block_in_place(|| {
+        wait_for("Alertmanager ready", Duration::from_secs(20), || {
+            reqwest::blocking::get(format!("{base}/-/ready"))
+                .ok()
+                .filter(|r| r.status().is_success())
+        })
+    });
+    let h = harness(&format!(
+        "{FAST}channels:\n  am:\n    alertmanager: {{url: '{base}'}}\n"
+    ));
+    h.fire(vec![critical("CpuHigh", "db1")]);
+    let alerts = tokio::task::block_in_place(|| {
+        wait_for("the alert in Alertmanager", Duration::from_secs(10), || {
+            let (_, list) = get_json(&format!("{base}/api/v2/alerts"));
+            (list.as_array()?.len() == 1).then_some(list)
+        })
+    });
+    assert_eq!(alerts[0]["labels"]["alertname"], "CpuHigh");
+    assert_eq!(alerts[0]["labels"]["severity"], "critical");
+    assert_eq!(alerts[0]["labels"]["instance"], "db1");
+    assert_eq!(alerts[0]["annotations"]["value"], "0.97");
+    assert_eq!(alerts[0]["status"]["state"], "active");
+
+    let mut resolved = critical("CpuHigh", "db1");
+    resolved.status = SignalStatus::Resolved;
+    h.fire(vec![resolved]);
+    tokio::task::block_in_place(|| {
+        wait_for(
+            "the alert to end in Alertmanager",
+            Duration::from_secs(10),
+            || {
+                let (_, list) = get_json(&format!("{base}/api/v2/alerts"));
+                list.as_array()?.is_empty().then_some(())
+            },
+        )
+    });
+    assert_eq!(h.counts("am"), (2, 0));
+    let _ = am.kill();
+    let _ = am.wait();
+}
+
+/// The real binary: a dead scrape target trips a rule, the webhook gets one message, the
+/// API lists and acknowledges the alert (token required), SSE streams the change, and a
+/// restart sends nothing twice.
+#[test]
+fn analyzer_binary_alerts_end_to_end() {
+    let receiver = Receiver::start(Duration::ZERO);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+    let config = dir.path().join("analyzer.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{url: 'http://127.0.0.1:{}/metrics', name: dead, interval: 300ms, timeout: 200ms}}\n\
+             web: {{write_token_file: '{}'}}\n\
+             alerting:\n  default_rules: false\n  rules:\n    - name: TargetDown\n      metric: up\n      \
+             op: below\n      levels: [{{severity: critical, fire: 1}}]\n      consecutive: 2\n      \
+             summary: 'Scrape of {{{{instance}}}} fails'\n  grouping: {{group_wait: 500ms, group_interval: 1s}}\n  \
+             channels:\n    hook:\n      webhook: {{url: '{}', body: {{text: '{{{{title}}}}', alerts: '{{{{alerts}}}}'}}}}\n",
+            free_port(),
+            dir.path().join("token").display(),
+            receiver.url()
+        ),
+    )
+    .unwrap();
+    let mut first = analyzer(&config, &db, &[]);
+    let bodies = receiver.wait(1, Duration::from_secs(20));
+    assert_eq!(
+        bodies[0]["text"],
+        "[P1 CRITICAL] 1 firing: TargetDown (instance=dead)"
+    );
+    assert_eq!(bodies[0]["alerts"][0]["summary"], "Scrape of dead fails");
+    let metrics = reqwest::blocking::get(first.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("pulse_analyzer_notifications_sent_total{channel=\"hook\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pulse_analyzer_notifications_failed_total{channel=\"hook\"} 0"));
+    first.terminate();
+
+    // Restarted: the alert is the same one and nothing is sent again.
+    let second = analyzer(&config, &db, &[]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(receiver.count(), 1, "no duplicate after the restart");
+    let (status, list) = get_json(&second.url("/api/v1/alerts?state=firing&severity=P1"));
+    assert_eq!(status, 200, "{list}");
+    let alerts = list["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{list}");
+    let id = alerts[0]["id"].as_i64().unwrap();
+    let (status, list) = get_json(&second.url("/api/v1/alerts?state=bogus"));
+    assert_eq!(status, 400);
+    assert_eq!(list["error"], "state: unknown value \"bogus\"");
+
+    // The live stream, then an acknowledgement (refused without the token).
+    let events_url = second.url("/api/v1/events");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let response = reqwest::blocking::Client::builder()
+            .timeout(None)
+            .build()
+            .unwrap()
+            .get(events_url)
+            .send()
+            .unwrap();
+        for line in std::io::BufReader::new(response).lines() {
+            let line = line.unwrap();
+            if let Some(data) = line.strip_prefix("data:") {
+                let _ = tx.send(serde_json::from_str::<Value>(data.trim()).unwrap());
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let client = reqwest::blocking::Client::new();
+    let ack = second.url(&format!("/api/v1/alerts/{id}/acknowledge"));
+    assert_eq!(client.post(&ack).send().unwrap().status(), 403);
+    let response = client
+        .post(&ack)
+        .bearer_auth("s3cret")
+        .json(&serde_json::json!({"by": "alice"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let event = loop {
+        let event = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        if event["change"] == "acknowledged" {
+            break event;
+        }
+    };
+    assert_eq!(event["alert"]["id"], id);
+    assert_eq!(event["alert"]["acknowledged_by"], "alice");
+
+    // A silence through the API, listed as active.
+    let response = client
+        .post(second.url("/api/v1/silences"))
+        .bearer_auth("s3cret")
+        .json(&serde_json::json!({"matchers": {"instance": "dead"}, "duration": "1h", "comment": "known"}))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, silences) = get_json(&second.url("/api/v1/silences"));
+    assert_eq!(silences["silences"][0]["active"], true);
+    assert_eq!(
+        silences["silences"][0]["matchers"],
+        serde_json::json!({"instance": "dead"})
+    );
+    let (_, log) = get_json(&second.url("/api/v1/notifications"));
+    assert_eq!(log["notifications"][0]["status"], "sent");
+    assert_eq!(log["notifications"].as_array().unwrap().len(), 1);
+}
