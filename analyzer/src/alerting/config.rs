@@ -491,3 +491,110 @@ pub struct AlertmanagerConfig {
     /// Base URL, e.g. `http://alertmanager:9093`.
     pub url: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("analyzer.yml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_alerting_section_parses() {
+        let config = parse(
+            "alerting:\n\
+             \x20 default_rules: false\n\
+             \x20 rules:\n\
+             \x20   - name: DiskBusy\n\
+             \x20     metric: 'pulse:disk_io_time_seconds:rate'\n\
+             \x20     matchers: {device: sda}\n\
+             \x20     levels: [{severity: P3, fire: 0.9, clear: 0.8}]\n\
+             \x20     for: 10m\n\
+             \x20     consecutive: 4\n\
+             \x20     labels: {team: storage}\n\
+             \x20 routes:\n\
+             \x20   - {severity: [critical], channels: [pager], escalate_after: 15m, escalate_to: [mail], continue: true}\n\
+             \x20   - {labels: {team: storage}, channels: [mail], group_by: [alertname], send_resolved: false}\n\
+             \x20 channels:\n\
+             \x20   pager: {webhook: {url: 'https://pager/hook', bearer_token: {env: PAGER_TOKEN}}}\n\
+             \x20   mail:\n\
+             \x20     email: {host: smtp, security: tls, username: u, password: {file: pw}, from: a@b.c, to: [x@y.z]}\n\
+             \x20     retry: {attempts: 3, min_delay: 2s, max_delay: 1m, timeout: 5s}\n\
+             \x20 grouping: {group_by: [instance, alertname], group_wait: 10s, group_interval: 1m, repeat_interval: 1h}\n\
+             \x20 resolve_timeout: 10m\n\
+             \x20 read_requires_token: true\n",
+        )
+        .unwrap();
+        let a = config.alerting;
+        assert!(!a.default_rules && a.read_requires_token);
+        assert_eq!(a.rules[0].consecutive, 4);
+        assert_eq!(a.rules[0].levels[0].severity, super::Severity::Advisory);
+        assert_eq!(a.routes[0].escalate_to, ["mail"]);
+        assert!(a.routes[0].continue_matching && !a.routes[1].send_resolved);
+        assert_eq!(a.channels["mail"].retry.attempts, 3);
+        assert_eq!(a.channels["mail"].kind.type_name(), "email");
+        assert_eq!(a.grouping.repeat_interval.as_secs(), 3600);
+    }
+
+    #[test]
+    fn mistakes_name_file_line_and_field() {
+        let err = parse("alerting:\n  grouping:\n    group_wiat: 1s\n").unwrap_err();
+        assert!(
+            err.starts_with("analyzer.yml:3:5: alerting.grouping.group_wiat: unknown field"),
+            "{err}"
+        );
+        let err = parse(
+            "alerting:\n  rules:\n    - {name: X, metric: m, levels: [{severity: warning, fire: 0.9}, {severity: critical, fire: 0.5}]}\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("analyzer.yml:3:"), "{err}");
+        assert!(
+            err.contains("alerting.rules[0]: rule X: levels: the critical level must fire past the warning level"),
+            "{err}"
+        );
+        let err = parse(
+            "alerting:\n  rules:\n    - {name: X, metric: m, levels: [{severity: warning, fire: 0.9, clear: 0.95}]}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("clear (0.95) must be on the healthy side"),
+            "{err}"
+        );
+        let err = parse("alerting:\n  channels:\n    x: {slack: {url: {file: a, env: B}}}\n")
+            .unwrap_err();
+        assert!(err.contains("give exactly one of file or env"), "{err}");
+        let err = parse("alerting:\n  channels:\n    x: {}\n").unwrap_err();
+        assert!(
+            err.contains("exactly one of slack, email, webhook or alertmanager"),
+            "{err}"
+        );
+        let err = parse(
+            "alerting:\n  channels:\n    hook: {webhook: {url: 'http://h'}}\n  routes:\n    - {channels: [hook, nope]}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "analyzer.yml:4:3: alerting.routes[0].channels: no channel named \"nope\" in alerting.channels"
+        );
+    }
+
+    #[test]
+    fn secrets_load_but_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "hunter2\n").unwrap();
+        let secret = super::Secret::File(path);
+        assert_eq!(secret.load().unwrap(), "hunter2");
+        assert!(!format!("{secret:?}").contains("hunter2"));
+        let home = super::Secret::Env("PATH".into());
+        assert!(!home.load().unwrap().is_empty());
+        let missing = super::Secret::Env("PULSE_SURELY_UNSET_VARIABLE".into());
+        assert_eq!(
+            missing.load().unwrap_err().to_string(),
+            "environment variable PULSE_SURELY_UNSET_VARIABLE is not set"
+        );
+    }
+}

@@ -364,6 +364,86 @@ mod tests {
     }
 
     #[test]
+    fn default_rules_over_stored_history() {
+        use crate::storage::{Point, Policy, Store, TargetStatus};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let hour = 3_600_000;
+        let policy = Policy {
+            raw: std::time::Duration::from_secs(48 * 3600),
+            rollups: std::time::Duration::from_secs(96 * 3600),
+            rollup_step: std::time::Duration::from_secs(300),
+            grace: std::time::Duration::ZERO,
+        };
+        let mut store = Store::open(&path, policy).unwrap();
+        let now = 100 * hour;
+        let status = |ts| TargetStatus {
+            target: "host:9100".into(),
+            last_scrape_ms: ts,
+            success: true,
+            duration_seconds: 0.01,
+            samples: 1,
+            error: None,
+        };
+        let mount = vec![("mountpoint".to_owned(), "/data".to_owned())];
+        let probe = vec![("target".to_owned(), "web".to_owned())];
+        let none: Vec<(String, String)> = Vec::new();
+        // /data fills 2 % an hour and is at 96 %: full in 2 h.
+        for i in 0..=36 {
+            let ts = now - 6 * hour + i * hour / 6;
+            let used = 0.96 - (36 - i) as f64 / 6.0 * 0.02;
+            let point = Point {
+                name: "pulse:filesystem_used:ratio",
+                labels: &mount,
+                value: used,
+                ts_ms: ts,
+            };
+            store.ingest("host:9100", [point], &status(ts)).unwrap();
+        }
+        let points = [
+            Point {
+                name: "probe_success",
+                labels: &probe,
+                value: 0.0,
+                ts_ms: now,
+            },
+            // Down, but an hour ago: stale, not evaluated.
+            Point {
+                name: "up",
+                labels: &none,
+                value: 0.0,
+                ts_ms: now - hour,
+            },
+        ];
+        store.ingest("host:9100", points, &status(now)).unwrap();
+        let reader = crate::storage::Reader::open(&path).unwrap();
+        let mut rules = Rules::new(default_rules());
+        assert!(
+            rules.evaluate(now, &reader).unwrap().is_empty(),
+            "two intervals needed"
+        );
+        let mut signals = rules.evaluate(now + 15_000, &reader).unwrap();
+        signals.sort_by(|a, b| a.name.cmp(&b.name));
+        let names: Vec<_> = signals
+            .iter()
+            .map(|s| (s.name.as_str(), s.severity))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("FilesystemFillingUp", Severity::Critical),
+                ("ProbeDown", Severity::Critical)
+            ]
+        );
+        assert_eq!(
+            signals[0].summary,
+            "Filesystem /data on host:9100 full in about 1h 59m"
+        );
+        assert_eq!(signals[0].labels["instance"], "host:9100");
+        assert_eq!(signals[1].summary, "Probe web fails");
+    }
+
+    #[test]
     fn fill_time_from_linear_trend() {
         // 1 % per hour from 50 %: full in 50 h.
         let points: Vec<(i64, f64)> = (0..=12)
