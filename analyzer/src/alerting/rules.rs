@@ -83,6 +83,8 @@ struct SeriesState {
     level: Option<usize>,
     streaks: Vec<u32>,
     since: Vec<Option<i64>>,
+    /// Timestamp of the last sample taken in.
+    last_at: Option<i64>,
 }
 
 /// The rules and each series' hysteresis state.
@@ -146,16 +148,18 @@ impl Rules {
                         seconds_until(&points, now / 1000, fill.limit)
                     }
                 };
-                signals.extend(self.step(now, index, labels, value));
+                signals.extend(self.step(sample.ts, index, labels, value));
             }
         }
         Ok(signals)
     }
 
-    /// Feeds one value of one series of rule `index`; returns the signal it gives, if any.
+    /// Feeds one sample (taken at `at`, ms) of one series of rule `index`; returns the
+    /// signal it gives, if any. The same sample seen again (every target's scrape triggers
+    /// a round) changes no streak: `consecutive` counts samples, not rounds.
     pub fn step(
         &mut self,
-        now: i64,
+        at: i64,
         index: usize,
         mut labels: BTreeMap<String, String>,
         value: f64,
@@ -170,25 +174,33 @@ impl Rules {
             level: None,
             streaks: vec![0; n],
             since: vec![None; n],
+            last_at: None,
         });
-        for (i, level) in rule.levels.iter().enumerate() {
-            if past(rule.op, value, level.fire) {
-                state.streaks[i] = state.streaks[i].saturating_add(1);
-                state.since[i].get_or_insert(now);
-            } else {
-                state.streaks[i] = 0;
-                state.since[i] = None;
+        let fresh = state.last_at.is_none_or(|t| at > t);
+        let (level, was) = if fresh {
+            state.last_at = Some(at);
+            for (i, level) in rule.levels.iter().enumerate() {
+                if past(rule.op, value, level.fire) {
+                    state.streaks[i] = state.streaks[i].saturating_add(1);
+                    state.since[i].get_or_insert(at);
+                } else {
+                    state.streaks[i] = 0;
+                    state.since[i] = None;
+                }
             }
-        }
-        let for_ms = rule.for_.as_millis() as i64;
-        let level = (0..n).rev().find(|&i| {
-            let fires = state.streaks[i] >= rule.consecutive
-                && state.since[i].is_some_and(|t| now - t >= for_ms);
-            let clear = rule.levels[i].clear.unwrap_or(rule.levels[i].fire);
-            let holds = state.level.is_some_and(|l| l >= i) && past(rule.op, value, clear);
-            fires || holds
-        });
-        let was = std::mem::replace(&mut state.level, level);
+            let for_ms = rule.for_.as_millis() as i64;
+            let level = (0..n).rev().find(|&i| {
+                let fires = state.streaks[i] >= rule.consecutive
+                    && state.since[i].is_some_and(|t| at - t >= for_ms);
+                let clear = rule.levels[i].clear.unwrap_or(rule.levels[i].fire);
+                let holds = state.level.is_some_and(|l| l >= i) && past(rule.op, value, clear);
+                fires || holds
+            });
+            (level, std::mem::replace(&mut state.level, level))
+        } else {
+            // Nothing new: repeat the current verdict (keeps a firing alert alive).
+            (state.level, state.level)
+        };
         let severity = match (level, was) {
             (Some(i), _) => rule.levels[i].severity,
             (None, Some(i)) => rule.levels[i].severity,
@@ -400,29 +412,41 @@ mod tests {
             };
             store.ingest("host:9100", [point], &status(ts)).unwrap();
         }
-        let points = [
-            Point {
-                name: "probe_success",
-                labels: &probe,
-                value: 0.0,
-                ts_ms: now,
-            },
-            // Down, but an hour ago: stale, not evaluated.
-            Point {
-                name: "up",
-                labels: &none,
-                value: 0.0,
-                ts_ms: now - hour,
-            },
-        ];
-        store.ingest("host:9100", points, &status(now)).unwrap();
+        let probe_down = |ts| Point {
+            name: "probe_success",
+            labels: &probe,
+            value: 0.0,
+            ts_ms: ts,
+        };
+        // Down, but an hour ago: stale, not evaluated.
+        let up = Point {
+            name: "up",
+            labels: &none,
+            value: 0.0,
+            ts_ms: now - hour,
+        };
+        store
+            .ingest("host:9100", [probe_down(now), up], &status(now))
+            .unwrap();
         let reader = crate::storage::Reader::open(&path).unwrap();
         let mut rules = Rules::new(default_rules());
         assert!(
             rules.evaluate(now, &reader).unwrap().is_empty(),
             "two intervals needed"
         );
-        let mut signals = rules.evaluate(now + 15_000, &reader).unwrap();
+        // The same samples again (another target's round) do not count as a second one.
+        assert!(rules.evaluate(now + 5_000, &reader).unwrap().is_empty());
+        let later = now + 15_000;
+        let fs = Point {
+            name: "pulse:filesystem_used:ratio",
+            labels: &mount,
+            value: 0.96 + 0.02 / 240.0,
+            ts_ms: later,
+        };
+        store
+            .ingest("host:9100", [probe_down(later), fs], &status(later))
+            .unwrap();
+        let mut signals = rules.evaluate(later, &reader).unwrap();
         signals.sort_by(|a, b| a.name.cmp(&b.name));
         let names: Vec<_> = signals
             .iter()
