@@ -329,6 +329,112 @@ async fn email_reaches_a_real_smtp_server() {
     assert_eq!(h.counts("mail"), (1, 0));
 }
 
+/// aiosmtpd with TLS (STARTTLS or implicit) and a LOGIN/PLAIN authenticator that accepts
+/// only `pulse` / `pw-secret`; mails go to a Maildir.
+const SECURE_SMTP: &str = r#"
+import asyncio, ssl, sys
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+port, maildir, cert, key, mode = sys.argv[1:6]
+def auth(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login == b"pulse" and data.password == b"pw-secret"
+    return AuthResult(success=ok, handled=False)
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain(cert, key)
+handler = Mailbox(maildir)
+loop = asyncio.new_event_loop()
+if mode == "starttls":
+    factory = lambda: SMTP(handler, tls_context=ctx, require_starttls=True, authenticator=auth, auth_require_tls=True)
+    wrap = None
+else:
+    factory = lambda: SMTP(handler, authenticator=auth, auth_require_tls=False)
+    wrap = ctx
+loop.run_until_complete(loop.create_server(factory, "127.0.0.1", int(port), ssl=wrap))
+loop.run_forever()
+"#;
+
+fn secure_smtp(dir: &Path, mode: &str) -> (Smtp, PathBuf) {
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let (cert, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&key_file, key.signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let maildir = dir.join(format!("mail-{mode}"));
+    let child = Command::new(python_with_aiosmtpd())
+        .args(["-c", SECURE_SMTP, &port.to_string()])
+        .arg(&maildir)
+        .args([&cert, &key_file])
+        .arg(mode)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the TLS SMTP server", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (
+        Smtp {
+            child,
+            port,
+            maildir,
+        },
+        cert,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_starttls_and_tls_with_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("smtp-password");
+    std::fs::write(&password, "pw-secret\n").unwrap();
+    for mode in ["starttls", "tls"] {
+        let (server, ca) = secure_smtp(dir.path(), mode);
+        let channel = |user: &str| {
+            format!(
+                "    email:\n      host: 127.0.0.1\n      port: {}\n      security: {mode}\n      \
+                 ca_file: '{}'\n      username: {user}\n      password: {{file: '{}'}}\n      \
+                 from: pulse@example.org\n      to: [oncall@example.org]\n    \
+                 retry: {{attempts: 1}}\n",
+                server.port,
+                ca.display(),
+                password.display()
+            )
+        };
+        let h = harness(&format!(
+            "{FAST}channels:\n  good:\n{}  bad:\n{}",
+            channel("pulse"),
+            channel("mallory")
+        ));
+        h.fire(vec![critical("CpuHigh", "db1")]);
+        let new = server.maildir.join("new");
+        let mail = wait_for(
+            &format!("a mail over {mode}"),
+            Duration::from_secs(10),
+            || {
+                let entry = std::fs::read_dir(&new).ok()?.next()?.ok()?;
+                std::fs::read_to_string(entry.path()).ok()
+            },
+        );
+        assert!(
+            mail.contains("Subject: [P1 CRITICAL] 1 firing: CpuHigh"),
+            "{mail}"
+        );
+        // Wrong credentials: refused for good (a permanent SMTP error is not retried).
+        let failed = wait_for("the refused login", Duration::from_secs(10), || {
+            let outbox = h.outbox();
+            let bad = outbox.iter().find(|n| n.channel == "bad")?;
+            (bad.status == "failed").then(|| bad.clone())
+        });
+        assert_eq!(failed.attempts, 1);
+        let error = failed.error.unwrap();
+        assert!(error.contains("535"), "{error}");
+        assert!(!error.contains("pw-secret"), "{error}");
+        assert_eq!(std::fs::read_dir(&new).unwrap().count(), 1);
+        assert_eq!(h.counts("good"), (1, 0));
+        assert_eq!(h.counts("bad"), (0, 1));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
     let binary = "/usr/bin/prometheus-alertmanager";
