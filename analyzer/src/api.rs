@@ -120,7 +120,8 @@ async fn landing() -> Html<&'static str> {
         "</p>\n<ul><li><a href=\"/metrics\">Metrics</a></li>",
         "<li><a href=\"/api/v1/health\">Health</a></li>",
         "<li><a href=\"/api/v1/series\">Series</a></li>",
-        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li></ul></body></html>\n"
+        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",
+        "<li><a href=\"/api/v1/alerts\">Alerts</a></li></ul></body></html>\n"
     ))
 }
 

@@ -617,3 +617,35 @@ fn analyzer_binary_alerts_end_to_end() {
     assert_eq!(log["notifications"][0]["status"], "sent");
     assert_eq!(log["notifications"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn reads_can_require_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+    let config = dir.path().join("analyzer.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - {{url: 'http://127.0.0.1:{}/metrics', interval: 1s}}\n\
+             web: {{write_token_file: '{}'}}\nalerting: {{read_requires_token: true}}\n",
+            free_port(),
+            dir.path().join("token").display()
+        ),
+    )
+    .unwrap();
+    let analyzer = analyzer(&config, &dir.path().join("h.db"), &[]);
+    let client = reqwest::blocking::Client::new();
+    for path in [
+        "/api/v1/alerts",
+        "/api/v1/silences",
+        "/api/v1/notifications",
+        "/api/v1/events",
+    ] {
+        let url = analyzer.url(path);
+        assert_eq!(client.get(&url).send().unwrap().status(), 403, "{path}");
+        let open = client.get(&url).bearer_auth("s3cret").send().unwrap();
+        assert_eq!(open.status(), 200, "{path}");
+    }
+    // The history API stays as it was.
+    assert_eq!(get_json(&analyzer.url("/api/v1/series")).0, 200);
+}

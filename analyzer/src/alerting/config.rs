@@ -304,11 +304,11 @@ impl std::fmt::Debug for Secret {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("reading {}: {source}", path.display())]
+    // The io error is part of the message, not a `source`: `{:#}` chains would repeat it.
+    #[error("reading {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("environment variable {0} is not set")]
     Env(String),
@@ -321,9 +321,9 @@ impl Secret {
     pub fn load(&self) -> Result<String, SecretError> {
         let (text, what) = match self {
             Secret::File(path) => (
-                std::fs::read_to_string(path).map_err(|source| SecretError::Read {
+                std::fs::read_to_string(path).map_err(|error| SecretError::Read {
                     path: path.clone(),
-                    source,
+                    error,
                 })?,
                 path.display().to_string(),
             ),

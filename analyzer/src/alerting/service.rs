@@ -135,18 +135,16 @@ impl Alerting {
     }
 
     fn rule_signals(&self, now: i64) -> Result<Vec<Signal>, crate::storage::StoreError> {
-        let mut reader = self
-            .reader
-            .lock()
-            .map_err(|_| crate::storage::StoreError::Sqlite(rusqlite::Error::InvalidQuery))?;
-        if reader.is_none() {
-            *reader = Some(Reader::open(&self.db_path)?);
-        }
-        let Some(reader) = reader.as_ref() else {
+        let (Ok(mut reader), Ok(mut rules)) = (self.reader.lock(), self.rules.lock()) else {
+            tracing::error!("alert rules lock poisoned");
             return Ok(Vec::new());
         };
-        let Ok(mut rules) = self.rules.lock() else {
+        if rules.rules().is_empty() {
             return Ok(Vec::new());
+        }
+        let reader = match reader.take() {
+            Some(open) => reader.insert(open),
+            None => reader.insert(Reader::open(&self.db_path)?),
         };
         rules.evaluate(now, reader)
     }

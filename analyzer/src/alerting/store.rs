@@ -22,11 +22,10 @@ use super::{AlertState, Severity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertStoreError {
-    #[error("alert database {path}: {source}")]
+    #[error("alert database {path}: {error}")]
     Open {
         path: String,
-        #[source]
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     #[error("alert database: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -276,9 +275,9 @@ const NOTIFICATION_COLUMNS: &str =
 
 impl AlertStore {
     pub fn open(path: &Path) -> Result<Self, AlertStoreError> {
-        let wrap = |source| AlertStoreError::Open {
+        let wrap = |error| AlertStoreError::Open {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let conn = Connection::open(path).map_err(wrap)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(wrap)?;

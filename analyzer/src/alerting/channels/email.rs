@@ -64,10 +64,10 @@ impl Email {
             .timeout(Some(timeout));
         if let Some(username) = &config.username {
             let password = match &config.password {
-                Some(secret) => secret.load().map_err(|source| BuildError::Secret {
+                Some(secret) => secret.load().map_err(|error| BuildError::Secret {
                     channel: name.to_owned(),
                     field: "email.password",
-                    source,
+                    error,
                 })?,
                 None => return Err(invalid("email.password", "required with username".into())),
             };

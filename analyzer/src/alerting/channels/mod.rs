@@ -29,12 +29,11 @@ pub enum BuildError {
         field: &'static str,
         message: String,
     },
-    #[error("alerting.channels.{channel}.{field}: {source}")]
+    #[error("alerting.channels.{channel}.{field}: {error}")]
     Secret {
         channel: String,
         field: &'static str,
-        #[source]
-        source: SecretError,
+        error: SecretError,
     },
 }
 

@@ -19,10 +19,10 @@ impl Slack {
         config: &SlackConfig,
         http: reqwest::Client,
     ) -> Result<Self, BuildError> {
-        let url = config.url.load().map_err(|source| BuildError::Secret {
+        let url = config.url.load().map_err(|error| BuildError::Secret {
             channel: name.to_owned(),
             field: "slack.url",
-            source,
+            error,
         })?;
         if reqwest::Url::parse(&url).is_err() {
             // Say where it came from, not what it is.

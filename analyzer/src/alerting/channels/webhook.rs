@@ -27,10 +27,10 @@ impl Webhook {
         })?;
         let token = match &config.bearer_token {
             None => None,
-            Some(secret) => Some(secret.load().map_err(|source| BuildError::Secret {
+            Some(secret) => Some(secret.load().map_err(|error| BuildError::Secret {
                 channel: name.to_owned(),
                 field: "webhook.bearer_token",
-                source,
+                error,
             })?),
         };
         Ok(Self {
