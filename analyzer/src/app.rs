@@ -75,6 +75,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
     let (alerting, workers) = Alerting::start(
         &config.alerting,
         &settings.storage_path,
+        config.retention.rollups,
         link,
         stop_rx.clone(),
     )?;

@@ -116,6 +116,7 @@ fn harness(yaml: &str) -> Harness {
     let (service, _workers) = Alerting::start(
         &config,
         &db,
+        Duration::from_secs(90 * 86400),
         "http://pulse:9190/api/v1/alerts".into(),
         stop_rx,
     )

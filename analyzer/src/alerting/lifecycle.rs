@@ -165,6 +165,11 @@ impl Engine {
         &self.store
     }
 
+    /// Drops history that ended before `cutoff` (the history's rollup retention).
+    pub fn prune(&mut self, cutoff: i64) -> Result<usize, EngineError> {
+        Ok(self.store.prune(cutoff)?)
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }
@@ -830,6 +835,21 @@ mod tests {
             .unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].name, "MemoryHigh");
+        // Retention forgets the resolved alert; the notifications stay while pending (no
+        // dispatcher runs here), and the firing alert stays.
+        assert_eq!(e.prune(6 * MIN).unwrap(), 1);
+        assert_eq!(e.store().notifications(10).unwrap().len(), 2);
+        assert_eq!(
+            e.store()
+                .alerts(&crate::alerting::store::AlertFilter {
+                    limit: 10,
+                    ..Default::default()
+                })
+                .unwrap()
+                .0
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub struct Alerting {
     db_path: PathBuf,
     pub metrics: Arc<DeliveryMetrics>,
     pub read_requires_token: bool,
+    /// Alert history is kept as long as the history's rollups.
+    retention: Duration,
+    pruned_at: Mutex<i64>,
 }
 
 impl Alerting {
@@ -48,6 +51,7 @@ impl Alerting {
     pub fn start(
         config: &AlertingConfig,
         db_path: &Path,
+        retention: Duration,
         link: String,
         stop: watch::Receiver<bool>,
     ) -> Result<(Arc<Self>, Vec<JoinHandle<()>>), ServiceError> {
@@ -76,6 +80,8 @@ impl Alerting {
             db_path: db_path.to_owned(),
             metrics,
             read_requires_token: config.read_requires_token,
+            retention,
+            pruned_at: Mutex::new(0),
         });
         Ok((service, workers))
     }
@@ -108,9 +114,24 @@ impl Alerting {
         self.with_engine(|engine| engine.observe(now, &signals));
     }
 
-    /// Timers only (group waits, repeats, timeouts, escalations). Blocking.
+    /// Timers only (group waits, repeats, timeouts, escalations), and once an hour the
+    /// history's retention. Blocking.
     pub fn tick(&self, now: i64) {
         self.with_engine(|engine| engine.tick(now));
+        const HOUR: i64 = 3_600_000;
+        let Ok(mut pruned_at) = self.pruned_at.lock() else {
+            return;
+        };
+        if now - *pruned_at < HOUR {
+            return;
+        }
+        *pruned_at = now;
+        let cutoff = now - self.retention.as_millis() as i64;
+        if let Ok(mut engine) = self.engine.lock()
+            && let Err(e) = engine.prune(cutoff)
+        {
+            tracing::error!("alert history retention: {e}");
+        }
     }
 
     /// Hands committed notifications to their channels' queues.

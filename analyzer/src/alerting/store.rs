@@ -497,6 +497,28 @@ impl AlertStore {
         Ok(())
     }
 
+    /// Forgets what ended before `cutoff` (ms): resolved alerts and their events, finished
+    /// notifications, ended silences. Returns the number of alerts removed.
+    pub fn prune(&mut self, cutoff: i64) -> Result<usize, AlertStoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM alert_events WHERE alert_id IN
+             (SELECT id FROM alerts WHERE state = 'resolved' AND resolved_at < ?1)",
+            [cutoff],
+        )?;
+        let alerts = tx.execute(
+            "DELETE FROM alerts WHERE state = 'resolved' AND resolved_at < ?1",
+            [cutoff],
+        )?;
+        tx.execute(
+            "DELETE FROM notifications WHERE status != 'pending' AND finished_at < ?1",
+            [cutoff],
+        )?;
+        tx.execute("DELETE FROM silences WHERE ends_at < ?1", [cutoff])?;
+        tx.commit()?;
+        Ok(alerts)
+    }
+
     /// Alert history, newest first.
     pub fn alerts(&self, filter: &AlertFilter) -> Result<(Vec<Alert>, bool), AlertStoreError> {
         let mut clauses = Vec::new();
