@@ -975,6 +975,27 @@ mod tests {
         assert!(e.open_alerts().is_empty());
     }
 
+    #[test]
+    fn routes_match_severity_and_labels_and_may_continue() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pager = route(&["pager"]);
+        pager.severity = vec![Severity::Critical];
+        pager.continue_matching = true;
+        let mut db_team = route(&["db-mail"]);
+        db_team.labels = [("instance".to_owned(), "db1".to_owned())].into();
+        let mut e = open(&dir, config(vec![pager, db_team, route(&["mail"])], 0, MIN));
+        let crit = signal("Down", "db1", Severity::Critical, SignalStatus::Firing);
+        let warn = firing("Slow", "web1");
+        let mut channels: Vec<String> = e
+            .observe(0, &[crit, warn])
+            .unwrap()
+            .into_iter()
+            .map(|q| q.channel)
+            .collect();
+        channels.sort();
+        assert_eq!(channels, ["db-mail", "mail", "pager"]);
+    }
+
     /// A metric flapping around its threshold for two hours (scraped every 15 s, over the
     /// fire level at random half of the time), through the rules and the engine: how many
     /// messages reach a channel.
