@@ -505,9 +505,9 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
     let _ = am.wait();
 }
 
-/// The real binary: a dead scrape target trips a rule, the webhook gets one message, the
-/// API lists and acknowledges the alert (token required), SSE streams the change, and a
-/// restart sends nothing twice.
+/// The real binary: a dead scrape target trips a rule; killed inside the group wait and
+/// restarted, the webhook still gets exactly one message, and another restart sends nothing
+/// again; the API lists and acknowledges the alert (token required), SSE streams the change.
 #[test]
 fn analyzer_binary_alerts_end_to_end() {
     let receiver = Receiver::start(Duration::ZERO);
@@ -522,7 +522,7 @@ fn analyzer_binary_alerts_end_to_end() {
              web: {{write_token_file: '{}'}}\n\
              alerting:\n  default_rules: false\n  rules:\n    - name: TargetDown\n      metric: up\n      \
              op: below\n      levels: [{{severity: critical, fire: 1}}]\n      consecutive: 2\n      \
-             summary: 'Scrape of {{{{instance}}}} fails'\n  grouping: {{group_wait: 500ms, group_interval: 1s}}\n  \
+             summary: 'Scrape of {{{{instance}}}} fails'\n  grouping: {{group_wait: 3s, group_interval: 1s}}\n  \
              channels:\n    hook:\n      webhook: {{url: '{}', body: {{text: '{{{{title}}}}', alerts: '{{{{alerts}}}}'}}}}\n",
             free_port(),
             dir.path().join("token").display(),
@@ -530,6 +530,16 @@ fn analyzer_binary_alerts_end_to_end() {
         ),
     )
     .unwrap();
+    // Killed (SIGKILL) inside the group wait: the alert is open, nothing is sent yet.
+    let mut first = analyzer(&config, &db, &[]);
+    let id = wait_for("the alert to open", Duration::from_secs(20), || {
+        let (_, list) = get_json(&first.url("/api/v1/alerts?state=firing"));
+        list["alerts"][0]["id"].as_i64()
+    });
+    assert_eq!(receiver.count(), 0, "the group wait has not passed");
+    first.kill_9();
+
+    // Restarted mid-group: the stored group timer fires once.
     let mut first = analyzer(&config, &db, &[]);
     let bodies = receiver.wait(1, Duration::from_secs(20));
     assert_eq!(
@@ -556,7 +566,7 @@ fn analyzer_binary_alerts_end_to_end() {
     assert_eq!(status, 200, "{list}");
     let alerts = list["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{list}");
-    let id = alerts[0]["id"].as_i64().unwrap();
+    assert_eq!(alerts[0]["id"], id, "the same alert across both restarts");
     let (status, list) = get_json(&second.url("/api/v1/alerts?state=bogus"));
     assert_eq!(status, 400);
     assert_eq!(list["error"], "state: unknown value \"bogus\"");
