@@ -662,3 +662,36 @@ fn reads_can_require_the_token() {
     // The history API stays as it was.
     assert_eq!(get_json(&analyzer.url("/api/v1/series")).0, 200);
 }
+
+#[test]
+fn config_check_reads_channel_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("analyzer.yml");
+    let secret = dir.path().join("slack-url");
+    std::fs::write(
+        &config,
+        format!(
+            "alerting:\n  channels:\n    ops: {{slack: {{url: {{file: '{}'}}}}}}\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let (code, _, stderr) = support::run(&["--config.check", "--config.file", config]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "pulse-analyzer: alerting.channels.ops.slack.url: reading {}: No such file or directory (os error 2)",
+            secret.display()
+        )
+    );
+    std::fs::write(&secret, "https://hooks.slack.example/T000/B000/XXXX\n").unwrap();
+    let (code, stdout, stderr) = support::run(&["--config.check", "--config.file", config]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("configuration is valid"));
+    assert!(
+        !stderr.contains("XXXX") && !stdout.contains("XXXX"),
+        "the secret is never printed"
+    );
+}

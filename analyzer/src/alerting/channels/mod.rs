@@ -125,6 +125,15 @@ impl DeliveryMetrics {
     }
 }
 
+/// Builds every channel once and drops it: `--config.check` then also catches a missing
+/// secret file, an unset variable or a bad address, not only syntax.
+pub fn check(config: &super::config::AlertingConfig) -> Result<(), BuildError> {
+    for (name, channel) in &config.channels {
+        Channel::build(name, channel, config.grouping.repeat_interval)?;
+    }
+    Ok(())
+}
+
 impl Channel {
     /// `alertmanager_ttl`: how long a pushed firing alert stays valid in Alertmanager
     /// (see [`alertmanager`]).
