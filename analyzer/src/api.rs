@@ -182,6 +182,15 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         storage::db_size_bytes(&state.db_path) as f64,
     );
     if let Some(alerting) = &state.alerting {
+        let open = alerting.open_by_severity();
+        let family = set.family(
+            "pulse_analyzer_alerts",
+            "Open alerts (firing or acknowledged) by severity.",
+            Kind::Gauge,
+        );
+        for (severity, n) in open {
+            family.sample(&[("severity", severity.as_str())], n as f64);
+        }
         let counts = alerting.metrics.snapshot();
         let sent = set.family(
             "pulse_analyzer_notifications_sent_total",

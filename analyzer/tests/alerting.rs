@@ -558,6 +558,14 @@ fn analyzer_binary_alerts_end_to_end() {
         "{metrics}"
     );
     assert!(metrics.contains("pulse_analyzer_notifications_failed_total{channel=\"hook\"} 0"));
+    assert!(
+        metrics.contains("pulse_analyzer_alerts{severity=\"critical\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pulse_analyzer_alerts{severity=\"warning\"} 0"),
+        "{metrics}"
+    );
     first.terminate();
 
     // Restarted: the alert is the same one and nothing is sent again.

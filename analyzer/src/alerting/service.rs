@@ -12,13 +12,13 @@ use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::task::JoinHandle;
 
-use super::Signal;
 use super::channels::{BuildError, Channel, DeliveryMetrics};
 use super::config::AlertingConfig;
 use super::dispatch::{Dispatcher, Queued};
 use super::lifecycle::{AlertEvent, Engine, EngineConfig, EngineError};
 use super::rules::{Rules, default_rules};
 use super::store::AlertStoreError;
+use super::{Severity, Signal};
 use crate::storage::{Reader, now_ms};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,18 @@ impl Alerting {
     /// Live alert changes; `None` only if the engine lock is poisoned.
     pub fn subscribe(&self) -> Option<broadcast::Receiver<AlertEvent>> {
         self.engine.lock().ok().map(|e| e.subscribe())
+    }
+
+    /// Open alerts per severity, every severity present (a missing series is not a zero).
+    pub fn open_by_severity(&self) -> Vec<(Severity, usize)> {
+        let Ok(engine) = self.engine.lock() else {
+            return Vec::new();
+        };
+        let open = engine.open_alerts();
+        Severity::ALL
+            .into_iter()
+            .map(|s| (s, open.iter().filter(|a| a.severity == s).count()))
+            .collect()
     }
 
     /// Signals from another source (anomalies, forecasts, recommendations); they are
