@@ -266,10 +266,10 @@ impl Engine {
                 .map(|s| s.id);
             if silence != alert.silenced_by {
                 let was_silenced = alert.silenced_by.is_some();
-                if let Some(alert) = self.alerts.get_mut(fp) {
-                    alert.silenced_by = silence;
-                }
-                self.dirty_alerts.insert(fp.clone());
+                let Some(alert) = self.alerts.get_mut(fp) else {
+                    continue;
+                };
+                alert.silenced_by = silence;
                 let change = if silence.is_some() {
                     "silenced"
                 } else {
@@ -278,8 +278,9 @@ impl Engine {
                 self.changes.push(AlertEvent {
                     change,
                     at: now,
-                    alert: self.alerts[fp].clone(),
+                    alert: alert.clone(),
                 });
+                self.dirty_alerts.insert(fp.clone());
                 if was_silenced && silence.is_none() {
                     self.touch(fp, now);
                 }
@@ -318,16 +319,24 @@ impl Engine {
         self.dirty_alerts.insert(fp.clone());
         self.record(&fp, now, "acknowledged", by);
         self.commit(now)?;
-        Ok(self.alerts[&fp].clone())
+        self.tracked(&fp)
     }
 
     /// Resolves by hand; the groups report it at their next flush.
     pub fn resolve(&mut self, now: i64, id: i64, by: &str) -> Result<Alert, EngineError> {
         let fp = self.open_fingerprint(id)?;
         self.resolve_fp(&fp, now, by);
-        let alert = self.alerts[&fp].clone();
+        // Read before the commit: a resolved alert no group waits for leaves memory there.
+        let alert = self.tracked(&fp)?;
         self.commit(now)?;
         Ok(alert)
+    }
+
+    fn tracked(&self, fp: &str) -> Result<Alert, EngineError> {
+        self.alerts
+            .get(fp)
+            .cloned()
+            .ok_or_else(|| EngineError::NotFound(format!("no open alert {fp}")))
     }
 
     fn open_fingerprint(&self, id: i64) -> Result<String, EngineError> {
@@ -973,6 +982,25 @@ mod tests {
         let q = e.tick(6 * MIN).unwrap();
         assert_eq!(messages(&e, &q)[0].status, AlertState::Resolved);
         assert!(e.open_alerts().is_empty());
+    }
+
+    #[test]
+    fn manual_resolve_is_notified_and_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = open(&dir, config(vec![route(&["hook"])], 0, MIN));
+        assert_eq!(e.observe(0, &[firing("Disk", "a")]).unwrap().len(), 1);
+        let id = e.open_alerts()[0].id;
+        let alert = e.resolve(MIN, id, "bob").unwrap();
+        assert_eq!(alert.state, AlertState::Resolved);
+        assert_eq!(alert.resolved_at, Some(MIN));
+        let q = e.tick(MIN).unwrap();
+        let m = &messages(&e, &q)[0];
+        assert_eq!(m.status, AlertState::Resolved);
+        assert_eq!(m.title(), "[RESOLVED] 1 resolved: Disk (instance=a)");
+        assert!(matches!(
+            e.resolve(2 * MIN, id, "bob"),
+            Err(EngineError::Conflict(_))
+        ));
     }
 
     #[test]
