@@ -267,16 +267,9 @@ fn python_with_aiosmtpd() -> &'static str {
 
 /// A real SMTP server writing each mail into a Maildir.
 struct Smtp {
-    child: Child,
+    _child: Killed,
     port: u16,
     maildir: PathBuf,
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn smtp(dir: &Path) -> Smtp {
@@ -294,7 +287,7 @@ fn smtp(dir: &Path) -> Smtp {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
     Smtp {
-        child,
+        _child: Killed(child),
         port,
         maildir,
     }
@@ -377,7 +370,7 @@ fn secure_smtp(dir: &Path, mode: &str) -> (Smtp, PathBuf) {
     });
     (
         Smtp {
-            child,
+            _child: Killed(child),
             port,
             maildir,
         },
@@ -453,18 +446,20 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
     )
     .unwrap();
     let port = free_port();
-    let mut am = Command::new(binary)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _am = Killed(
+        Command::new(binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     tokio::task::block_in_place(|| {
         wait_for("Alertmanager ready", Duration::from_secs(20), || {
@@ -503,8 +498,16 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
         )
     });
     assert_eq!(h.counts("am"), (2, 0));
-    let _ = am.kill();
-    let _ = am.wait();
+}
+
+/// A child process stopped when the test ends, also when it fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The real binary: a dead scrape target trips a rule; killed inside the group wait and
