@@ -13,7 +13,8 @@ packages=(
     memcached
     python3
     python3-yaml                # tests/ops: rule coverage and dashboard lint scripts
-    prometheus-alertmanager     # amtool check-config on the compose Alertmanager config
+    prometheus-alertmanager     # amtool check-config on the compose Alertmanager config; alert push test
+    python3-aiosmtpd            # SMTP server the analyzer's email channel test delivers to
     docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
 )
 missing=()

@@ -38,6 +38,8 @@ pub struct ApiState {
     /// Raw samples older than this are gone; `resolution=auto` switches to rollups.
     pub raw_retention: Duration,
     pub write_token: Option<String>,
+    /// Alert engine behind `/api/v1/alerts`, silences and events (absent in tools/tests).
+    pub alerting: Option<Arc<crate::alerting::service::Alerting>>,
 }
 
 impl ApiState {
@@ -106,6 +108,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/series/{id}/history", get(history))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/admin/maintenance", post(maintenance))
+        .merge(crate::alerting::api::routes())
         .with_state(state)
 }
 
@@ -117,7 +120,8 @@ async fn landing() -> Html<&'static str> {
         "</p>\n<ul><li><a href=\"/metrics\">Metrics</a></li>",
         "<li><a href=\"/api/v1/health\">Health</a></li>",
         "<li><a href=\"/api/v1/series\">Series</a></li>",
-        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li></ul></body></html>\n"
+        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",
+        "<li><a href=\"/api/v1/alerts\">Alerts</a></li></ul></body></html>\n"
     ))
 }
 
@@ -177,6 +181,34 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         "Size of the history database and its write-ahead log on disk.",
         storage::db_size_bytes(&state.db_path) as f64,
     );
+    if let Some(alerting) = &state.alerting {
+        let open = alerting.open_by_severity();
+        let family = set.family(
+            "pulse_analyzer_alerts",
+            "Open alerts (firing or acknowledged) by severity.",
+            Kind::Gauge,
+        );
+        for (severity, n) in open {
+            family.sample(&[("severity", severity.as_str())], n as f64);
+        }
+        let counts = alerting.metrics.snapshot();
+        let sent = set.family(
+            "pulse_analyzer_notifications_sent_total",
+            "Notifications delivered, per channel.",
+            Kind::Counter,
+        );
+        for (channel, n, _) in &counts {
+            sent.sample(&[("channel", channel)], *n as f64);
+        }
+        let failed = set.family(
+            "pulse_analyzer_notifications_failed_total",
+            "Failed delivery attempts (each retry counts), per channel.",
+            Kind::Counter,
+        );
+        for (channel, _, n) in &counts {
+            failed.sample(&[("channel", channel)], *n as f64);
+        }
+    }
     pulse_exporter::self_metrics::process(&mut set);
     set.normalize();
     (
@@ -227,7 +259,11 @@ fn filter(metric: Option<&str>, target: Option<String>) -> SeriesFilter {
     }
 }
 
-fn parse_limit(text: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+pub(crate) fn parse_limit(
+    text: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
     match text {
         None => Ok(default),
         Some(t) => match t.parse::<usize>() {
@@ -345,6 +381,22 @@ async fn maintenance(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut store = store
+            .lock()
+            .map_err(|_| ApiError::Internal("store lock poisoned".into()))?;
+        store.maintain(storage::now_ms())?;
+        Ok::<_, ApiError>(())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(json!({"status": "success"})))
+}
+
+/// Checks `Authorization: Bearer <write token>`; every write endpoint calls it.
+pub(crate) fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.write_token else {
         return Err(ApiError::Forbidden(
             "write API disabled: set web.write_token_file in the config",
@@ -357,17 +409,7 @@ async fn maintenance(
     if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
         return Err(ApiError::Forbidden("missing or wrong bearer token"));
     }
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut store = store
-            .lock()
-            .map_err(|_| ApiError::Internal("store lock poisoned".into()))?;
-        store.maintain(storage::now_ms())?;
-        Ok::<_, ApiError>(())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(Json(json!({"status": "success"})))
+    Ok(())
 }
 
 /// Compares secrets without leaking the matching prefix length through timing.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pulse_exporter::server::{self, ServeError};
 
+use crate::alerting::service::{Alerting, ServiceError};
 use crate::api::{self, ApiState};
 use crate::cli::{ExportArgs, ExportFormat, RunArgs, Settings};
 use crate::config::SourceKind;
@@ -30,6 +31,8 @@ pub enum RunError {
     },
     #[error(transparent)]
     Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Alerting(#[from] ServiceError),
 }
 
 /// Runs until SIGTERM or Ctrl-C.
@@ -50,14 +53,34 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
     let store = Store::open(&settings.storage_path, policy)?;
     let store = Arc::new(Mutex::new(store));
     let metrics = Arc::new(SelfMetrics::default());
+    let scraped = Arc::new(tokio::sync::Notify::new());
     let ingest = Arc::new(Ingest {
         store: store.clone(),
         metrics: metrics.clone(),
         derived: config.derived.clone(),
+        scraped: scraped.clone(),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    let tls = settings.web_config.tls();
+    let link = match &config.alerting.external_url {
+        Some(url) => format!("{}/api/v1/alerts", url.trim_end_matches('/')),
+        None => format!(
+            "{}://{}/api/v1/alerts",
+            if tls.is_some() { "https" } else { "http" },
+            settings.listen_address
+        ),
+    };
+    let (alerting, workers) = Alerting::start(
+        &config.alerting,
+        &settings.storage_path,
+        config.retention.rollups,
+        link,
+        stop_rx.clone(),
+    )?;
+    tasks.extend(workers);
+    tasks.push(tokio::spawn(alerting.clone().run(scraped, stop_rx.clone())));
     let exporter = if args.spawn_exporter {
         Some(launcher::spawn(&args, config, stop_rx.clone())?)
     } else {
@@ -100,7 +123,6 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         }
     }
 
-    let tls = settings.web_config.tls();
     let state = Arc::new(ApiState {
         db_path: settings.storage_path.clone(),
         reader: Mutex::new(None),
@@ -108,6 +130,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         metrics,
         raw_retention: config.retention.raw,
         write_token: settings.write_token.clone(),
+        alerting: Some(alerting),
     });
     let router = server::protect(
         api::router(state),

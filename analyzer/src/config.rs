@@ -30,6 +30,8 @@ pub struct Config {
     /// Derived series computed after each scrape (default: all of them).
     pub derived: Vec<Derived>,
     pub web: Web,
+    /// Alert rules, routes, channels and grouping (see `alerting::config`).
+    pub alerting: crate::alerting::config::AlertingConfig,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             retention: Retention::default(),
             derived: Derived::ALL.to_vec(),
             web: Web::default(),
+            alerting: Default::default(),
         }
     }
 }
@@ -85,6 +88,22 @@ impl Config {
                 "retention.rollups",
                 "must be at least retention.raw",
             ));
+        }
+        let alerting = &config.alerting;
+        let known = |name: &String| alerting.channels.contains_key(name);
+        for (i, route) in alerting.routes.iter().enumerate() {
+            for (list, field) in [
+                (&route.channels, "channels"),
+                (&route.escalate_to, "escalate_to"),
+            ] {
+                if let Some(name) = list.iter().find(|n| !known(n)) {
+                    return Err(invalid(
+                        "routes",
+                        &format!("alerting.routes[{i}].{field}"),
+                        &format!("no channel named {name:?} in alerting.channels"),
+                    ));
+                }
+            }
         }
         Ok(config)
     }

@@ -226,6 +226,7 @@ pub async fn run(
             if let Err(e) = store.maintain(storage::now_ms()) {
                 tracing::error!("rollups/retention: {e}");
             }
+            ingest.scraped.notify_one();
         });
         if let Err(e) = job.await {
             tracing::error!("fleet task failed: {e}");

@@ -15,6 +15,10 @@ fn main() -> ExitCode {
         }
     };
     if cli.config_check {
+        if let Err(error) = pulse_analyzer::alerting::channels::check(&settings.config.alerting) {
+            eprintln!("pulse-analyzer: {error}");
+            return ExitCode::FAILURE;
+        }
         println!("pulse-analyzer: configuration is valid");
         return ExitCode::SUCCESS;
     }

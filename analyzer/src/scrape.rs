@@ -129,6 +129,8 @@ pub struct Ingest {
     pub store: Arc<Mutex<Store>>,
     pub metrics: Arc<SelfMetrics>,
     pub derived: Vec<Derived>,
+    /// Rung after every stored scrape: alert rules evaluate on fresh data.
+    pub scraped: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,5 +304,6 @@ fn store_scrape(
     if let Err(e) = store.maintain(storage::now_ms()) {
         tracing::error!("rollups/retention: {e}");
     }
+    ingest.scraped.notify_one();
     rates
 }
