@@ -38,11 +38,14 @@ pub struct ApiState {
     /// Raw samples older than this are gone; `resolution=auto` switches to rollups.
     pub raw_retention: Duration,
     pub write_token: Option<String>,
+    /// Latest forecasts and recommendations, refreshed by the analysis task.
+    pub analysis: crate::analysis::SharedAnalysis,
+    pub analysis_config: crate::analysis::AnalysisConfig,
 }
 
 impl ApiState {
     /// Runs `f` with the read connection on a blocking thread (SQLite calls block).
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -106,6 +109,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/series/{id}/history", get(history))
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/admin/maintenance", post(maintenance))
+        .merge(crate::analysis::routes())
         .with_state(state)
 }
 
@@ -117,7 +121,9 @@ async fn landing() -> Html<&'static str> {
         "</p>\n<ul><li><a href=\"/metrics\">Metrics</a></li>",
         "<li><a href=\"/api/v1/health\">Health</a></li>",
         "<li><a href=\"/api/v1/series\">Series</a></li>",
-        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li></ul></body></html>\n"
+        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",
+        "<li><a href=\"/api/v1/forecasts\">Forecasts</a></li>",
+        "<li><a href=\"/api/v1/recommendations\">Recommendations</a></li></ul></body></html>\n"
     ))
 }
 
@@ -177,6 +183,9 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         "Size of the history database and its write-ahead log on disk.",
         storage::db_size_bytes(&state.db_path) as f64,
     );
+    if let Ok(analysis) = state.analysis.read() {
+        crate::analysis::render(&analysis, &mut set);
+    }
     pulse_exporter::self_metrics::process(&mut set);
     set.normalize();
     (

@@ -30,6 +30,8 @@ pub struct Config {
     /// Derived series computed after each scrape (default: all of them).
     pub derived: Vec<Derived>,
     pub web: Web,
+    /// Forecasts, recommendations and the opt-in apply mode.
+    pub analysis: crate::analysis::AnalysisConfig,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             retention: Retention::default(),
             derived: Derived::ALL.to_vec(),
             web: Web::default(),
+            analysis: crate::analysis::AnalysisConfig::default(),
         }
     }
 }
@@ -85,6 +88,11 @@ impl Config {
                 "retention.rollups",
                 "must be at least retention.raw",
             ));
+        }
+        if let Err((key, message)) = config.analysis.recommendations.validate() {
+            let field = message.split(':').next().unwrap_or(key).to_owned();
+            let message = message[field.len()..].trim_start_matches(':').trim();
+            return Err(invalid(key, &field, message));
         }
         Ok(config)
     }
@@ -293,7 +301,9 @@ impl Default for Retention {
     }
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     Dur::deserialize(deserializer).map(|d| d.0)
 }
 

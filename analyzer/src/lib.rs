@@ -4,13 +4,17 @@
 //! `main.rs` only parses flags and reports errors; everything else lives here so that tests
 //! can drive the pieces without a process.
 
+pub mod analysis;
 pub mod api;
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod derived;
 pub mod fleet;
 pub mod launcher;
 pub mod parse;
+pub mod recent;
+pub mod recommend;
 pub mod scrape;
 pub mod storage;
