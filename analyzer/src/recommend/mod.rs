@@ -194,3 +194,6 @@ pub fn evaluate(
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -382,38 +382,52 @@ pub fn time_to_exhaustion(
         .ok_or(ForecastError::TooFewPoints(0))?;
     let rising = limit >= last_v;
     let reached = |v: f64| if rising { v >= limit } else { v <= limit };
-    // Scan at 1/4 of a seasonal bucket (15 minutes for the defaults): fine
-    // enough for alerting, and bounded work for any horizon we allow.
-    let step = (config.season_secs / (4 * config.season_buckets.max(1) as i64)).max(60);
-    let mut out = Exhaustion {
-        expected: None,
-        earliest: None,
-        latest: None,
-        trend_per_second: model.slope,
-        regime_start: model.regime_start,
-    };
-    let mut t = last_t;
-    while t <= last_t + config.horizon_secs.max(0) {
+    // Scan at 1/4 of a seasonal bucket (15 minutes for the defaults), then
+    // bisect inside the step where an edge is first reached: to the second,
+    // with bounded work for any horizon.
+    let step = (config.season_secs / (4 * config.season_buckets.max(1) as i64))
+        .max(config.horizon_secs / 50_000)
+        .max(1);
+    let edges = |t: i64| {
         let mean = model.mean_at(t);
         let hw = model.half_width(t, config.interval_z);
-        let (pessimistic, optimistic) = if rising {
-            (mean + hw, mean - hw)
+        if rising {
+            [mean + hw, mean, mean - hw]
         } else {
-            (mean - hw, mean + hw)
-        };
-        if out.earliest.is_none() && reached(pessimistic) {
-            out.earliest = Some(t);
+            [mean - hw, mean, mean + hw]
         }
-        if out.expected.is_none() && reached(mean) {
-            out.expected = Some(t);
+    };
+    let mut found: [Option<i64>; 3] = [None; 3];
+    let end = last_t + config.horizon_secs.max(0);
+    let mut previous = last_t;
+    let mut t = last_t;
+    while t <= end && found[2].is_none() {
+        let values = edges(t);
+        for (edge, slot) in found.iter_mut().enumerate() {
+            if slot.is_none() && reached(values[edge]) {
+                let (mut lo, mut hi) = (previous, t);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if reached(edges(mid)[edge]) {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                *slot = Some(if reached(edges(lo)[edge]) { lo } else { hi });
+            }
         }
-        if out.latest.is_none() && reached(optimistic) {
-            out.latest = Some(t);
-            break;
-        }
+        previous = t;
         t += step;
     }
-    Ok(out)
+    let [earliest, expected, latest] = found;
+    Ok(Exhaustion {
+        expected,
+        earliest,
+        latest,
+        trend_per_second: model.slope,
+        regime_start: model.regime_start,
+    })
 }
 
 /// Prometheus' `predict_linear(v[range], horizon)`: the least-squares line
