@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForecastConfig {
-    /// Seasonal period, in seconds. Used only when the history spans at
-    /// least two periods, so that a single odd day is not mistaken for a
+    /// Seasonal period, in seconds. Used only when the history spans
+    /// (about) two periods, so that a single odd day is not mistaken for a
     /// rhythm.
     pub season_secs: i64,
     /// Number of phase buckets per period: hourly for a daily period.
@@ -122,9 +122,12 @@ impl Model {
             (Some(a), Some(b)) if points.len() >= 3 && b > a => (a, b),
             _ => return Err(ForecastError::TooFewPoints(points.len())),
         };
+        // Two whole periods, give or take one bucket (a history "of two
+        // days" starts a few minutes after the first sample of day one).
         let seasonal = config.season_secs > 0
             && config.season_buckets > 0
-            && last - first >= 2 * config.season_secs;
+            && last - first
+                >= 2 * config.season_secs - config.season_secs / config.season_buckets as i64;
         let buckets = if seasonal { config.season_buckets } else { 0 };
         let mut model = Self {
             t0: first as f64,
@@ -138,26 +141,16 @@ impl Model {
             sxx: 0.0,
             regime_start: first,
         };
-        // Alternate trend and seasonal fits (backfitting): a couple of
-        // rounds settle because the two are nearly orthogonal over whole
-        // periods. Around them, find the current regime: the trend is a
-        // separate line before and after its start, so that a step or a
-        // change of slope is not mistaken for part of the daily profile.
+        // Classical decomposition: the daily profile is the median deviation
+        // from a centred one-period moving average, which follows steps and
+        // changes of slope, so none of them leaks into the profile (a single
+        // least-squares line would, as a spurious daily ramp). Then the
+        // current regime is found on the deseasonalised series, and the
+        // trend is fitted over it alone.
         let mut sorted = points;
         sorted.sort_by_key(|p| p.0);
-        let mut start = 0;
-        for _ in 0..3 {
-            for _ in 0..3 {
-                model.fit_trend(&sorted[start..]);
-                let before = model.line(&sorted[..start]);
-                model.fit_season(&sorted, start, before);
-            }
-            let next = regime_start(&sorted, |t| model.seasonal_at(t), config);
-            if next == start {
-                break;
-            }
-            start = next;
-        }
+        model.fit_season(&sorted);
+        let start = regime_start(&sorted, |t| model.seasonal_at(t), config);
         let recent = &sorted[start..];
         model.fit_trend(recent);
         let sse: f64 = recent
@@ -205,28 +198,44 @@ impl Model {
         self.sxx = line.sxx;
     }
 
-    /// Seasonal profile from the residuals of the trend: the fitted line
-    /// from `start` on, `before` for the older points.
-    fn fit_season(&mut self, points: &[(i64, f64)], start: usize, before: Line) {
+    /// Seasonal profile: per phase bucket, the median deviation from the
+    /// centred moving average over one period (points whose window is not
+    /// fully inside the history are left out). `points` must be sorted.
+    fn fit_season(&mut self, points: &[(i64, f64)]) {
         if self.season.is_empty() {
             return;
         }
-        let mut sums = vec![(0.0, 0u32); self.season.len()];
-        for (i, &(t, v)) in points.iter().enumerate() {
-            let trend = if i < start {
-                before.intercept + before.slope * (t as f64 - self.t0)
-            } else {
-                self.trend_at(t)
-            };
-            let b = self.bucket(t);
-            sums[b].0 += v - trend;
-            sums[b].1 += 1;
+        let half = self.season_secs / 2;
+        let (first, last) = match (points.first(), points.last()) {
+            (Some(a), Some(b)) => (a.0, b.0),
+            _ => return,
+        };
+        let mut prefix = Vec::with_capacity(points.len() + 1);
+        prefix.push(0.0);
+        for p in points {
+            prefix.push(prefix.last().copied().unwrap_or(0.0) + p.1);
         }
-        for (s, (sum, count)) in self.season.iter_mut().zip(&sums) {
-            *s = if *count > 0 {
-                sum / f64::from(*count)
-            } else {
+        let mut deviations = vec![Vec::new(); self.season.len()];
+        for &(t, v) in points {
+            if t - half < first || t + half > last {
+                continue;
+            }
+            let lo = points.partition_point(|p| p.0 < t - half);
+            let hi = points.partition_point(|p| p.0 <= t + half);
+            if hi <= lo {
+                continue;
+            }
+            let average = (prefix[hi] - prefix[lo]) / (hi - lo) as f64;
+            deviations[self.bucket(t)].push(v - average);
+        }
+        // The median per bucket: a step disturbs the moving average for
+        // one period only, i.e. one value out of many per bucket.
+        for (s, d) in self.season.iter_mut().zip(&mut deviations) {
+            *s = if d.is_empty() {
                 0.0
+            } else {
+                let mid = d.len() / 2;
+                *d.select_nth_unstable_by(mid, f64::total_cmp).1
             };
         }
         // The trend owns the level: centre the profile.
