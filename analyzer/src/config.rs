@@ -402,6 +402,45 @@ mod tests {
     }
 
     #[test]
+    fn analysis_section_parses_and_checks_its_bounds() {
+        let config = parse(
+            "analysis:\n  interval: 30s\n  forecast: {horizon_secs: 86400}\n  recommendations:\n    \
+             window: 5m\n    apply:\n      enabled: true\n      redis:\n        \
+             - {address: '127.0.0.1:6379', min_maxmemory_bytes: 1, max_maxmemory_bytes: 2}\n",
+        )
+        .unwrap();
+        assert_eq!(config.analysis.interval, Duration::from_secs(30));
+        assert_eq!(config.analysis.forecast.horizon_secs, 86_400);
+        assert_eq!(config.analysis.forecast.season_secs, 86_400, "default kept");
+        let recs = &config.analysis.recommendations;
+        assert_eq!(recs.window, Duration::from_secs(300));
+        assert!(recs.apply.enabled);
+        assert_eq!(recs.apply.redis[0].max_maxmemory_bytes, 2);
+        assert!(!parse("").unwrap().analysis.recommendations.apply.enabled);
+
+        let err = parse(
+            "analysis:\n  recommendations:\n    apply:\n      redis:\n        - address: a:1\n          \
+             min_maxmemory_bytes: 5\n          max_maxmemory_bytes: 1\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "analyzer.yml:7:11: analysis.recommendations.apply.redis[0].max_maxmemory_bytes: \
+             must be at least min_maxmemory_bytes"
+        );
+        let err = parse("analysis:\n  recommendations:\n    hit_ratio_min: 1.5\n").unwrap_err();
+        assert_eq!(
+            err,
+            "analyzer.yml:3:5: analysis.recommendations.hit_ratio_min: must be between 0 and 1"
+        );
+        let err = parse("analysis:\n  recommendations:\n    windw: 5m\n").unwrap_err();
+        assert!(
+            err.starts_with("analyzer.yml:3:5: analysis.recommendations.windw: unknown field"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn fleet_mode_needs_prometheus_section() {
         let err = parse("source: prometheus\n").unwrap_err();
         assert_eq!(
