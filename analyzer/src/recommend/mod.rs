@@ -78,6 +78,11 @@ pub struct RecommendConfig {
     /// Window over which a process group's RSS must grow steadily to be a leak suspect.
     #[serde(deserialize_with = "de_duration")]
     pub leak_window: Duration,
+    /// Window in which a probe latency change point is looked for.
+    #[serde(deserialize_with = "de_duration")]
+    pub regression_window: Duration,
+    /// Median latency after the change over before it from which it is a regression.
+    pub latency_regression_ratio: f64,
     /// Cache hit ratio below which evictions are a problem.
     pub hit_ratio_min: f64,
     /// Cache memory use (of the limit) from which it counts as near the limit.
@@ -100,6 +105,8 @@ impl Default for RecommendConfig {
         Self {
             window: Duration::from_secs(15 * 60),
             leak_window: Duration::from_secs(6 * 3600),
+            regression_window: Duration::from_secs(6 * 3600),
+            latency_regression_ratio: 1.5,
             hit_ratio_min: 0.9,
             cache_used_max: 0.9,
             memory_available_min: 0.1,
@@ -191,6 +198,7 @@ pub fn evaluate(
     rules::cpu_saturation(reader, now_ms, config, &mut out)?;
     rules::exhaustion(forecasts, config, &mut out);
     rules::rss_leak(reader, now_ms, config, &mut out)?;
+    rules::probe_latency_regression(reader, now_ms, config, &mut out)?;
     out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(&b.id)));
     Ok(out)
 }

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use pulse_timeseries::forecast::{ForecastConfig, regime_start};
+
 use super::window::{increase, label, latest, line, points, span};
 use super::{Change, RecommendConfig, Recommendation, Severity};
 use crate::capacity::Forecast;
@@ -594,6 +596,98 @@ pub fn rss_leak(
                 "profile {name} for a memory leak (heap profile, or compare two dumps); until fixed, \
                  restart it before it adds {} a day, or cap it with cgroup memory.max",
                 mib(slope * 86_400.0)
+            ),
+            evidence,
+            change: None,
+        });
+    }
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mid = values.len() / 2;
+    Some(*values.select_nth_unstable_by(mid, f64::total_cmp).1)
+}
+
+/// Probe latency that stepped up and stayed up: the latest change point in the
+/// `regression_window` (two lines fitting far better than one, as for forecasts), with the
+/// median after it at least `latency_regression_ratio` times the median before.
+pub fn probe_latency_regression(
+    reader: &Reader,
+    now_ms: i64,
+    config: &RecommendConfig,
+    out: &mut Vec<Recommendation>,
+) -> Result<(), StoreError> {
+    let split = ForecastConfig {
+        min_regime_secs: config.window.as_secs() as i64,
+        ..ForecastConfig::default()
+    };
+    for probe in latest(reader, "pulse:probe_latency:seconds")? {
+        let window = points(reader, probe.series.id, now_ms, config.regression_window)?;
+        if window.len() < 30 {
+            continue;
+        }
+        let start = regime_start(&window, |_| 0.0, &split);
+        if start == 0 {
+            continue;
+        }
+        let mut before: Vec<f64> = window[..start].iter().map(|p| p.1).collect();
+        let mut after: Vec<f64> = window[start..].iter().map(|p| p.1).collect();
+        let (Some(before), Some(after)) = (median(&mut before), median(&mut after)) else {
+            continue;
+        };
+        let ratio = after / before.max(1e-6);
+        // Below 10 ms a doubling is noise of the network stack, not a regression.
+        if ratio < config.latency_regression_ratio || after - before < 0.01 {
+            continue;
+        }
+        let instance = probe.series.target.as_str();
+        let subject = label(&probe, "target")
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                probe
+                    .series
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        let changed_at = window[start].0;
+        let mut evidence = BTreeMap::new();
+        evidence.insert("median_before_seconds", before);
+        evidence.insert("median_after_seconds", after);
+        evidence.insert("ratio", ratio);
+        evidence.insert("change_timestamp", changed_at as f64);
+        let ago = (now_ms / 1000 - changed_at) as f64;
+        out.push(Recommendation {
+            id: format!("probe_latency_regression:{instance}:{subject}"),
+            rule: "probe_latency_regression",
+            severity: if ratio >= 2.0 * config.latency_regression_ratio {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            confidence: if start >= 30 && window.len() - start >= 30 {
+                0.8
+            } else {
+                0.6
+            },
+            instance: instance.to_owned(),
+            subject: subject.clone(),
+            summary: format!(
+                "probe {subject}: median latency {:.0} ms → {:.0} ms ({ratio:.1}×) since {} ago",
+                before * 1000.0,
+                after * 1000.0,
+                duration(ago)
+            ),
+            action: format!(
+                "check what changed around {} ago for {subject} (deploy, config, dependency, \
+                 network path) and roll back or fix it",
+                duration(ago)
             ),
             evidence,
             change: None,

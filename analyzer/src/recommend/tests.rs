@@ -264,3 +264,38 @@ fn config_bounds_are_validated() {
     assert_eq!(field, "max_maxmemory_bytes");
     assert!(message.contains("apply.redis[0]"), "{message}");
 }
+
+#[test]
+fn probe_latency_step_is_a_regression_but_spikes_are_not() {
+    let (_dir, reader, now) = store_with(5 * 60, |m| {
+        let jitter = wobble(m) * 0.004;
+        // A spike every 37 minutes on the steady probe.
+        let spike = if m % 37 == 0 { 0.5 } else { 0.0 };
+        vec![
+            (
+                "pulse:probe_latency:seconds",
+                labels(&[("target", "checkout")]),
+                if m < 180 { 0.020 } else { 0.080 } + jitter,
+            ),
+            (
+                "pulse:probe_latency:seconds",
+                labels(&[("target", "home")]),
+                0.030 + jitter + spike,
+            ),
+        ]
+    });
+    let recs = evaluate(&reader, now, &[], &RecommendConfig::default()).expect("evaluate");
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    let r = &recs[0];
+    assert_eq!(r.rule, "probe_latency_regression");
+    assert_eq!(r.subject, "checkout");
+    assert_eq!(
+        r.severity,
+        Severity::Critical,
+        "4x is over twice the 1.5x ratio"
+    );
+    assert!((r.evidence["ratio"] - 4.0).abs() < 0.5, "{r:?}");
+    let change = r.evidence["change_timestamp"] as i64 * 1000;
+    let truth = now - 120 * 60_000;
+    assert!((change - truth).abs() <= 5 * 60_000, "{change} vs {truth}");
+}
