@@ -34,8 +34,12 @@ struct Resource {
     series: &'static str,
     limit: Limit,
     /// A size series that must be positive for the resource to exist (no swap configured:
-    /// `SwapFree` is 0 and already "exhausted", which is not news).
+    /// `SwapFree` is 0 and already "exhausted", which is not news; a filesystem without
+    /// inode accounting reports 0 files).
     requires: Option<&'static str>,
+    /// A flag series that, when 1, takes the resource out (a read-only filesystem has no
+    /// free space by design and will not fill up).
+    excluded_by: Option<&'static str>,
 }
 
 const RESOURCES: &[Resource] = &[
@@ -43,49 +47,57 @@ const RESOURCES: &[Resource] = &[
         resource: "filesystem_bytes",
         series: "node_filesystem_avail_bytes",
         limit: Limit::Zero,
-        requires: None,
+        requires: Some("node_filesystem_size_bytes"),
+        excluded_by: Some("node_filesystem_readonly"),
     },
     Resource {
         resource: "filesystem_inodes",
         series: "node_filesystem_files_free",
         limit: Limit::Zero,
-        requires: None,
+        requires: Some("node_filesystem_files"),
+        excluded_by: Some("node_filesystem_readonly"),
     },
     Resource {
         resource: "memory",
         series: "node_memory_MemAvailable_bytes",
         limit: Limit::Zero,
         requires: None,
+        excluded_by: None,
     },
     Resource {
         resource: "swap",
         series: "node_memory_SwapFree_bytes",
         limit: Limit::Zero,
         requires: Some("node_memory_SwapTotal_bytes"),
+        excluded_by: None,
     },
     Resource {
         resource: "file_descriptors",
         series: "node_filefd_allocated",
         limit: Limit::Series("node_filefd_maximum"),
         requires: None,
+        excluded_by: None,
     },
     Resource {
         resource: "process_file_descriptors",
         series: "namedprocess_namegroup_worst_fd_ratio",
         limit: Limit::Value(1.0),
         requires: None,
+        excluded_by: None,
     },
     Resource {
         resource: "redis_memory",
         series: "redis_memory_used_bytes",
         limit: Limit::Series("redis_memory_max_bytes"),
         requires: None,
+        excluded_by: None,
     },
     Resource {
         resource: "memcached_memory",
         series: "memcached_current_bytes",
         limit: Limit::Series("memcached_limit_bytes"),
         requires: None,
+        excluded_by: None,
     },
 ];
 
@@ -159,6 +171,10 @@ pub fn assess(
             Some(name) => latest(reader, name)?,
             None => Vec::new(),
         };
+        let excluded = match resource.excluded_by {
+            Some(name) => latest(reader, name)?,
+            None => Vec::new(),
+        };
         for sample in series {
             let sibling = |rows: &[LatestSample]| {
                 rows.iter()
@@ -169,6 +185,9 @@ pub fn assess(
                     .and_then(|r| r.value)
             };
             if resource.requires.is_some() && !sibling(&required).is_some_and(|v| v > 0.0) {
+                continue;
+            }
+            if sibling(&excluded) == Some(1.0) {
                 continue;
             }
             let limit = match resource.limit {
@@ -256,9 +275,11 @@ mod tests {
         };
         let mut store = Store::open(&path, policy).expect("open");
         let fs = vec![("mountpoint".to_owned(), "/data".to_owned())];
+        let snap = vec![("mountpoint".to_owned(), "/snap/core".to_owned())];
         let redis = vec![("target".to_owned(), "127.0.0.1:6379".to_owned())];
-        // One day, every 5 minutes: /data loses 1 GB per hour from 100 GB; fds grow 10 per
-        // hour towards 1000; Redis has no maxmemory; swap is not configured.
+        // One day, every 5 minutes: /data loses 1 GB per hour from 100 GB (and has no inode
+        // accounting); a read-only /snap/core is full by design; fds grow 10 per hour towards
+        // 1000; Redis has no maxmemory; swap is not configured.
         let hours = 24;
         for i in 0..=hours * 12 {
             let ts = i * 300_000;
@@ -268,6 +289,48 @@ mod tests {
                     name: "node_filesystem_avail_bytes",
                     labels: &fs,
                     value: 100e9 - h * 1e9,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_size_bytes",
+                    labels: &fs,
+                    value: 200e9,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_files_free",
+                    labels: &fs,
+                    value: 0.0,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_files",
+                    labels: &fs,
+                    value: 0.0,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_readonly",
+                    labels: &fs,
+                    value: 0.0,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_avail_bytes",
+                    labels: &snap,
+                    value: 0.0,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_size_bytes",
+                    labels: &snap,
+                    value: 1e8,
+                    ts_ms: ts,
+                },
+                Point {
+                    name: "node_filesystem_readonly",
+                    labels: &snap,
+                    value: 1.0,
                     ts_ms: ts,
                 },
                 Point {
