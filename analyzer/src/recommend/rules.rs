@@ -237,10 +237,13 @@ pub fn cache_near_limit(
             evidence.insert("used_bytes", used_bytes);
             evidence.insert("limit_bytes", limit);
             evidence.insert("used_ratio", ratio);
+            // A cache that evicts by design (an LRU policy) lives at its limit; the harm shows
+            // as evictions with a falling hit ratio (`cache_evictions`), or as failed writes
+            // under `noeviction`. So this one is for information.
             out.push(Recommendation {
                 id: format!("cache_memory_near_limit:{instance}:{address}"),
                 rule: "cache_memory_near_limit",
-                severity: Severity::Warning,
+                severity: Severity::Info,
                 confidence: 0.8,
                 instance: instance.to_owned(),
                 subject: format!("{} {address}", cache.kind),
@@ -498,6 +501,11 @@ pub fn exhaustion(forecasts: &[Forecast], config: &RecommendConfig, out: &mut Ve
             ),
         };
         let left = f.seconds_left();
+        let cache = rule == "cache_memory_exhaustion";
+        if cache && f.limit > 0.0 && f.current / f.limit >= config.cache_used_max {
+            // Already at the limit: `cache_memory_near_limit` says so.
+            continue;
+        }
         let fd_near = rule == "fd_exhaustion" && f.limit > 0.0 && f.current / f.limit >= 0.9;
         let within = left.is_some_and(|s| s as f64 <= config.warn_within.as_secs_f64());
         if !within && !fd_near {
@@ -532,7 +540,10 @@ pub fn exhaustion(forecasts: &[Forecast], config: &RecommendConfig, out: &mut Ve
         out.push(Recommendation {
             id: format!("{rule}:{}:{}:{what}", f.instance, f.resource),
             rule,
-            severity: if critical {
+            // Filling a cache is what it is for; see `cache_near_limit`.
+            severity: if cache {
+                Severity::Info
+            } else if critical {
                 Severity::Critical
             } else {
                 Severity::Warning

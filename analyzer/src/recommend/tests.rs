@@ -234,6 +234,8 @@ fn forecast_exhaustion_severity_follows_the_time_left() {
         forecast("filesystem_inodes", Some(72), 10.0),
         forecast("filesystem_bytes", Some(24 * 30), 10.0),
         forecast("process_file_descriptors", None, 95.0),
+        forecast("redis_memory", Some(12), 50.0),
+        forecast("redis_memory", Some(1), 95.0),
     ];
     let mut out = Vec::new();
     super::rules::exhaustion(&forecasts, &RecommendConfig::default(), &mut out);
@@ -244,6 +246,7 @@ fn forecast_exhaustion_severity_follows_the_time_left() {
             ("filesystem_exhaustion", Severity::Critical),
             ("filesystem_exhaustion", Severity::Warning),
             ("fd_exhaustion", Severity::Warning),
+            ("cache_memory_exhaustion", Severity::Info),
         ]
     );
     assert_eq!(out[0].evidence["seconds_left"], 12.0 * 3600.0);
