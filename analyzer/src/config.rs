@@ -89,10 +89,8 @@ impl Config {
                 "must be at least retention.raw",
             ));
         }
-        if let Err((key, message)) = config.analysis.recommendations.validate() {
-            let field = message.split(':').next().unwrap_or(key).to_owned();
-            let message = message[field.len()..].trim_start_matches(':').trim();
-            return Err(invalid(key, &field, message));
+        if let Err(e) = config.analysis.recommendations.validate() {
+            return Err(invalid(e.key, &e.field, e.message));
         }
         Ok(config)
     }

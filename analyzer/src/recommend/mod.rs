@@ -154,29 +154,39 @@ pub struct RedisBounds {
     pub max_maxmemory_bytes: u64,
 }
 
+/// A cross-field mistake in [`RecommendConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The YAML key to point at.
+    pub key: &'static str,
+    /// Full path of the field (`analysis.recommendations.apply.redis[0].max_maxmemory_bytes`).
+    pub field: String,
+    pub message: &'static str,
+}
+
 impl RecommendConfig {
-    /// Cross-field checks; the error names the field.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Cross-field checks serde cannot express.
+    pub fn validate(&self) -> Result<(), Invalid> {
         for (i, r) in self.apply.redis.iter().enumerate() {
             if r.min_maxmemory_bytes > r.max_maxmemory_bytes {
-                return Err((
-                    "max_maxmemory_bytes",
-                    format!(
-                        "analysis.recommendations.apply.redis[{i}].max_maxmemory_bytes: must be at least min_maxmemory_bytes"
-                    ),
-                ));
+                return Err(Invalid {
+                    key: "max_maxmemory_bytes",
+                    field: format!("analysis.recommendations.apply.redis[{i}].max_maxmemory_bytes"),
+                    message: "must be at least min_maxmemory_bytes",
+                });
             }
         }
-        for (field, v) in [
+        for (key, v) in [
             ("hit_ratio_min", self.hit_ratio_min),
             ("cache_used_max", self.cache_used_max),
             ("memory_available_min", self.memory_available_min),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err((
-                    field,
-                    format!("analysis.recommendations.{field}: must be between 0 and 1"),
-                ));
+                return Err(Invalid {
+                    key,
+                    field: format!("analysis.recommendations.{key}"),
+                    message: "must be between 0 and 1",
+                });
             }
         }
         Ok(())

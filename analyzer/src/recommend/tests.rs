@@ -263,9 +263,12 @@ fn config_bounds_are_validated() {
         min_maxmemory_bytes: 10,
         max_maxmemory_bytes: 5,
     });
-    let (field, message) = config.validate().expect_err("min above max");
-    assert_eq!(field, "max_maxmemory_bytes");
-    assert!(message.contains("apply.redis[0]"), "{message}");
+    let invalid = config.validate().expect_err("min above max");
+    assert_eq!(invalid.key, "max_maxmemory_bytes");
+    assert_eq!(
+        invalid.field,
+        "analysis.recommendations.apply.redis[0].max_maxmemory_bytes"
+    );
 }
 
 #[test]
