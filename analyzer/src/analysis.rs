@@ -72,8 +72,10 @@ pub struct Analysis {
     pub error: Option<String>,
     pub forecasts: Vec<Forecast>,
     pub recommendations: Vec<Recommendation>,
-    /// Changes applied or dry-run, oldest first (bounded).
+    /// Changes applied or dry-run, oldest first (the last 100).
     pub actions: Vec<ActionRecord>,
+    /// Changes applied or dry-run since start.
+    pub actions_total: u64,
 }
 
 pub type SharedAnalysis = Arc<RwLock<Analysis>>;
@@ -103,6 +105,7 @@ pub fn pass(
         forecasts,
         recommendations,
         actions: applier.log.iter().cloned().collect(),
+        actions_total: applier.total,
     })
 }
 
@@ -252,7 +255,7 @@ pub fn render(analysis: &Analysis, set: &mut MetricSet) {
     set.counter(
         "pulse_recommendation_actions_total",
         "Changes applied or dry-run since start (see GET /api/v1/recommendations).",
-        analysis.actions.len() as f64,
+        analysis.actions_total as f64,
     );
     if let Some(at) = analysis.computed_at {
         set.gauge(

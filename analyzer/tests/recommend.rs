@@ -29,6 +29,13 @@ fn free_port() -> u16 {
 
 struct Server(Child);
 
+impl Server {
+    fn assert_running(&mut self) {
+        let status = self.0.try_wait().unwrap();
+        assert!(status.is_none(), "redis-server exited: {status:?}");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -67,77 +74,113 @@ fn start_redis(port: u16) -> Server {
     server
 }
 
-/// A RESP connection for the workload and for checking `maxmemory`.
-struct Client(BufReader<TcpStream>);
+/// A RESP connection for the workload and for checking `maxmemory`. Commands are
+/// buffered by `send` and written by `reply` or `flush_and_read`.
+struct Client {
+    stream: BufReader<TcpStream>,
+    pending: Vec<u8>,
+}
 
 impl Client {
     fn connect(port: u16) -> Client {
-        let mut c = Client(BufReader::new(
-            TcpStream::connect(("127.0.0.1", port)).unwrap(),
-        ));
+        Client::try_connect(port).unwrap()
+    }
+
+    fn try_connect(port: u16) -> std::io::Result<Client> {
+        let mut c = Client {
+            stream: BufReader::new(TcpStream::connect(("127.0.0.1", port))?),
+            pending: Vec::new(),
+        };
         c.send(&["AUTH", PASSWORD]);
-        assert_eq!(c.reply(), "+OK");
-        c
+        let reply = c.try_reply()?;
+        assert_eq!(reply, "+OK", "AUTH on our redis-server");
+        Ok(c)
     }
 
     fn send(&mut self, args: &[&str]) {
-        let mut out = format!("*{}\r\n", args.len());
+        self.pending
+            .extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
         for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            self.pending
+                .extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
         }
-        self.0.get_mut().write_all(out.as_bytes()).unwrap();
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        self.stream.get_mut().write_all(&pending)
+    }
+
+    fn flush_and_read(&mut self, replies: usize) -> std::io::Result<()> {
+        for _ in 0..replies {
+            self.try_reply()?;
+        }
+        Ok(())
     }
 
     /// One reply: the status line, or the bulk body for `$`, or each element for `*`.
-    fn reply(&mut self) -> String {
+    fn try_reply(&mut self) -> std::io::Result<String> {
+        if !self.pending.is_empty() {
+            self.flush()?;
+        }
         let mut line = String::new();
-        self.0.read_line(&mut line).unwrap();
+        if self.stream.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         let line = line.trim_end().to_owned();
         if let Some(len) = line.strip_prefix('$') {
             let len: i64 = len.parse().unwrap();
             if len < 0 {
-                return "(nil)".into();
+                return Ok("(nil)".into());
             }
             let mut body = vec![0; len as usize + 2];
-            self.0.read_exact(&mut body).unwrap();
+            self.stream.read_exact(&mut body)?;
             body.truncate(len as usize);
-            return String::from_utf8(body).unwrap();
+            return Ok(String::from_utf8(body).unwrap());
         }
         if let Some(n) = line.strip_prefix('*') {
             let n: usize = n.parse().unwrap();
-            return (0..n).map(|_| self.reply()).collect::<Vec<_>>().join(" ");
+            let items: std::io::Result<Vec<String>> = (0..n).map(|_| self.try_reply()).collect();
+            return Ok(items?.join(" "));
         }
-        line
+        Ok(line)
     }
 
     fn maxmemory(&mut self) -> u64 {
         self.send(&["CONFIG", "GET", "maxmemory"]);
-        let reply = self.reply();
+        let reply = self.try_reply().unwrap();
         reply.split(' ').nth(1).unwrap().parse().unwrap()
     }
 }
 
 /// Writes 1 KiB values under ever new keys and reads back random older ones, so the
-/// working set never fits in 2 MiB: evictions and a low hit ratio. Pipelined in batches.
+/// working set never fits in 2 MiB: evictions and a low hit ratio. Pipelined in batches;
+/// a dropped connection is reopened, so the workload outlives a transient error.
 fn workload(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut client = Client::connect(port);
         let value = "x".repeat(1024);
         let mut i: u64 = 0;
         let mut state: u64 = 0x2545_F491_4F6C_DD1D;
         while !stop.load(Ordering::Relaxed) {
-            for _ in 0..100 {
-                client.send(&["SET", &format!("key:{i}"), &value]);
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                client.send(&["GET", &format!("key:{}", state % (i + 1))]);
-                i += 1;
+            let Ok(mut client) = Client::try_connect(port) else {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            };
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..100 {
+                    client.send(&["SET", &format!("key:{i}"), &value]);
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    client.send(&["GET", &format!("key:{}", state % (i + 1))]);
+                    i += 1;
+                }
+                if client.flush_and_read(200).is_err() {
+                    eprintln!("workload: connection lost after {i} keys, reconnecting");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            for _ in 0..200 {
-                client.reply();
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
     })
 }
@@ -159,7 +202,7 @@ fn analyzer_config(dir: &std::path::Path, name: &str, exporter: &Process, body: 
 #[test]
 fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds() {
     let port = free_port();
-    let _redis = start_redis(port);
+    let mut redis = start_redis(port);
     let dir = tempfile::tempdir().unwrap();
     let password_file = dir.path().join("redis-password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
@@ -221,6 +264,7 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         "the dry-run analyzer to recommend and log a change",
         Duration::from_secs(90),
         || {
+            redis.assert_running();
             let (_, body) = get_json(&dry.url("/api/v1/recommendations"));
             (!body["actions"].as_array()?.is_empty()).then_some(body)
         },
@@ -235,6 +279,7 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         "the apply-mode analyzer to apply a change",
         Duration::from_secs(90),
         || {
+            redis.assert_running();
             let (_, body) = get_json(&live.url("/api/v1/recommendations"));
             (!body["actions"].as_array()?.is_empty()).then_some(body)
         },
@@ -280,6 +325,10 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         .find(|l| l.starts_with("pulse_recommendation_info{") && l.contains("cache_evictions"))
         .unwrap_or_else(|| panic!("no recommendation metric in:\n{metrics}"));
     assert!(info.ends_with(" 1"), "{info}");
+    assert!(
+        metrics.contains("pulse_recommendation_actions_total 1\n"),
+        "one change, then the cooldown"
+    );
     assert!(
         info.contains(&format!("subject=\"redis 127.0.0.1:{port}\"")),
         "{info}"

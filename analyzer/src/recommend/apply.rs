@@ -42,6 +42,8 @@ pub struct Applier {
     config: ApplyConfig,
     last_change: HashMap<String, i64>,
     pub log: VecDeque<ActionRecord>,
+    /// Actions since start (the log keeps only the last [`LOG_SIZE`]).
+    pub total: u64,
 }
 
 impl Applier {
@@ -50,6 +52,7 @@ impl Applier {
             config,
             last_change: HashMap::new(),
             log: VecDeque::new(),
+            total: 0,
         }
     }
 
@@ -101,6 +104,7 @@ impl Applier {
                 dry_run,
                 outcome,
             };
+            self.total += 1;
             self.log.push_back(record.clone());
             while self.log.len() > LOG_SIZE {
                 self.log.pop_front();
@@ -288,6 +292,7 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(applier.log.len(), 1);
+        assert_eq!(applier.total, 1);
     }
 
     #[test]
