@@ -1,6 +1,6 @@
 //! Recommendations end to end with real parts: a `redis-server` with a small `maxmemory`
 //! and a workload that evicts, the real pulse-exporter scraping it, and two analyzers
-//! scraping the exporter, one in dry-run and one in apply mode. The eviction
+//! scraping the exporter, first one in dry-run and then one in apply mode. The eviction
 //! recommendation must appear with its evidence, the dry run must leave Redis alone, and the
 //! apply run must raise `maxmemory`, but no further than its configured bound.
 #![allow(clippy::unwrap_used)]
@@ -245,16 +245,6 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         &dir.path().join("dry.db"),
         &[],
     );
-    let live = analyzer(
-        std::path::Path::new(&analyzer_config(
-            dir.path(),
-            "live",
-            &exporter,
-            &apply(true),
-        )),
-        &dir.path().join("live.db"),
-        &[],
-    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let writer = workload(port, stop.clone());
@@ -273,6 +263,24 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
     assert_eq!(action["dry_run"], true);
     assert_eq!(action["outcome"], "dry_run");
     assert_eq!(action["address"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        Client::connect(port).maxmemory(),
+        2 * MIB,
+        "dry run leaves Redis alone"
+    );
+
+    // Started only now: once it raised maxmemory to the bound, the dry run would have
+    // nothing left to propose.
+    let live = analyzer(
+        std::path::Path::new(&analyzer_config(
+            dir.path(),
+            "live",
+            &exporter,
+            &apply(true),
+        )),
+        &dir.path().join("live.db"),
+        &[],
+    );
 
     // The apply run changes maxmemory, clamped to its 3 MiB bound.
     let live_answer = wait_for(
