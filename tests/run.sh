@@ -40,6 +40,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "cargo test (workspace)"
 cargo test --workspace --locked
 
+step "forecast accuracy table (README: Forecasting)"
+cargo run --release --locked -q -p pulse-timeseries --example forecast_compare
+
 for suite in tests/*/check.sh; do
     [[ -e $suite ]] || continue
     step "$suite"

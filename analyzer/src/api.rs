@@ -40,11 +40,14 @@ pub struct ApiState {
     pub write_token: Option<String>,
     /// Alert engine behind `/api/v1/alerts`, silences and events (absent in tools/tests).
     pub alerting: Option<Arc<crate::alerting::service::Alerting>>,
+    /// Latest forecasts and recommendations, refreshed by the analysis task.
+    pub analysis: crate::analysis::SharedAnalysis,
+    pub analysis_config: crate::analysis::AnalysisConfig,
 }
 
 impl ApiState {
     /// Runs `f` with the read connection on a blocking thread (SQLite calls block).
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Reader) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -109,6 +112,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/snapshot", get(snapshot))
         .route("/api/v1/admin/maintenance", post(maintenance))
         .merge(crate::alerting::api::routes())
+        .merge(crate::analysis::routes())
         .with_state(state)
 }
 
@@ -121,7 +125,9 @@ async fn landing() -> Html<&'static str> {
         "<li><a href=\"/api/v1/health\">Health</a></li>",
         "<li><a href=\"/api/v1/series\">Series</a></li>",
         "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",
-        "<li><a href=\"/api/v1/alerts\">Alerts</a></li></ul></body></html>\n"
+        "<li><a href=\"/api/v1/alerts\">Alerts</a></li>",
+        "<li><a href=\"/api/v1/forecasts\">Forecasts</a></li>",
+        "<li><a href=\"/api/v1/recommendations\">Recommendations</a></li></ul></body></html>\n"
     ))
 }
 
@@ -208,6 +214,9 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
         for (channel, _, n) in &counts {
             failed.sample(&[("channel", channel)], *n as f64);
         }
+    }
+    if let Ok(analysis) = state.analysis.read() {
+        crate::analysis::render(&analysis, &mut set);
     }
     pulse_exporter::self_metrics::process(&mut set);
     set.normalize();

@@ -123,6 +123,17 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         }
     }
 
+    let analysis = crate::analysis::SharedAnalysis::default();
+    if config.analysis.enabled {
+        tasks.push(tokio::spawn(crate::analysis::run(
+            settings.storage_path.clone(),
+            config.analysis.clone(),
+            config.retention.raw,
+            analysis.clone(),
+            stop_rx.clone(),
+        )));
+    }
+
     let state = Arc::new(ApiState {
         db_path: settings.storage_path.clone(),
         reader: Mutex::new(None),
@@ -131,6 +142,8 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         raw_retention: config.retention.raw,
         write_token: settings.write_token.clone(),
         alerting: Some(alerting),
+        analysis,
+        analysis_config: config.analysis.clone(),
     });
     let router = server::protect(
         api::router(state),

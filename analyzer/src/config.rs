@@ -32,6 +32,8 @@ pub struct Config {
     pub web: Web,
     /// Alert rules, routes, channels and grouping (see `alerting::config`).
     pub alerting: crate::alerting::config::AlertingConfig,
+    /// Forecasts, recommendations and the opt-in apply mode.
+    pub analysis: crate::analysis::AnalysisConfig,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             derived: Derived::ALL.to_vec(),
             web: Web::default(),
             alerting: Default::default(),
+            analysis: crate::analysis::AnalysisConfig::default(),
         }
     }
 }
@@ -104,6 +107,9 @@ impl Config {
                     ));
                 }
             }
+        }
+        if let Err(e) = config.analysis.recommendations.validate() {
+            return Err(invalid(e.key, &e.field, e.message));
         }
         Ok(config)
     }
@@ -312,7 +318,9 @@ impl Default for Retention {
     }
 }
 
-fn de_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn de_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     Dur::deserialize(deserializer).map(|d| d.0)
 }
 
@@ -406,6 +414,45 @@ mod tests {
         let err = parse("derived: [cpu_utilisation, gpu]\n").unwrap_err();
         assert!(
             err.starts_with("analyzer.yml:1:28: derived[1]: unknown variant `gpu`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn analysis_section_parses_and_checks_its_bounds() {
+        let config = parse(
+            "analysis:\n  interval: 30s\n  forecast: {horizon_secs: 86400}\n  recommendations:\n    \
+             window: 5m\n    apply:\n      enabled: true\n      redis:\n        \
+             - {address: '127.0.0.1:6379', min_maxmemory_bytes: 1, max_maxmemory_bytes: 2}\n",
+        )
+        .unwrap();
+        assert_eq!(config.analysis.interval, Duration::from_secs(30));
+        assert_eq!(config.analysis.forecast.horizon_secs, 86_400);
+        assert_eq!(config.analysis.forecast.season_secs, 86_400, "default kept");
+        let recs = &config.analysis.recommendations;
+        assert_eq!(recs.window, Duration::from_secs(300));
+        assert!(recs.apply.enabled);
+        assert_eq!(recs.apply.redis[0].max_maxmemory_bytes, 2);
+        assert!(!parse("").unwrap().analysis.recommendations.apply.enabled);
+
+        let err = parse(
+            "analysis:\n  recommendations:\n    apply:\n      redis:\n        - address: a:1\n          \
+             min_maxmemory_bytes: 5\n          max_maxmemory_bytes: 1\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "analyzer.yml:7:11: analysis.recommendations.apply.redis[0].max_maxmemory_bytes: \
+             must be at least min_maxmemory_bytes"
+        );
+        let err = parse("analysis:\n  recommendations:\n    hit_ratio_min: 1.5\n").unwrap_err();
+        assert_eq!(
+            err,
+            "analyzer.yml:3:5: analysis.recommendations.hit_ratio_min: must be between 0 and 1"
+        );
+        let err = parse("analysis:\n  recommendations:\n    windw: 5m\n").unwrap_err();
+        assert!(
+            err.starts_with("analyzer.yml:3:5: analysis.recommendations.windw: unknown field"),
             "{err}"
         );
     }

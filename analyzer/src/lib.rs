@@ -5,13 +5,17 @@
 //! can drive the pieces without a process.
 
 pub mod alerting;
+pub mod analysis;
 pub mod api;
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod derived;
 pub mod fleet;
 pub mod launcher;
 pub mod parse;
+pub mod recent;
+pub mod recommend;
 pub mod scrape;
 pub mod storage;

@@ -10,6 +10,14 @@
 //! and reports a prediction interval: the earliest and latest plausible
 //! crossing, so an alert can wait until even the optimistic estimate is
 //! close.
+//!
+//! A whole-history line is wrong when the behaviour changed: a fill that
+//! stopped, a big file copied in (a step), a workload that sped up. So the
+//! trend is fitted only over the current *regime*: the data after the latest
+//! change in level or slope, found by splitting the deseasonalised series
+//! where two lines explain it much better than one (see [`regime_start`]).
+//! The daily profile is still learnt from the whole history, because the
+//! rhythm of a day survives a change in trend.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,8 +25,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForecastConfig {
-    /// Seasonal period, in seconds. Used only when the history spans at
-    /// least two periods, so that a single odd day is not mistaken for a
+    /// Seasonal period, in seconds. Used only when the history spans
+    /// (about) two periods, so that a single odd day is not mistaken for a
     /// rhythm.
     pub season_secs: i64,
     /// Number of phase buckets per period: hourly for a daily period.
@@ -29,6 +37,14 @@ pub struct ForecastConfig {
     /// How far ahead to look, in seconds. Crossings beyond it are reported
     /// as "not within the horizon".
     pub horizon_secs: i64,
+    /// Shortest regime the trend is fitted over, in seconds: a change
+    /// closer to the present than this is not acted on yet, because a few
+    /// hours of data cannot tell a new trend from noise.
+    pub min_regime_secs: i64,
+    /// A split into two regimes is accepted only when two lines leave at
+    /// most this share of the squared residuals one line leaves. Noise
+    /// alone lowers it by well under 1 %, a real change by far more.
+    pub split_max_sse_ratio: f64,
 }
 
 impl Default for ForecastConfig {
@@ -38,6 +54,8 @@ impl Default for ForecastConfig {
             season_buckets: 24,
             interval_z: 1.96,
             horizon_secs: 90 * 86_400,
+            min_regime_secs: 6 * 3600,
+            split_max_sse_ratio: 0.7,
         }
     }
 }
@@ -51,6 +69,10 @@ pub struct Exhaustion {
     pub earliest: Option<i64>,
     /// First time the optimistic edge of the interval reaches it.
     pub latest: Option<i64>,
+    /// Fitted trend, in units per second (daily rhythm removed).
+    pub trend_per_second: f64,
+    /// Start of the regime the trend was fitted over (unix seconds).
+    pub regime_start: i64,
 }
 
 /// Why no forecast could be made.
@@ -58,6 +80,15 @@ pub struct Exhaustion {
 pub enum ForecastError {
     #[error("need at least 3 finite points with distinct timestamps, got {0}")]
     TooFewPoints(usize),
+}
+
+/// One least-squares line over a stretch of the history.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    intercept: f64,
+    slope: f64,
+    t_mean: f64,
+    sxx: f64,
 }
 
 /// Trend + seasonal model fitted by least squares.
@@ -73,6 +104,8 @@ struct Model {
     n: f64,
     t_mean: f64,
     sxx: f64,
+    /// First timestamp of the regime the trend was fitted over.
+    regime_start: i64,
 }
 
 impl Model {
@@ -89,9 +122,12 @@ impl Model {
             (Some(a), Some(b)) if points.len() >= 3 && b > a => (a, b),
             _ => return Err(ForecastError::TooFewPoints(points.len())),
         };
+        // Two whole periods, give or take one bucket (a history "of two
+        // days" starts a few minutes after the first sample of day one).
         let seasonal = config.season_secs > 0
             && config.season_buckets > 0
-            && last - first >= 2 * config.season_secs;
+            && last - first
+                >= 2 * config.season_secs - config.season_secs / config.season_buckets as i64;
         let buckets = if seasonal { config.season_buckets } else { 0 };
         let mut model = Self {
             t0: first as f64,
@@ -103,59 +139,103 @@ impl Model {
             n: points.len() as f64,
             t_mean: 0.0,
             sxx: 0.0,
+            regime_start: first,
         };
-        // Alternate trend and seasonal fits (backfitting): a couple of
-        // rounds settle because the two are nearly orthogonal over whole
-        // periods.
-        for _ in 0..3 {
-            model.fit_trend(&points);
-            model.fit_season(&points);
-        }
-        model.fit_trend(&points);
-        let sse: f64 = points
+        // Classical decomposition: the daily profile is the median deviation
+        // from a centred one-period moving average, which follows steps and
+        // changes of slope, so none of them leaks into the profile (a single
+        // least-squares line would, as a spurious daily ramp). Then the
+        // current regime is found on the deseasonalised series, and the
+        // trend is fitted over it alone.
+        let mut sorted = points;
+        sorted.sort_by_key(|p| p.0);
+        model.fit_season(&sorted);
+        let start = regime_start(&sorted, |t| model.seasonal_at(t), config);
+        let recent = &sorted[start..];
+        model.fit_trend(recent);
+        let sse: f64 = recent
             .iter()
             .map(|&(t, v)| (v - model.mean_at(t)).powi(2))
             .sum();
         let dof = (model.n - 2.0 - buckets as f64).max(1.0);
         model.sigma = (sse / dof).sqrt();
+        model.regime_start = recent.first().map_or(first, |p| p.0);
         Ok(model)
     }
 
-    fn fit_trend(&mut self, points: &[(i64, f64)]) {
-        let xs = points.iter().map(|&(t, _)| t as f64 - self.t0);
-        let t_mean = xs.clone().sum::<f64>() / self.n;
+    /// Least-squares line (intercept at `t0`, slope) through `points` with
+    /// the seasonal profile removed, plus the centre and spread of the
+    /// times for the prediction interval.
+    fn line(&self, points: &[(i64, f64)]) -> Line {
+        let n = points.len().max(1) as f64;
+        let t_mean = points.iter().map(|&(t, _)| t as f64 - self.t0).sum::<f64>() / n;
         let y_mean = points
             .iter()
             .map(|&(t, v)| v - self.seasonal_at(t))
             .sum::<f64>()
-            / self.n;
+            / n;
         let (mut sxy, mut sxx) = (0.0, 0.0);
         for &(t, v) in points {
             let dx = t as f64 - self.t0 - t_mean;
             sxy += dx * (v - self.seasonal_at(t) - y_mean);
             sxx += dx * dx;
         }
-        self.slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-        self.intercept = y_mean - self.slope * t_mean;
-        self.t_mean = t_mean;
-        self.sxx = sxx;
+        let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+        Line {
+            intercept: y_mean - slope * t_mean,
+            slope,
+            t_mean,
+            sxx,
+        }
     }
 
+    fn fit_trend(&mut self, points: &[(i64, f64)]) {
+        let line = self.line(points);
+        self.n = points.len() as f64;
+        self.slope = line.slope;
+        self.intercept = line.intercept;
+        self.t_mean = line.t_mean;
+        self.sxx = line.sxx;
+    }
+
+    /// Seasonal profile: per phase bucket, the median deviation from the
+    /// centred moving average over one period (points whose window is not
+    /// fully inside the history are left out). `points` must be sorted.
     fn fit_season(&mut self, points: &[(i64, f64)]) {
         if self.season.is_empty() {
             return;
         }
-        let mut sums = vec![(0.0, 0u32); self.season.len()];
-        for &(t, v) in points {
-            let b = self.bucket(t);
-            sums[b].0 += v - self.trend_at(t);
-            sums[b].1 += 1;
+        let half = self.season_secs / 2;
+        let (first, last) = match (points.first(), points.last()) {
+            (Some(a), Some(b)) => (a.0, b.0),
+            _ => return,
+        };
+        let mut prefix = Vec::with_capacity(points.len() + 1);
+        prefix.push(0.0);
+        for p in points {
+            prefix.push(prefix.last().copied().unwrap_or(0.0) + p.1);
         }
-        for (s, (sum, count)) in self.season.iter_mut().zip(&sums) {
-            *s = if *count > 0 {
-                sum / f64::from(*count)
-            } else {
+        let mut deviations = vec![Vec::new(); self.season.len()];
+        for &(t, v) in points {
+            if t - half < first || t + half > last {
+                continue;
+            }
+            let lo = points.partition_point(|p| p.0 < t - half);
+            let hi = points.partition_point(|p| p.0 <= t + half);
+            if hi <= lo {
+                continue;
+            }
+            let average = (prefix[hi] - prefix[lo]) / (hi - lo) as f64;
+            deviations[self.bucket(t)].push(v - average);
+        }
+        // The median per bucket: a step disturbs the moving average for
+        // one period only, i.e. one value out of many per bucket.
+        for (s, d) in self.season.iter_mut().zip(&mut deviations) {
+            *s = if d.is_empty() {
                 0.0
+            } else {
+                let mid = d.len() / 2;
+                *d.select_nth_unstable_by(mid, f64::total_cmp).1
             };
         }
         // The trend owns the level: centre the profile.
@@ -199,6 +279,100 @@ impl Model {
     }
 }
 
+/// Running sums for least-squares lines over any index range in O(1).
+struct Prefix {
+    n: Vec<f64>,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    xx: Vec<f64>,
+    xy: Vec<f64>,
+    yy: Vec<f64>,
+}
+
+impl Prefix {
+    fn new(points: &[(f64, f64)]) -> Self {
+        let mut p = Self {
+            n: vec![0.0],
+            x: vec![0.0],
+            y: vec![0.0],
+            xx: vec![0.0],
+            xy: vec![0.0],
+            yy: vec![0.0],
+        };
+        for &(x, y) in points {
+            let push = |v: &mut Vec<f64>, d: f64| v.push(v.last().copied().unwrap_or(0.0) + d);
+            push(&mut p.n, 1.0);
+            push(&mut p.x, x);
+            push(&mut p.y, y);
+            push(&mut p.xx, x * x);
+            push(&mut p.xy, x * y);
+            push(&mut p.yy, y * y);
+        }
+        p
+    }
+
+    /// Residual sum of squares of the least-squares line through `[a, b)`.
+    fn sse(&self, a: usize, b: usize) -> f64 {
+        let d = |v: &[f64]| v[b] - v[a];
+        let (n, sx, sy) = (d(&self.n), d(&self.x), d(&self.y));
+        if n < 2.0 {
+            return 0.0;
+        }
+        let sxx = d(&self.xx) - sx * sx / n;
+        let sxy = d(&self.xy) - sx * sy / n;
+        let syy = d(&self.yy) - sy * sy / n;
+        let explained = if sxx > 0.0 { sxy * sxy / sxx } else { 0.0 };
+        (syy - explained).max(0.0)
+    }
+}
+
+/// Index of the first point of the current regime in `sorted` (ascending
+/// time): repeatedly splits the remaining tail at the point where two
+/// lines through the deseasonalised values fit best, as long as the split
+/// cuts the squared residuals of one line by enough
+/// ([`ForecastConfig::split_max_sse_ratio`]) and leaves at least
+/// [`ForecastConfig::min_regime_secs`] after it. Binary segmentation, as in
+/// change-point libraries, limited to the latest change because only that
+/// one matters for the forecast.
+pub fn regime_start(
+    sorted: &[(i64, f64)],
+    seasonal: impl Fn(i64) -> f64,
+    config: &ForecastConfig,
+) -> usize {
+    const MIN_POINTS: usize = 12;
+    const MAX_SPLITS: usize = 4;
+    const CANDIDATES: usize = 200;
+    let Some(&(t0, _)) = sorted.first() else {
+        return 0;
+    };
+    // Hours keep the sums well-conditioned.
+    let xy: Vec<(f64, f64)> = sorted
+        .iter()
+        .map(|&(t, v)| ((t - t0) as f64 / 3600.0, v - seasonal(t)))
+        .collect();
+    let prefix = Prefix::new(&xy);
+    let last_t = sorted.last().map_or(t0, |p| p.0);
+    let mut start = 0;
+    for _ in 0..MAX_SPLITS {
+        let end = sorted.len();
+        let whole = prefix.sse(start, end);
+        if end - start < 2 * MIN_POINTS || whole <= 0.0 {
+            break;
+        }
+        let stride = ((end - start) / CANDIDATES).max(1);
+        let best = (start + MIN_POINTS..=end - MIN_POINTS)
+            .step_by(stride)
+            .filter(|&k| last_t - sorted[k].0 >= config.min_regime_secs)
+            .map(|k| (k, prefix.sse(start, k) + prefix.sse(k, end)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((k, split)) if split <= config.split_max_sse_ratio * whole => start = k,
+            _ => break,
+        }
+    }
+    start
+}
+
 /// Estimates when `points` (unix seconds, value) will reach `limit`, from
 /// the trend and daily profile of the whole history. Works for falling
 /// series too (free space reaching zero): the direction is taken from the
@@ -217,36 +391,52 @@ pub fn time_to_exhaustion(
         .ok_or(ForecastError::TooFewPoints(0))?;
     let rising = limit >= last_v;
     let reached = |v: f64| if rising { v >= limit } else { v <= limit };
-    // Scan at 1/4 of a seasonal bucket (15 minutes for the defaults): fine
-    // enough for alerting, and bounded work for any horizon we allow.
-    let step = (config.season_secs / (4 * config.season_buckets.max(1) as i64)).max(60);
-    let mut out = Exhaustion {
-        expected: None,
-        earliest: None,
-        latest: None,
-    };
-    let mut t = last_t;
-    while t <= last_t + config.horizon_secs.max(0) {
+    // Scan at 1/4 of a seasonal bucket (15 minutes for the defaults), then
+    // bisect inside the step where an edge is first reached: to the second,
+    // with bounded work for any horizon.
+    let step = (config.season_secs / (4 * config.season_buckets.max(1) as i64))
+        .max(config.horizon_secs / 50_000)
+        .max(1);
+    let edges = |t: i64| {
         let mean = model.mean_at(t);
         let hw = model.half_width(t, config.interval_z);
-        let (pessimistic, optimistic) = if rising {
-            (mean + hw, mean - hw)
+        if rising {
+            [mean + hw, mean, mean - hw]
         } else {
-            (mean - hw, mean + hw)
-        };
-        if out.earliest.is_none() && reached(pessimistic) {
-            out.earliest = Some(t);
+            [mean - hw, mean, mean + hw]
         }
-        if out.expected.is_none() && reached(mean) {
-            out.expected = Some(t);
+    };
+    let mut found: [Option<i64>; 3] = [None; 3];
+    let end = last_t + config.horizon_secs.max(0);
+    let mut previous = last_t;
+    let mut t = last_t;
+    while t <= end && found[2].is_none() {
+        let values = edges(t);
+        for (edge, slot) in found.iter_mut().enumerate() {
+            if slot.is_none() && reached(values[edge]) {
+                let (mut lo, mut hi) = (previous, t);
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    if reached(edges(mid)[edge]) {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                *slot = Some(if reached(edges(lo)[edge]) { lo } else { hi });
+            }
         }
-        if out.latest.is_none() && reached(optimistic) {
-            out.latest = Some(t);
-            break;
-        }
+        previous = t;
         t += step;
     }
-    Ok(out)
+    let [earliest, expected, latest] = found;
+    Ok(Exhaustion {
+        expected,
+        earliest,
+        latest,
+        trend_per_second: model.slope,
+        regime_start: model.regime_start,
+    })
 }
 
 /// Prometheus' `predict_linear(v[range], horizon)`: the least-squares line
@@ -377,6 +567,55 @@ mod tests {
             .collect();
         let never = time_to_exhaustion(&flat, 100.0, &ForecastConfig::default()).expect("fit");
         assert_eq!(never.expected, None);
+    }
+
+    #[test]
+    fn a_fill_that_stopped_is_not_extrapolated() {
+        // Rising 1/day for 10 days, flat for 4: the old slope must not
+        // predict a crossing.
+        let stopped: Vec<_> = (0..14 * 288)
+            .map(|i| {
+                let t = i * 300;
+                (
+                    t,
+                    50.0 + (t as f64 / DAY as f64).min(10.0) + 0.5 * noise(i as usize),
+                )
+            })
+            .collect();
+        let eta = time_to_exhaustion(&stopped, 80.0, &ForecastConfig::default()).expect("fit");
+        assert_eq!(eta.expected, None, "{eta:?}");
+        assert!((eta.regime_start - 10 * DAY).abs() < DAY / 4, "{eta:?}");
+    }
+
+    #[test]
+    fn a_step_moves_the_level_but_keeps_the_slope() {
+        let step: Vec<_> = (0..14 * 288)
+            .map(|i| {
+                let t = i * 300;
+                let jump = if t >= 10 * DAY { 15.0 } else { 0.0 };
+                (
+                    t,
+                    40.0 + 0.5 * t as f64 / DAY as f64 + jump + 0.5 * noise(i as usize),
+                )
+            })
+            .collect();
+        let eta = time_to_exhaustion(&step, 80.0, &ForecastConfig::default()).expect("fit");
+        // 55 + 0.5 d = 80 at day 50.
+        let expected = eta.expected.expect("crosses");
+        assert!((expected - 50 * DAY).abs() < 2 * DAY, "{eta:?}");
+        assert!(
+            (eta.trend_per_second * DAY as f64 - 0.5).abs() < 0.05,
+            "{eta:?}"
+        );
+    }
+
+    #[test]
+    fn noise_alone_does_not_split_the_history() {
+        let line: Vec<_> = (0..14 * 288)
+            .map(|i| (i * 300, 50.0 + i as f64 / 288.0 + 2.0 * noise(i as usize)))
+            .collect();
+        let eta = time_to_exhaustion(&line, 80.0, &ForecastConfig::default()).expect("fit");
+        assert_eq!(eta.regime_start, 0);
     }
 
     #[test]

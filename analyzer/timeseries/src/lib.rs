@@ -8,8 +8,10 @@
 //!   trees with that same detector.
 //! - [`forecast`]: time to exhaustion from trend + daily profile with a
 //!   prediction interval, and Prometheus' `predict_linear` for comparison.
+//! - [`patterns`]: daily/weekly rhythm and peak hours of a series.
 
 pub mod anomaly;
 pub mod csv;
 pub mod forecast;
+pub mod patterns;
 mod window;
