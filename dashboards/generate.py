@@ -586,9 +586,9 @@ def analyzer():
                 (f"sum(pulse_anomaly_active{{{SEL}}})", "active"),
             ),
             stat(
-                "Analyzer alerts firing",
+                "Analyzer alerts open",
                 "short",
-                (f"sum by (severity) (pulse_analyzer_alerts_firing{{{SEL}}})", "{{severity}}"),
+                (f"sum by (severity) (pulse_analyzer_alerts{{{SEL}}})", "{{severity}}"),
             ),
             row("Anomalies"),
             ts(
