@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pulse_exporter::server::{self, ServeError};
 
+use crate::anomaly::Engine;
 use crate::api::{self, ApiState};
 use crate::cli::{ExportArgs, ExportFormat, RunArgs, Settings};
 use crate::config::SourceKind;
@@ -49,11 +50,22 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
     };
     let store = Store::open(&settings.storage_path, policy)?;
     let store = Arc::new(Mutex::new(store));
+    let anomaly = if config.anomaly.enabled {
+        let engine = Engine::open(
+            config.anomaly.clone(),
+            &settings.storage_path,
+            config.retention.rollups,
+        )?;
+        Some(Arc::new(Mutex::new(engine)))
+    } else {
+        None
+    };
     let metrics = Arc::new(SelfMetrics::default());
     let ingest = Arc::new(Ingest {
         store: store.clone(),
         metrics: metrics.clone(),
         derived: config.derived.clone(),
+        anomaly: anomaly.clone(),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -108,6 +120,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         metrics,
         raw_retention: config.retention.raw,
         write_token: settings.write_token.clone(),
+        anomaly,
     });
     let router = server::protect(
         api::router(state),

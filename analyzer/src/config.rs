@@ -11,6 +11,7 @@ use std::time::Duration;
 use pulse_exporter::config::{ConfigError, parse_yaml};
 use serde::{Deserialize, Deserializer, de};
 
+use crate::anomaly::AnomalyConfig;
 use crate::derived::Derived;
 
 pub const DEFAULT_TARGET: &str = "http://127.0.0.1:9100/metrics";
@@ -30,6 +31,8 @@ pub struct Config {
     /// Derived series computed after each scrape (default: all of them).
     pub derived: Vec<Derived>,
     pub web: Web,
+    /// Live anomaly detection and the `detect` command's detector settings.
+    pub anomaly: AnomalyConfig,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             retention: Retention::default(),
             derived: Derived::ALL.to_vec(),
             web: Web::default(),
+            anomaly: AnomalyConfig::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! `main.rs` only parses flags and reports errors; everything else lives here so that tests
 //! can drive the pieces without a process.
 
+pub mod anomaly;
 pub mod api;
 pub mod app;
 pub mod cli;
