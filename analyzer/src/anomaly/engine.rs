@@ -275,18 +275,31 @@ impl Engine {
         scores
     }
 
-    /// Events active right now, for the alerting engine.
-    pub fn active_events(&self) -> Result<Vec<AnomalyEvent>, StoreError> {
-        let mut events = Vec::new();
-        for tracked in self.series.values() {
-            if let Some(active) = &tracked.active
-                && let Some(event) = self.events.get(active.id)?
-            {
-                events.push(event);
-            }
-        }
+    /// Events active right now, oldest first, for the alerting engine: built from memory,
+    /// so asking costs no database read and cannot fail. Correlations are empty until an
+    /// event ends (see [`super::events::list`] for ended ones).
+    pub fn active_events(&self) -> Vec<AnomalyEvent> {
+        let mut events: Vec<AnomalyEvent> = self
+            .series
+            .values()
+            .filter_map(|tracked| {
+                let active = tracked.active.as_ref()?;
+                Some(AnomalyEvent {
+                    id: active.id,
+                    target: tracked.info.target.clone(),
+                    metric: tracked.info.name.clone(),
+                    labels: tracked.info.labels.clone(),
+                    start_ms: active.start_ms,
+                    last_ms: active.last_ms,
+                    end_ms: None,
+                    peak_score: active.peak_score,
+                    peak_ms: active.peak_ms,
+                    correlations: Vec::new(),
+                })
+            })
+            .collect();
         events.sort_by_key(|e| (e.start_ms, e.id));
-        Ok(events)
+        events
     }
 
     /// Adds the `pulse_anomaly_*` families to the analyzer's `/metrics`.
@@ -469,18 +482,20 @@ mod tests {
         for i in 0..1500 {
             scrape(&mut host, i, false);
         }
-        assert!(host.engine.active_events().unwrap().is_empty());
+        assert!(host.engine.active_events().is_empty());
         let quiet_before = events::list(&host.path, 0, 10).unwrap().0;
         assert!(quiet_before.is_empty(), "false alarms: {quiet_before:?}");
 
         for i in 1500..1520 {
             scrape(&mut host, i, true);
         }
-        let active = host.engine.active_events().unwrap();
+        let active = host.engine.active_events();
         assert_eq!(active.len(), 1, "{active:?}");
         assert_eq!(active[0].metric, "pulse:cpu_utilisation:ratio");
         assert_eq!(active[0].start_ms, T0 + 1500 * STEP_MS);
         assert!(cpu_score(&host.engine).active);
+        let stored = events::list(&host.path, 0, 10).unwrap().0;
+        assert_eq!(stored, active, "memory and database agree");
 
         let mut set = MetricSet::default();
         host.engine.encode(&mut set);
@@ -498,7 +513,7 @@ mod tests {
         for i in 1520..1560 {
             scrape(&mut host, i, false);
         }
-        assert!(host.engine.active_events().unwrap().is_empty());
+        assert!(host.engine.active_events().is_empty());
         let (events, _) = events::list(&host.path, 0, 10).unwrap();
         let event = events
             .iter()
