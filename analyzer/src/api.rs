@@ -121,7 +121,8 @@ async fn landing() -> Html<&'static str> {
         "</p>\n<ul><li><a href=\"/metrics\">Metrics</a></li>",
         "<li><a href=\"/api/v1/health\">Health</a></li>",
         "<li><a href=\"/api/v1/series\">Series</a></li>",
-        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li></ul></body></html>\n"
+        "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",
+        "<li><a href=\"/api/v1/anomalies\">Anomaly events</a></li></ul></body></html>\n"
     ))
 }
 
