@@ -6,6 +6,9 @@
 //! candidate's latest value at or before it) lets series from different targets, scraped at
 //! different moments, be compared without resampling both onto a grid.
 //!
+//! Only |r| ≥ `min_abs_r` is reported, so an event without a clear companion gets no hints
+//! rather than the least bad of unrelated series.
+//!
 //! Cumulative series (`*_total` counters, histogram parts) are skipped: they rise with time,
 //! so they "correlate" with anything that trends and would crowd out real causes.
 
@@ -72,7 +75,8 @@ pub fn rank(
             .collect();
         let cov = as_of_pairs(&subject_points, &other, staleness).collect::<Covariance>();
         let r = cov.pearson();
-        if (cov.len() as usize) < config.min_points || !r.is_finite() {
+        if (cov.len() as usize) < config.min_points || !r.is_finite() || r.abs() < config.min_abs_r
+        {
             continue;
         }
         ranked.push((r, cov.len() as usize, candidate));

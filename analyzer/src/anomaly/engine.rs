@@ -4,8 +4,12 @@
 //! A point scoring at or above the threshold starts an event on its series (or extends the
 //! active one). The detector reports an incident at full strength only when it starts (its
 //! suppression decays the score of what follows), so an event does not end at the first
-//! ordinary point: it ends once the series has been quiet for `anomaly.quiet`. Its
-//! correlations are computed then, over the whole event plus `correlation.context` before it.
+//! ordinary point: it ends once the series has been quiet for `anomaly.quiet`.
+//!
+//! Correlations are computed twice: when the event starts, over `correlation.context` up to
+//! the first anomalous point, so an alert raised on an active event can already name a
+//! likely cause; and when it ends, over the whole event plus that context, which is what the
+//! stored event keeps.
 //!
 //! # Bounded state
 //! At most `max_series` detectors exist, each bounded by its window lengths; a series that
@@ -24,8 +28,8 @@ use pulse_timeseries::anomaly::Detector;
 
 use crate::storage::{self, Reader, Resolution, SeriesFilter, SeriesInfo, StoreError};
 
-use super::events::{AnomalyEvent, EventStore};
-use super::{AnomalyConfig, correlate};
+use super::events::{AnomalyEvent, Correlation, EventStore};
+use super::{AnomalyConfig, CorrelationConfig, correlate};
 
 /// A series silent for this long is forgotten.
 pub const IDLE_EVICT_MS: i64 = 3_600_000;
@@ -40,6 +44,23 @@ pub struct Observation {
     pub labels: Vec<(String, String)>,
     pub value: f64,
     pub ts_ms: i64,
+}
+
+/// Correlations for an event window; a failed read costs the hints, not the event.
+fn hints(
+    reader: &Reader,
+    info: &SeriesInfo,
+    start_ms: i64,
+    end_ms: i64,
+    config: &CorrelationConfig,
+) -> Vec<Correlation> {
+    correlate::rank(reader, info, start_ms, end_ms, config).unwrap_or_else(|e| {
+        tracing::warn!(
+            "correlating an anomaly of {}: {e}",
+            correlate::describe(info)
+        );
+        Vec::new()
+    })
 }
 
 /// The latest score of one series, for `/metrics` and the alerting engine.
@@ -58,6 +79,7 @@ struct Active {
     last_ms: i64,
     peak_score: f64,
     peak_ms: i64,
+    correlations: Vec<Correlation>,
 }
 
 struct Tracked {
@@ -152,12 +174,21 @@ impl Engine {
                         )?;
                     }
                     None => {
+                        let context = self.config.correlation.context.0.as_millis() as i64;
+                        let correlations = hints(
+                            &self.reader,
+                            &tracked.info,
+                            obs.ts_ms - context,
+                            obs.ts_ms,
+                            &self.config.correlation,
+                        );
                         let id = self.events.start(
                             target,
                             &obs.name,
                             &key.2,
                             obs.ts_ms,
                             tracked.score,
+                            &correlations,
                         )?;
                         self.events_started += 1;
                         tracked.active = Some(Active {
@@ -166,6 +197,7 @@ impl Engine {
                             last_ms: obs.ts_ms,
                             peak_score: tracked.score,
                             peak_ms: obs.ts_ms,
+                            correlations,
                         });
                     }
                 }
@@ -188,17 +220,13 @@ impl Engine {
             }
             let end_ms = now_ms.min(active.last_ms + quiet_ms);
             let context = self.config.correlation.context.0.as_millis() as i64;
-            let correlations = correlate::rank(
+            let correlations = hints(
                 &self.reader,
                 &tracked.info,
                 active.start_ms - context,
                 end_ms,
                 &self.config.correlation,
-            )
-            .unwrap_or_else(|e| {
-                tracing::warn!("correlating anomaly event {}: {e}", active.id);
-                Vec::new()
-            });
+            );
             self.events.finish(active.id, end_ms, &correlations)?;
             tracked.active = None;
             finished = true;
@@ -276,8 +304,8 @@ impl Engine {
     }
 
     /// Events active right now, oldest first, for the alerting engine: built from memory,
-    /// so asking costs no database read and cannot fail. Correlations are empty until an
-    /// event ends (see [`super::events::list`] for ended ones).
+    /// so asking costs no database read and cannot fail. Their correlations are those found
+    /// when the event started (see [`super::events::list`] for ended events).
     pub fn active_events(&self) -> Vec<AnomalyEvent> {
         let mut events: Vec<AnomalyEvent> = self
             .series
@@ -294,7 +322,7 @@ impl Engine {
                     end_ms: None,
                     peak_score: active.peak_score,
                     peak_ms: active.peak_ms,
-                    correlations: Vec::new(),
+                    correlations: active.correlations.clone(),
                 })
             })
             .collect();
@@ -494,8 +522,24 @@ mod tests {
         assert_eq!(active[0].metric, "pulse:cpu_utilisation:ratio");
         assert_eq!(active[0].start_ms, T0 + 1500 * STEP_MS);
         assert!(cpu_score(&host.engine).active);
+        // An active event already names the likely cause, for alerts raised while it lasts.
+        let early = &active[0].correlations[0];
+        assert_eq!(early.labels["groupname"], "java", "{early:?}");
+        assert!(early.r > 0.9, "{early:?}");
+        // Memory and database agree (up to JSON's last-digit rounding of r).
+        let rounded = |events: Vec<AnomalyEvent>| -> Vec<AnomalyEvent> {
+            events
+                .into_iter()
+                .map(|mut e| {
+                    for c in &mut e.correlations {
+                        c.r = (c.r * 1e9).round();
+                    }
+                    e
+                })
+                .collect()
+        };
         let stored = events::list(&host.path, 0, 10).unwrap().0;
-        assert_eq!(stored, active, "memory and database agree");
+        assert_eq!(rounded(stored), rounded(active.clone()));
 
         let mut set = MetricSet::default();
         host.engine.encode(&mut set);
@@ -535,7 +579,11 @@ mod tests {
             "counters are not candidates: {:?}",
             event.correlations
         );
-        assert!(event.correlations.len() <= 3);
+        assert!(
+            event.correlations.iter().all(|c| c.r.abs() >= 0.5),
+            "weak correlations are not hints: {:?}",
+            event.correlations
+        );
     }
 
     #[test]

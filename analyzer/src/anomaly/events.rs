@@ -49,7 +49,7 @@ pub struct AnomalyEvent {
     pub peak_score: f64,
     pub peak_ms: i64,
     /// Stored series most correlated with this one around the event, strongest first
-    /// (filled in when the event ends).
+    /// (found when the event started, recomputed over the whole event when it ends).
     pub correlations: Vec<Correlation>,
 }
 
@@ -99,7 +99,7 @@ impl EventStore {
         )?)
     }
 
-    /// Records a new active event and returns its id.
+    /// Records a new active event with its first correlations and returns its id.
     pub fn start(
         &self,
         target: &str,
@@ -107,12 +107,20 @@ impl EventStore {
         labels_json: &str,
         at_ms: i64,
         score: f64,
+        correlations: &[Correlation],
     ) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO anomaly_events
-             (target, name, labels, start_ms, last_ms, peak_score, peak_ms)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?4)",
-            params![target, metric, labels_json, at_ms, score],
+             (target, name, labels, start_ms, last_ms, peak_score, peak_ms, correlations)
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?4, ?6)",
+            params![
+                target,
+                metric,
+                labels_json,
+                at_ms,
+                score,
+                correlations_json(correlations)
+            ],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -139,10 +147,9 @@ impl EventStore {
         end_ms: i64,
         correlations: &[Correlation],
     ) -> Result<(), StoreError> {
-        let json = serde_json::to_string(correlations).unwrap_or_else(|_| "[]".to_owned());
         self.conn.execute(
             "UPDATE anomaly_events SET end_ms = ?2, correlations = ?3 WHERE id = ?1",
-            params![id, end_ms, json],
+            params![id, end_ms, correlations_json(correlations)],
         )?;
         Ok(())
     }
@@ -161,6 +168,10 @@ impl EventStore {
             .query_row(&format!("{SELECT} WHERE id = ?1"), [id], event_row)
             .optional()?)
     }
+}
+
+fn correlations_json(correlations: &[Correlation]) -> String {
+    serde_json::to_string(correlations).unwrap_or_else(|_| "[]".to_owned())
 }
 
 const SELECT: &str = "SELECT id, target, name, labels, start_ms, last_ms, end_ms, peak_score,
@@ -232,7 +243,9 @@ mod tests {
         let store = EventStore::open(&path).unwrap();
         assert_eq!(list(&path, 0, 10).unwrap(), (Vec::new(), false));
 
-        let old = store.start("host", "node_load1", "{}", 1_000, 0.4).unwrap();
+        let old = store
+            .start("host", "node_load1", "{}", 1_000, 0.4, &[])
+            .unwrap();
         store.extend(old, 2_000, 0.6, 2_000).unwrap();
         let hint = Correlation {
             target: "host".into(),
@@ -252,6 +265,7 @@ mod tests {
                 "{\"a\":\"b\"}",
                 10_000,
                 0.5,
+                std::slice::from_ref(&hint),
             )
             .unwrap();
 
@@ -261,6 +275,7 @@ mod tests {
         assert_eq!(events[0].id, open, "newest first");
         assert_eq!(events[0].end_ms, None);
         assert_eq!(events[0].labels["a"], "b");
+        assert_eq!(events[0].correlations, vec![hint.clone()]);
         assert_eq!(events[1].peak_score, 0.6);
         assert_eq!(events[1].end_ms, Some(3_000));
         assert_eq!(events[1].correlations, vec![hint]);

@@ -109,6 +109,8 @@ pub struct CorrelationConfig {
     pub max_candidates: usize,
     /// Fewest aligned points a correlation needs to be reported.
     pub min_points: usize,
+    /// Weakest |r| worth reporting: "correlates with r=0.1" would send an operator after noise.
+    pub min_abs_r: f64,
 }
 
 impl Default for CorrelationConfig {
@@ -118,6 +120,7 @@ impl Default for CorrelationConfig {
             top: 3,
             max_candidates: 5_000,
             min_points: 8,
+            min_abs_r: 0.5,
         }
     }
 }
