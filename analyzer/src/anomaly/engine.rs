@@ -130,86 +130,97 @@ impl Engine {
     }
 
     /// Scores one scrape round of `target` (after it was stored) and updates events.
-    /// `now_ms` drives event ends and eviction.
+    /// `now_ms` drives event ends and eviction. A database error on one series does not
+    /// stop the others; the first one is returned after all were handled.
     pub fn observe(
         &mut self,
         target: &str,
         observations: Vec<Observation>,
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let mut first_error = None;
         for obs in observations {
-            let labels_json = storage::labels_json(&obs.labels);
-            let key = (target.to_owned(), obs.name.clone(), labels_json);
-            if !self.series.contains_key(&key) {
-                if self.series.len() >= self.config.max_series {
-                    self.refused_points += 1;
-                    continue;
-                }
-                let tracked = self.start_tracking(target, &obs)?;
-                self.series.insert(key.clone(), tracked);
-            }
-            let Some(tracked) = self.series.get_mut(&key) else {
-                continue;
-            };
-            if obs.ts_ms <= tracked.last_ts_ms || !obs.value.is_finite() {
-                continue;
-            }
-            tracked.last_ts_ms = obs.ts_ms;
-            tracked.score = tracked
-                .detector
-                .update(obs.ts_ms.div_euclid(1000), obs.value);
-            if tracked.score >= self.config.threshold {
-                match &mut tracked.active {
-                    Some(active) => {
-                        active.last_ms = obs.ts_ms;
-                        if tracked.score > active.peak_score {
-                            active.peak_score = tracked.score;
-                            active.peak_ms = obs.ts_ms;
-                        }
-                        self.events.extend(
-                            active.id,
-                            obs.ts_ms,
-                            active.peak_score,
-                            active.peak_ms,
-                        )?;
-                    }
-                    None => {
-                        let context = self.config.correlation.context.0.as_millis() as i64;
-                        let correlations = hints(
-                            &self.reader,
-                            &tracked.info,
-                            obs.ts_ms - context,
-                            obs.ts_ms,
-                            &self.config.correlation,
-                        );
-                        let id = self.events.start(
-                            target,
-                            &obs.name,
-                            &key.2,
-                            obs.ts_ms,
-                            tracked.score,
-                            &correlations,
-                        )?;
-                        self.events_started += 1;
-                        tracked.active = Some(Active {
-                            id,
-                            start_ms: obs.ts_ms,
-                            last_ms: obs.ts_ms,
-                            peak_score: tracked.score,
-                            peak_ms: obs.ts_ms,
-                            correlations,
-                        });
-                    }
-                }
+            if let Err(e) = self.observe_one(target, obs) {
+                first_error.get_or_insert(e);
             }
         }
-        self.finish_quiet_events(now_ms)
+        let finished = self.finish_quiet_events(now_ms);
+        match first_error {
+            Some(e) => Err(e),
+            None => finished,
+        }
+    }
+
+    fn observe_one(&mut self, target: &str, obs: Observation) -> Result<(), StoreError> {
+        let labels_json = storage::labels_json(&obs.labels);
+        let key = (target.to_owned(), obs.name.clone(), labels_json);
+        if !self.series.contains_key(&key) {
+            if self.series.len() >= self.config.max_series {
+                self.refused_points += 1;
+                return Ok(());
+            }
+            let tracked = self.start_tracking(target, &obs)?;
+            self.series.insert(key.clone(), tracked);
+        }
+        let Some(tracked) = self.series.get_mut(&key) else {
+            return Ok(());
+        };
+        if obs.ts_ms <= tracked.last_ts_ms || !obs.value.is_finite() {
+            return Ok(());
+        }
+        tracked.last_ts_ms = obs.ts_ms;
+        tracked.score = tracked
+            .detector
+            .update(obs.ts_ms.div_euclid(1000), obs.value);
+        if tracked.score < self.config.threshold {
+            return Ok(());
+        }
+        match &mut tracked.active {
+            Some(active) => {
+                active.last_ms = obs.ts_ms;
+                if tracked.score > active.peak_score {
+                    active.peak_score = tracked.score;
+                    active.peak_ms = obs.ts_ms;
+                }
+                self.events
+                    .extend(active.id, obs.ts_ms, active.peak_score, active.peak_ms)?;
+            }
+            None => {
+                let context = self.config.correlation.context.0.as_millis() as i64;
+                let correlations = hints(
+                    &self.reader,
+                    &tracked.info,
+                    obs.ts_ms - context,
+                    obs.ts_ms,
+                    &self.config.correlation,
+                );
+                let id = self.events.start(
+                    target,
+                    &obs.name,
+                    &key.2,
+                    obs.ts_ms,
+                    tracked.score,
+                    &correlations,
+                )?;
+                self.events_started += 1;
+                tracked.active = Some(Active {
+                    id,
+                    start_ms: obs.ts_ms,
+                    last_ms: obs.ts_ms,
+                    peak_score: tracked.score,
+                    peak_ms: obs.ts_ms,
+                    correlations,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Ends events whose series has been quiet long enough, and forgets idle series.
     fn finish_quiet_events(&mut self, now_ms: i64) -> Result<(), StoreError> {
         let quiet_ms = self.config.quiet.0.as_millis() as i64;
         let mut finished = false;
+        let mut first_error = None;
         for tracked in self.series.values_mut() {
             let idle = now_ms - tracked.last_ts_ms >= IDLE_EVICT_MS;
             let Some(active) = &tracked.active else {
@@ -227,7 +238,10 @@ impl Engine {
                 end_ms,
                 &self.config.correlation,
             );
-            self.events.finish(active.id, end_ms, &correlations)?;
+            // A row that could not be finished stays open until the next start closes it.
+            if let Err(e) = self.events.finish(active.id, end_ms, &correlations) {
+                first_error.get_or_insert(e);
+            }
             tracked.active = None;
             finished = true;
         }
@@ -236,7 +250,7 @@ impl Engine {
         if finished {
             self.events.prune(now_ms - self.retention_ms)?;
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// A new detector for a series, warmed up on its stored history.
@@ -441,6 +455,10 @@ mod tests {
     /// Scrape `i`: CPU and the `java` group's CPU jump together during `incident`; memory
     /// and the `cron` group only wander.
     fn scrape(host: &mut Host, i: i64, incident: bool) {
+        try_scrape(host, i, incident).unwrap();
+    }
+
+    fn try_scrape(host: &mut Host, i: i64, incident: bool) -> Result<(), StoreError> {
         let ts = T0 + i * STEP_MS;
         let java = [("groupname".to_owned(), "java".to_owned())];
         let cron = [("groupname".to_owned(), "cron".to_owned())];
@@ -493,7 +511,7 @@ mod tests {
             error: None,
         };
         host.store.ingest("host", points, &status).unwrap();
-        host.engine.observe("host", observations, ts).unwrap();
+        host.engine.observe("host", observations, ts)
     }
 
     fn cpu_score(engine: &Engine) -> SeriesScore {
@@ -604,6 +622,27 @@ mod tests {
         host.engine = cold;
         scrape(&mut host, 1501, true);
         assert_eq!(cpu_score(&host.engine).score, 0.0);
+    }
+
+    #[test]
+    fn a_failing_event_write_does_not_stop_other_series() {
+        let mut host = host();
+        for i in 0..1500 {
+            scrape(&mut host, i, false);
+        }
+        // A fault we can cause for real: the events table vanishes under the engine.
+        rusqlite::Connection::open(&host.path)
+            .unwrap()
+            .execute("DROP TABLE anomaly_events", [])
+            .unwrap();
+        let err = try_scrape(&mut host, 1500, true).unwrap_err();
+        assert!(err.to_string().contains("anomaly_events"), "{err}");
+        let ts = T0 + 1500 * STEP_MS;
+        assert!(
+            host.engine.series.values().all(|t| t.last_ts_ms == ts),
+            "every series was still scored"
+        );
+        assert!(cpu_score(&host.engine).score >= 0.3);
     }
 
     #[test]
