@@ -240,6 +240,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
         assert_eq!(list(&path.clone(), 0, 10).ok(), None, "no database yet");
+        // A history database from before anomaly detection (or with it disabled) lists none.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE samples (series_id INTEGER)")
+            .unwrap();
+        assert_eq!(list(&path, 0, 10).unwrap(), (Vec::new(), false));
         let store = EventStore::open(&path).unwrap();
         assert_eq!(list(&path, 0, 10).unwrap(), (Vec::new(), false));
 
