@@ -168,8 +168,8 @@ fn live_detection_publishes_scores_and_stores_correlated_events() {
         .unwrap();
     for needle in [
         "# TYPE pulse_anomaly_score gauge",
-        "pulse_anomaly_score{target=\"syn\",metric=\"node_load1\"} ",
-        "pulse_anomaly_active{target=\"syn\",metric=\"node_load1\"} ",
+        "pulse_anomaly_score{target=\"syn\",series=\"node_load1\"} ",
+        "pulse_anomaly_active{target=\"syn\",series=\"node_load1\"} ",
         "pulse_anomaly_series 1",
         "pulse_anomaly_events_total ",
     ] {

@@ -1,10 +1,10 @@
 //! Live detection: one streaming detector per analysed series, fed after each scrape round.
 //!
 //! # Events
-//! A point scoring at or above the threshold starts an event on its series (or extends the
-//! active one). The detector reports an incident at full strength only when it starts (its
-//! suppression decays the score of what follows), so an event does not end at the first
-//! ordinary point: it ends once the series has been quiet for `anomaly.quiet`.
+//! A point scoring at or above the threshold starts an event on its series. The detector
+//! reports an incident at full strength only when it starts (its suppression decays the score
+//! of what follows), so the event goes on while the detector's *unsuppressed* score stays at
+//! or above the threshold, and ends once the series has been quiet for `anomaly.quiet`.
 //!
 //! Correlations are computed twice: when the event starts, over `correlation.context` up to
 //! the first anomalous point, so an alert raised on an active event can already name a
@@ -172,20 +172,19 @@ impl Engine {
         tracked.score = tracked
             .detector
             .update(obs.ts_ms.div_euclid(1000), obs.value);
-        if tracked.score < self.config.threshold {
-            return Ok(());
-        }
+        let ongoing = tracked.detector.unsuppressed_score();
         match &mut tracked.active {
-            Some(active) => {
+            Some(active) if ongoing >= self.config.threshold => {
                 active.last_ms = obs.ts_ms;
-                if tracked.score > active.peak_score {
-                    active.peak_score = tracked.score;
+                if ongoing > active.peak_score {
+                    active.peak_score = ongoing;
                     active.peak_ms = obs.ts_ms;
                 }
                 self.events
                     .extend(active.id, obs.ts_ms, active.peak_score, active.peak_ms)?;
             }
-            None => {
+            Some(_) => {}
+            None if tracked.score >= self.config.threshold => {
                 let context = self.config.correlation.context.0.as_millis() as i64;
                 let correlations = hints(
                     &self.reader,
@@ -212,6 +211,7 @@ impl Engine {
                     correlations,
                 });
             }
+            None => {}
         }
         Ok(())
     }
@@ -348,13 +348,14 @@ impl Engine {
     pub fn encode(&self, set: &mut MetricSet) {
         let scores = self.scores();
         let labelled = |s: &SeriesScore| -> Labels {
+            // `series` names the metric, as the alert rules and dashboards expect.
             let mut labels: Labels = vec![
                 ("target".into(), s.target.clone()),
-                ("metric".into(), s.metric.clone()),
+                ("series".into(), s.metric.clone()),
             ];
             for (k, v) in &s.labels {
                 // The series' own labels may not shadow the two above.
-                let key = if k == "target" || k == "metric" {
+                let key = if k == "target" || k == "series" {
                     format!("exported_{k}")
                 } else {
                     k.clone()
@@ -564,7 +565,7 @@ mod tests {
         let text = set.encode_text();
         assert!(
             text.contains(
-                "pulse_anomaly_active{target=\"host\",metric=\"pulse:cpu_utilisation:ratio\"} 1"
+                "pulse_anomaly_active{target=\"host\",series=\"pulse:cpu_utilisation:ratio\"} 1"
             ),
             "{text}"
         );
@@ -582,6 +583,10 @@ mod tests {
             .find(|e| e.metric == "pulse:cpu_utilisation:ratio")
             .unwrap();
         assert!(event.peak_score >= 0.3, "{event:?}");
+        assert!(
+            event.last_ms > event.start_ms,
+            "the event outlasts its first, reported point: {event:?}"
+        );
         let end = event.end_ms.unwrap();
         assert!(end >= event.last_ms + 300_000 - STEP_MS, "{event:?}");
         let top = &event.correlations[0];
