@@ -21,6 +21,7 @@ use pulse_exporter::exposition::{Kind, MetricSet};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::anomaly::{Engine, events};
 use crate::scrape::SelfMetrics;
 use crate::storage::{self, Reader, Resolution, SeriesFilter, Store};
 
@@ -43,6 +44,8 @@ pub struct ApiState {
     /// Latest forecasts and recommendations, refreshed by the analysis task.
     pub analysis: crate::analysis::SharedAnalysis,
     pub analysis_config: crate::analysis::AnalysisConfig,
+    /// Live anomaly detection, for its `/metrics` families (`None` when disabled).
+    pub anomaly: Option<Arc<Mutex<Engine>>>,
 }
 
 impl ApiState {
@@ -110,6 +113,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/series", get(series))
         .route("/api/v1/series/{id}/history", get(history))
         .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/anomalies", get(anomalies))
         .route("/api/v1/admin/maintenance", post(maintenance))
         .merge(crate::alerting::api::routes())
         .merge(crate::analysis::routes())
@@ -127,7 +131,8 @@ async fn landing() -> Html<&'static str> {
         "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",
         "<li><a href=\"/api/v1/alerts\">Alerts</a></li>",
         "<li><a href=\"/api/v1/forecasts\">Forecasts</a></li>",
-        "<li><a href=\"/api/v1/recommendations\">Recommendations</a></li></ul></body></html>\n"
+        "<li><a href=\"/api/v1/recommendations\">Recommendations</a></li>",
+        "<li><a href=\"/api/v1/anomalies\">Anomaly events</a></li></ul></body></html>\n"
     ))
 }
 
@@ -218,6 +223,11 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> Response {
     if let Ok(analysis) = state.analysis.read() {
         crate::analysis::render(&analysis, &mut set);
     }
+    if let Some(engine) = &state.anomaly
+        && let Ok(engine) = engine.lock()
+    {
+        engine.encode(&mut set);
+    }
     pulse_exporter::self_metrics::process(&mut set);
     set.normalize();
     (
@@ -307,6 +317,35 @@ async fn snapshot(
     let (samples, truncated) = state.read(move |r| Ok(r.latest(&filter, limit)?)).await?;
     Ok(Json(
         json!({"status": "success", "truncated": truncated, "samples": samples}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnomaliesQuery {
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+/// Anomaly events active at or after `since` (default: the last 24 hours), newest first.
+async fn anomalies(
+    State(state): State<Arc<ApiState>>,
+    query: Result<Query<AnomaliesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let now = storage::now_ms();
+    let since = match &query.since {
+        Some(t) => parse_time(t, now).map_err(|e| ApiError::BadRequest(format!("since: {e}")))?,
+        None => now - 86_400_000,
+    };
+    let limit = parse_limit(query.limit.as_deref(), DEFAULT_SERIES_LIMIT, MAX_SERIES)?;
+    let path = state.db_path.clone();
+    let (events, truncated) =
+        tokio::task::spawn_blocking(move || events::list(&path, since, limit))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(
+        json!({"status": "success", "since": since, "truncated": truncated, "events": events}),
     ))
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use pulse_exporter::server::{self, ServeError};
 
 use crate::alerting::service::{Alerting, ServiceError};
+use crate::anomaly::Engine;
 use crate::api::{self, ApiState};
 use crate::cli::{ExportArgs, ExportFormat, RunArgs, Settings};
 use crate::config::SourceKind;
@@ -52,6 +53,16 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
     };
     let store = Store::open(&settings.storage_path, policy)?;
     let store = Arc::new(Mutex::new(store));
+    let anomaly = if config.anomaly.enabled {
+        let engine = Engine::open(
+            config.anomaly.clone(),
+            &settings.storage_path,
+            config.retention.rollups,
+        )?;
+        Some(Arc::new(Mutex::new(engine)))
+    } else {
+        None
+    };
     let metrics = Arc::new(SelfMetrics::default());
     let scraped = Arc::new(tokio::sync::Notify::new());
     let ingest = Arc::new(Ingest {
@@ -59,6 +70,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         metrics: metrics.clone(),
         derived: config.derived.clone(),
         scraped: scraped.clone(),
+        anomaly: anomaly.clone(),
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -144,6 +156,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         alerting: Some(alerting),
         analysis,
         analysis_config: config.analysis.clone(),
+        anomaly,
     });
     let router = server::protect(
         api::router(state),

@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use pulse_exporter::config::ConfigError;
 use pulse_exporter::web_config::{WebConfig, WebConfigError};
 
+use crate::anomaly::offline::Job;
 use crate::config::{Config, DEFAULT_LISTEN_ADDRESS, DEFAULT_STORAGE_PATH};
 
 #[derive(Debug, Parser)]
@@ -48,6 +49,9 @@ pub enum Command {
     Status,
     /// Write raw history as CSV or JSON to stdout.
     Export(ExportArgs),
+    /// Score `timestamp,value` CSV files with the live anomaly detector
+    /// (settings: `anomaly.detector` in the config file).
+    Detect(DetectArgs),
 }
 
 #[derive(Debug, Default, Args)]
@@ -83,6 +87,41 @@ pub struct ExportArgs {
     /// Only this target.
     #[arg(long)]
     pub target: Option<String>,
+}
+
+/// `detect`: one file (`--input/--output`) or a tree (`--input-dir/--output-dir`), whose
+/// output mirrors the input's layout.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["input", "input_dir"])))]
+pub struct DetectArgs {
+    /// CSV file with `timestamp` and `value` columns.
+    #[arg(long, requires = "output")]
+    pub input: Option<PathBuf>,
+    /// Where to write `timestamp,anomaly_score` (one row per input row).
+    #[arg(long, requires = "input")]
+    pub output: Option<PathBuf>,
+    /// Score every `*.csv` under this directory.
+    #[arg(long = "input-dir", requires = "output_dir")]
+    pub input_dir: Option<PathBuf>,
+    /// Scores go to the same relative paths under this directory.
+    #[arg(long = "output-dir", requires = "input_dir")]
+    pub output_dir: Option<PathBuf>,
+}
+
+impl DetectArgs {
+    pub fn job(&self) -> Option<Job> {
+        match (&self.input, &self.output, &self.input_dir, &self.output_dir) {
+            (Some(input), Some(output), None, None) => Some(Job::File {
+                input: input.clone(),
+                output: output.clone(),
+            }),
+            (None, None, Some(input), Some(output)) => Some(Job::Tree {
+                input: input.clone(),
+                output: output.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

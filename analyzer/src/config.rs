@@ -11,6 +11,7 @@ use std::time::Duration;
 use pulse_exporter::config::{ConfigError, parse_yaml};
 use serde::{Deserialize, Deserializer, de};
 
+use crate::anomaly::AnomalyConfig;
 use crate::derived::Derived;
 
 pub const DEFAULT_TARGET: &str = "http://127.0.0.1:9100/metrics";
@@ -34,6 +35,8 @@ pub struct Config {
     pub alerting: crate::alerting::config::AlertingConfig,
     /// Forecasts, recommendations and the opt-in apply mode.
     pub analysis: crate::analysis::AnalysisConfig,
+    /// Live anomaly detection and the `detect` command's detector settings.
+    pub anomaly: AnomalyConfig,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             web: Web::default(),
             alerting: Default::default(),
             analysis: crate::analysis::AnalysisConfig::default(),
+            anomaly: AnomalyConfig::default(),
         }
     }
 }

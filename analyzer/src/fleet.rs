@@ -211,6 +211,7 @@ pub async fn run(
             ingest
                 .metrics
                 .record(&job_target, status.success, status.duration_seconds);
+            let observations = ingest.observations(points.clone());
             let Ok(mut store) = ingest.store.lock() else {
                 return;
             };
@@ -226,6 +227,9 @@ pub async fn run(
             if let Err(e) = store.maintain(storage::now_ms()) {
                 tracing::error!("rollups/retention: {e}");
             }
+            drop(store);
+            // Anomaly state first, so the alert rules woken next see this round's.
+            ingest.analyse(&job_target, observations);
             ingest.scraped.notify_one();
         });
         if let Err(e) = job.await {

@@ -6,6 +6,7 @@
 
 pub mod alerting;
 pub mod analysis;
+pub mod anomaly;
 pub mod api;
 pub mod app;
 pub mod capacity;

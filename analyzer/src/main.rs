@@ -2,6 +2,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use pulse_analyzer::anomaly::offline;
 use pulse_analyzer::app;
 use pulse_analyzer::cli::{Cli, Command, RunArgs, Settings};
 
@@ -32,6 +33,17 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => {
             app::export(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
         }
+        Some(Command::Detect(args)) => match args.job() {
+            Some(job) => offline::run(
+                &job,
+                &settings.config.anomaly.detector,
+                &mut std::io::stderr(),
+            )
+            .map_err(Into::into),
+            None => Err(anyhow::anyhow!(
+                "detect: give --input and --output, or --input-dir and --output-dir"
+            )),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::anomaly::Engine;
+use crate::anomaly::engine::Observation;
 use crate::config::{BasicAuth, Target, TlsClient};
 use crate::derived::{self, Derived, RateState};
 use crate::parse::{self, Format};
@@ -131,6 +133,48 @@ pub struct Ingest {
     pub derived: Vec<Derived>,
     /// Rung after every stored scrape: alert rules evaluate on fresh data.
     pub scraped: Arc<tokio::sync::Notify>,
+    /// Live anomaly detection, fed after each stored round (`None` when disabled).
+    pub anomaly: Option<Arc<Mutex<Engine>>>,
+}
+
+impl Ingest {
+    /// The points of a round that live anomaly detection analyses.
+    pub fn observations<'a>(
+        &self,
+        points: impl IntoIterator<Item = Point<'a>>,
+    ) -> Vec<Observation> {
+        let Some(engine) = &self.anomaly else {
+            return Vec::new();
+        };
+        let Ok(engine) = engine.lock() else {
+            return Vec::new();
+        };
+        points
+            .into_iter()
+            .filter(|p| engine.wants(p.name))
+            .map(|p| Observation {
+                name: p.name.to_owned(),
+                labels: p.labels.to_vec(),
+                value: p.value,
+                ts_ms: p.ts_ms,
+            })
+            .collect()
+    }
+
+    /// Scores a stored round. Detection problems are logged, never passed on: they must not
+    /// stop ingestion.
+    pub fn analyse(&self, target: &str, observations: Vec<Observation>) {
+        let Some(engine) = &self.anomaly else {
+            return;
+        };
+        let Ok(mut engine) = engine.lock() else {
+            tracing::error!("anomaly engine lock poisoned");
+            return;
+        };
+        if let Err(e) = engine.observe(target, observations, storage::now_ms()) {
+            tracing::error!(target = %target, "anomaly detection: {e}");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -288,6 +332,7 @@ fn store_scrape(
     ingest
         .metrics
         .record(&target.name, status.success, duration);
+    let observations = ingest.observations(points.iter().map(|p| Point { ..*p }));
     let Ok(mut store) = ingest.store.lock() else {
         tracing::error!("history store lock poisoned");
         return rates;
@@ -304,6 +349,9 @@ fn store_scrape(
     if let Err(e) = store.maintain(storage::now_ms()) {
         tracing::error!("rollups/retention: {e}");
     }
+    drop(store);
+    // Anomaly state first, so the alert rules woken next see this round's.
+    ingest.analyse(&target.name, observations);
     ingest.scraped.notify_one();
     rates
 }
