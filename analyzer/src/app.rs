@@ -9,9 +9,10 @@ use std::time::Duration;
 use pulse_exporter::server::{self, ServeError};
 
 use crate::api::{self, ApiState};
-use crate::cli::{ExportArgs, ExportFormat, RunArgs, Settings};
+use crate::cli::{CheckArgs, CheckFormat, ExportArgs, ExportFormat, RunArgs, Settings};
 use crate::config::SourceKind;
 use crate::fleet;
+use crate::health;
 use crate::launcher::{self, LaunchError};
 use crate::scrape::{self, ClientError, HttpClient, Ingest, SelfMetrics};
 use crate::storage::{self, ExportError, Policy, Reader, SeriesFilter, Store, StoreError};
@@ -256,6 +257,29 @@ pub fn export(
         }
     }
     Ok(())
+}
+
+/// `check`: prints the health report and returns the Nagios exit code; an error reading the
+/// database is UNKNOWN (3) too, as Nagios expects of a plugin that could not check.
+pub fn check(settings: &Settings, args: &CheckArgs, out: &mut impl Write) -> u8 {
+    let result = health::check(&settings.storage_path, args.window, storage::now_ms());
+    let health = match result {
+        Ok(health) => health,
+        Err(error) => {
+            let _ = writeln!(out, "PULSE UNKNOWN - {error}");
+            return 3;
+        }
+    };
+    let written = match args.format {
+        CheckFormat::Text => health::write_text(&health, out),
+        CheckFormat::Json => serde_json::to_writer_pretty(&mut *out, &health)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+    };
+    if written.is_err() {
+        return 3;
+    }
+    health.exit_code
 }
 
 /// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).

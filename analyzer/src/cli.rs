@@ -1,4 +1,4 @@
-//! Command line: `run` (default), `status`, `export`, and `--config.check`.
+//! Command line: `run` (default), `status`, `export`, `check`, and `--config.check`.
 //!
 //! Flags win over the config file, the file over built-in defaults (as in the exporter).
 
@@ -48,6 +48,23 @@ pub enum Command {
     Status,
     /// Write raw history as CSV or JSON to stdout.
     Export(ExportArgs),
+    /// Emergency health check over the last minutes; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// How far back to look (e.g. `5m`); a target not scraped within it is CRITICAL.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub window: std::time::Duration,
 }
 
 #[derive(Debug, Default, Args)]
