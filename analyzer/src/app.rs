@@ -9,13 +9,16 @@ use std::time::Duration;
 use pulse_exporter::server::{self, ServeError};
 
 use crate::api::{self, ApiState};
-use crate::cli::{CheckArgs, CheckFormat, ExportArgs, ExportFormat, RunArgs, Settings};
+use crate::cli::{
+    CheckArgs, CheckFormat, ExportArgs, ExportFormat, RunArgs, Settings, SuggestArgs,
+};
 use crate::config::SourceKind;
 use crate::fleet;
 use crate::health;
 use crate::launcher::{self, LaunchError};
 use crate::scrape::{self, ClientError, HttpClient, Ingest, SelfMetrics};
 use crate::storage::{self, ExportError, Policy, Reader, SeriesFilter, Store, StoreError};
+use crate::suggest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -280,6 +283,39 @@ pub fn check(settings: &Settings, args: &CheckArgs, out: &mut impl Write) -> u8 
         return 3;
     }
     health.exit_code
+}
+
+/// `suggest-rules`: learns thresholds and writes the rule file to `--output` or `out`.
+pub fn suggest_rules(
+    settings: &Settings,
+    args: &SuggestArgs,
+    out: &mut impl Write,
+) -> Result<(), ExportError> {
+    let reader = Reader::open(&settings.storage_path)?;
+    let end_ms = storage::now_ms();
+    let learn = suggest::Learn {
+        start_ms: end_ms - args.since.as_millis() as i64,
+        end_ms,
+        percentile: args.percentile.clamp(50.0, 100.0),
+        margin: args.margin.max(1.0),
+        min_samples: args.min_samples,
+    };
+    let (suggestions, skipped) = suggest::learn(&reader, &learn)?;
+    match &args.output {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            suggest::write_rules(
+                &suggestions,
+                &skipped,
+                &learn,
+                &settings.storage_path,
+                &mut file,
+            )?;
+            file.flush()?;
+        }
+        None => suggest::write_rules(&suggestions, &skipped, &learn, &settings.storage_path, out)?,
+    }
+    Ok(())
 }
 
 /// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).

@@ -1,4 +1,5 @@
-//! Command line: `run` (default), `status`, `export`, `check`, and `--config.check`.
+//! Command line: `run` (default), `status`, `export`, `check`, `suggest-rules`, and
+//! `--config.check`.
 //!
 //! Flags win over the config file, the file over built-in defaults (as in the exporter).
 
@@ -50,6 +51,27 @@ pub enum Command {
     Export(ExportArgs),
     /// Emergency health check over the last minutes; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
     Check(CheckArgs),
+    /// Learn alert thresholds from history and write a Prometheus rule file.
+    SuggestRules(SuggestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// How much history to learn from (e.g. `7d`).
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+    /// Percentile of the observed values the threshold starts from (50 to 100).
+    #[arg(long, default_value_t = 99.0)]
+    pub percentile: f64,
+    /// Headroom multiplier over the percentile (at least 1).
+    #[arg(long, default_value_t = 1.2)]
+    pub margin: f64,
+    /// Series with fewer samples in the period are skipped.
+    #[arg(long = "min-samples", default_value_t = 30)]
+    pub min_samples: usize,
+    /// Rule file to write (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

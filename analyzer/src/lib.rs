@@ -15,4 +15,5 @@ pub mod launcher;
 pub mod parse;
 pub mod scrape;
 pub mod storage;
+pub mod suggest;
 pub mod window;

@@ -28,6 +28,9 @@ fn main() -> ExitCode {
         Some(Command::Export(args)) => {
             app::export(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
         }
+        Some(Command::SuggestRules(args)) => {
+            app::suggest_rules(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
         Some(Command::Check(args)) => {
             return ExitCode::from(app::check(&settings, &args, &mut std::io::stdout().lock()));
         }

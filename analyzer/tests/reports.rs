@@ -104,3 +104,256 @@ fn check_on_a_real_exporter_history_matches_sql() {
     let (code, text, _) = run(&["check", "--storage.path", missing.to_str().unwrap()]);
     assert_eq!(code, 3, "{text}");
 }
+
+/// A week of history at 5-minute steps ending now, through the storage API: CPU cycling
+/// 0..0.99, available memory 0.30..0.69, `/` and `/data` filling up, a probe and a process
+/// group. Returns the database path.
+fn generated_week(dir: &Path) -> std::path::PathBuf {
+    use pulse_analyzer::storage::{Point, Policy, Store, TargetStatus, now_ms};
+    let db = dir.join("week.db");
+    let policy = Policy {
+        raw: Duration::from_secs(30 * 86_400),
+        rollups: Duration::from_secs(90 * 86_400),
+        rollup_step: Duration::from_secs(300),
+        grace: Duration::from_secs(30),
+    };
+    let mut store = Store::open(&db, policy).unwrap();
+    let now = now_ms();
+    let steps = 7 * 24 * 12;
+    let label = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let none = label(&[]);
+    let root = label(&[("device", "sda1"), ("fstype", "ext4"), ("mountpoint", "/")]);
+    let data = label(&[
+        ("device", "sdb1"),
+        ("fstype", "xfs"),
+        ("mountpoint", "/data"),
+    ]);
+    let probe = label(&[("module", "http"), ("target", "https://shop.example")]);
+    let group = label(&[("groupname", "postgres")]);
+    let idle0 = label(&[("cpu", "0"), ("mode", "idle")]);
+    let eth0 = label(&[("device", "eth0")]);
+    let sda = label(&[("device", "sda")]);
+    for i in 0..steps {
+        let ts = now - (steps - 1 - i) * 300_000;
+        let f = i as f64;
+        let points = vec![
+            Point {
+                name: "pulse:cpu_utilisation:ratio",
+                labels: &none,
+                value: (i % 100) as f64 / 100.0,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:memory_available:ratio",
+                labels: &none,
+                value: 0.30 + (i % 40) as f64 / 100.0,
+                ts_ms: ts,
+            },
+            Point {
+                name: "node_load1",
+                labels: &none,
+                value: 0.5 + (i % 10) as f64 / 10.0,
+                ts_ms: ts,
+            },
+            Point {
+                name: "node_cpu_seconds_total",
+                labels: &idle0,
+                value: f * 150.0,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:filesystem_used:ratio",
+                labels: &root,
+                value: 0.40 + f / steps as f64 * 0.1,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:filesystem_used:ratio",
+                labels: &data,
+                value: 0.70 + f / steps as f64 * 0.2,
+                ts_ms: ts,
+            },
+            Point {
+                name: "probe_success",
+                labels: &probe,
+                value: if i % 50 == 0 { 0.0 } else { 1.0 },
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:probe_latency:seconds",
+                labels: &probe,
+                value: 0.1 + (i % 20) as f64 / 100.0,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:process_rss:bytes",
+                labels: &group,
+                value: 1e9 + (i % 30) as f64 * 1e7,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:process_cpu:rate",
+                labels: &group,
+                value: 0.2 + (i % 5) as f64 / 10.0,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:network_receive_bytes:rate",
+                labels: &eth0,
+                value: 1e6 + (i % 12) as f64 * 1e5,
+                ts_ms: ts,
+            },
+            Point {
+                name: "pulse:disk_read_bytes:rate",
+                labels: &sda,
+                value: 2e6,
+                ts_ms: ts,
+            },
+        ];
+        let status = TargetStatus {
+            target: "web1".into(),
+            last_scrape_ms: ts,
+            success: true,
+            duration_seconds: 0.02,
+            samples: points.len() as u64,
+            error: None,
+        };
+        store.ingest("web1", points, &status).unwrap();
+    }
+    db
+}
+
+/// Nearest-rank percentile in SQL, independent of the Rust implementation.
+fn sql_percentile(db: &Path, name: &str, extra: &str, p: f64) -> f64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let n: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.name = ?1 {extra}"),
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let offset = ((p / 100.0) * n as f64).ceil() as i64 - 1;
+    conn.query_row(
+        &format!(
+            "SELECT x.value FROM samples x JOIN series s ON s.id = x.series_id WHERE s.name = ?1 {extra}
+             ORDER BY x.value LIMIT 1 OFFSET {}",
+            offset.max(0)
+        ),
+        [name],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn promtool_check_rules(path: &Path) -> (bool, String) {
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(path)
+        .output()
+        .expect("promtool on PATH (Debian package prometheus)");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The threshold at the end of the `expr:` line following the comment that contains `what`.
+fn threshold_after(rules: &str, what: &str) -> f64 {
+    let mut lines = rules
+        .lines()
+        .skip_while(|l| !(l.trim_start().starts_with('#') && l.contains(what)));
+    let expr = lines
+        .find(|l| l.trim_start().starts_with("expr:"))
+        .unwrap_or_else(|| panic!("no rule for {what} in\n{rules}"));
+    expr.trim()
+        .trim_end_matches('"')
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn suggested_rules_follow_sql_percentiles_and_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = generated_week(dir.path());
+    let rules_path = dir.path().join("rules.yml");
+    let (code, _, stderr) = run(&[
+        "suggest-rules",
+        "--storage.path",
+        db.to_str().unwrap(),
+        "--output",
+        rules_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rules = std::fs::read_to_string(&rules_path).unwrap();
+    let (ok, out) = promtool_check_rules(&rules_path);
+    assert!(ok, "{out}\n{rules}");
+    assert!(out.contains("SUCCESS: 7 rules found"), "{out}\n{rules}");
+
+    let cpu = threshold_after(&rules, "CPU utilisation");
+    let p99 = sql_percentile(&db, "pulse:cpu_utilisation:ratio", "", 99.0);
+    assert!(
+        (cpu - (p99 * 1.2).min(0.99)).abs() < 1e-12,
+        "{cpu} vs p99 {p99}"
+    );
+    assert!(
+        rules.contains("(capped from"),
+        "0.98 x 1.2 exceeds the cap:\n{rules}"
+    );
+    let memory = threshold_after(&rules, "available memory");
+    let p1 = sql_percentile(&db, "pulse:memory_available:ratio", "", 1.0);
+    assert!((memory - p1 / 1.2).abs() < 1e-12, "{memory} vs p1 {p1}");
+    let data = threshold_after(&rules, "mountpoint=/data");
+    let p99 = sql_percentile(
+        &db,
+        "pulse:filesystem_used:ratio",
+        "AND s.labels LIKE '%\"/data\"%'",
+        99.0,
+    );
+    assert!(
+        (data - (p99 * 1.2).min(0.99)).abs() < 1e-12,
+        "{data} vs {p99}"
+    );
+    assert!(rules.contains("p99 of 2016 samples (web1)"), "{rules}");
+    assert!(rules.contains(
+        "node_filesystem_avail_bytes{mountpoint=\\\"/data\\\"} / node_filesystem_size_bytes{mountpoint=\\\"/data\\\"}"
+    ), "{rules}");
+}
+
+#[test]
+fn suggested_rules_from_a_real_exporter_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = real_history(dir.path());
+    let (code, rules, stderr) = run(&[
+        "suggest-rules",
+        "--min-samples",
+        "2",
+        "--storage.path",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, &rules).unwrap();
+    let (ok, out) = promtool_check_rules(&path);
+    assert!(ok, "{out}\n{rules}");
+    assert!(
+        rules.contains("- alert: PulseCpuUtilisationHigh"),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("- alert: PulseMemoryAvailableLow"),
+        "{rules}"
+    );
+}
