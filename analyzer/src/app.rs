@@ -10,12 +10,14 @@ use pulse_exporter::server::{self, ServeError};
 
 use crate::api::{self, ApiState};
 use crate::cli::{
-    CheckArgs, CheckFormat, ExportArgs, ExportFormat, RunArgs, Settings, SuggestArgs,
+    CheckArgs, CheckFormat, ExportArgs, ExportFormat, ReportArgs, ReportFormat, ReportPeriod,
+    RunArgs, Settings, SuggestArgs,
 };
 use crate::config::SourceKind;
 use crate::fleet;
 use crate::health;
 use crate::launcher::{self, LaunchError};
+use crate::report::{self, Period, ReportError};
 use crate::scrape::{self, ClientError, HttpClient, Ingest, SelfMetrics};
 use crate::storage::{self, ExportError, Policy, Reader, SeriesFilter, Store, StoreError};
 use crate::suggest;
@@ -315,6 +317,106 @@ pub fn suggest_rules(
         }
         None => suggest::write_rules(&suggestions, &skipped, &learn, &settings.storage_path, out)?,
     }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportCommandError {
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("{flag}: `{value}` is neither an RFC 3339 time nor a duration (like `36h`)")]
+    Time { flag: &'static str, value: String },
+    #[error("--period custom needs --since")]
+    NoSince,
+    #[error("--since is after --until")]
+    Empty,
+}
+
+impl From<StoreError> for ReportCommandError {
+    fn from(e: StoreError) -> Self {
+        Self::Report(e.into())
+    }
+}
+
+impl From<std::io::Error> for ReportCommandError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Report(e.into())
+    }
+}
+
+/// A time given as RFC 3339 or as a duration before `now_ms`.
+fn parse_time(flag: &'static str, value: &str, now_ms: i64) -> Result<i64, ReportCommandError> {
+    if let Ok(ago) = humantime::parse_duration(value) {
+        return Ok(now_ms - ago.as_millis() as i64);
+    }
+    humantime::parse_rfc3339_weak(value)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .ok_or_else(|| ReportCommandError::Time {
+            flag,
+            value: value.to_owned(),
+        })
+}
+
+fn report_period(args: &ReportArgs, now_ms: i64) -> Result<Period, ReportCommandError> {
+    const DAY: i64 = 86_400_000;
+    let (label, start_ms, end_ms) = match args.period {
+        ReportPeriod::Day => ("last 24 hours".to_owned(), now_ms - DAY, now_ms),
+        ReportPeriod::Week => ("last 7 days".to_owned(), now_ms - 7 * DAY, now_ms),
+        ReportPeriod::Custom => {
+            let since = args.since.as_deref().ok_or(ReportCommandError::NoSince)?;
+            let start = parse_time("--since", since, now_ms)?;
+            let end = match args.until.as_deref() {
+                Some(until) => parse_time("--until", until, now_ms)?,
+                None => now_ms,
+            };
+            ("custom period".to_owned(), start, end)
+        }
+    };
+    if start_ms >= end_ms {
+        return Err(ReportCommandError::Empty);
+    }
+    Ok(Period {
+        label,
+        start_ms,
+        end_ms,
+    })
+}
+
+/// `report`: builds the report (with a progress bar that only shows on a terminal) and
+/// writes it to `--output` or `out`.
+pub fn report(
+    settings: &Settings,
+    args: &ReportArgs,
+    out: &mut impl Write,
+) -> Result<(), ReportCommandError> {
+    let now_ms = storage::now_ms();
+    let period = report_period(args, now_ms)?;
+    let reader = Reader::open(&settings.storage_path)?;
+    let progress = indicatif::ProgressBar::new(0).with_message("reading history");
+    let built = report::build(&reader, period, now_ms, &progress)?;
+    let mut file;
+    let mut stdout;
+    let target: &mut dyn Write = match &args.output {
+        Some(path) => {
+            file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            &mut file
+        }
+        None => {
+            stdout = out;
+            &mut stdout
+        }
+    };
+    match args.format {
+        ReportFormat::Html => report::html::write(&built, target)?,
+        ReportFormat::Csv => report::csv::write(&built, target)?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *target, &built).map_err(std::io::Error::from)?;
+            writeln!(target)?;
+        }
+    }
+    target.flush()?;
     Ok(())
 }
 

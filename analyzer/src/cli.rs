@@ -1,5 +1,5 @@
-//! Command line: `run` (default), `status`, `export`, `check`, `suggest-rules`, and
-//! `--config.check`.
+//! Command line: `run` (default), `status`, `export`, `check`, `report`, `suggest-rules`,
+//! and `--config.check`.
 //!
 //! Flags win over the config file, the file over built-in defaults (as in the exporter).
 
@@ -53,6 +53,40 @@ pub enum Command {
     Check(CheckArgs),
     /// Learn alert thresholds from history and write a Prometheus rule file.
     SuggestRules(SuggestArgs),
+    /// Report over a day, a week or a custom period as HTML, CSV or JSON.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportPeriod {
+    Day,
+    Week,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// `day` and `week` end now; `custom` needs `--since` (and optionally `--until`).
+    #[arg(long, value_enum, default_value = "day")]
+    pub period: ReportPeriod,
+    /// Start of a custom period: an RFC 3339 time or a duration ago (`36h`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of a custom period (default: now), in the same forms.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// File to write (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

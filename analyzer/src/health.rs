@@ -428,19 +428,28 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
     }
 }
 
-fn grade(findings: Vec<Finding>, window: std::time::Duration, now_ms: i64) -> Health {
-    let count = |level| findings.iter().filter(|f| f.level == level).count();
-    let grade = if count(Level::Critical) > 0 {
+/// The grade rule, shared with `report`: any critical finding is CRITICAL, two or more
+/// warnings POOR, one FAIR, notices only GOOD, nothing EXCELLENT.
+pub fn grade_of(levels: impl IntoIterator<Item = Level>) -> Grade {
+    let mut count = [0usize; 4];
+    for level in levels {
+        count[level as usize] += 1;
+    }
+    if count[Level::Critical as usize] > 0 {
         Grade::Critical
-    } else if count(Level::Warning) >= 2 {
+    } else if count[Level::Warning as usize] >= 2 {
         Grade::Poor
-    } else if count(Level::Warning) == 1 {
+    } else if count[Level::Warning as usize] == 1 {
         Grade::Fair
-    } else if count(Level::Notice) > 0 {
+    } else if count[Level::Notice as usize] > 0 {
         Grade::Good
     } else {
         Grade::Excellent
-    };
+    }
+}
+
+fn grade(findings: Vec<Finding>, window: std::time::Duration, now_ms: i64) -> Health {
+    let grade = grade_of(findings.iter().map(|f| f.level));
     let reasons: Vec<String> = findings
         .iter()
         .filter(|f| f.level >= Level::Notice)

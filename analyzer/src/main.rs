@@ -31,6 +31,9 @@ fn main() -> ExitCode {
         Some(Command::SuggestRules(args)) => {
             app::suggest_rules(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
         }
+        Some(Command::Report(args)) => {
+            app::report(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
         Some(Command::Check(args)) => {
             return ExitCode::from(app::check(&settings, &args, &mut std::io::stdout().lock()));
         }

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::storage::{Reader, StoreError};
+use crate::units::Unit;
 use crate::window;
 
 /// Learning settings.
@@ -42,25 +43,6 @@ struct Kind {
     /// Thresholds are kept inside this range (ratios cannot exceed 1).
     cap: Option<f64>,
     unit: Unit,
-}
-
-#[derive(Clone, Copy)]
-enum Unit {
-    Ratio,
-    Seconds,
-    Bytes,
-    Plain,
-}
-
-impl Unit {
-    fn show(self, v: f64) -> String {
-        match self {
-            Unit::Ratio => format!("{:.1}%", v * 100.0),
-            Unit::Seconds => format!("{v:.3}s"),
-            Unit::Bytes => format!("{:.1} MiB", v / 1_048_576.0),
-            Unit::Plain => format!("{v:.2}"),
-        }
-    }
 }
 
 const KINDS: &[Kind] = &[

@@ -177,3 +177,36 @@ pub fn values(reader: &Reader, id: i64, start: i64, end: i64) -> Result<Vec<f64>
          AND max IS NOT NULL ORDER BY ts",
     )
 }
+
+/// Average of one series per `step`-wide bucket in `[start, end]`, as `(bucket start, avg)`:
+/// from raw samples, or from rollups (count-weighted) where raw samples have aged out. The
+/// chart input: a fixed number of points whatever the period.
+pub fn buckets(
+    reader: &Reader,
+    id: i64,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<Vec<(i64, f64)>, StoreError> {
+    let conn = reader.connection();
+    let collect = |sql: &str| -> Result<Vec<(i64, f64)>, StoreError> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![id, start, end, step.max(1)], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let raw = collect(
+        "SELECT ?2 + ((ts - ?2) / ?4) * ?4 AS bucket, avg(value) FROM samples
+         WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 AND value IS NOT NULL
+         GROUP BY bucket ORDER BY bucket",
+    )?;
+    if !raw.is_empty() {
+        return Ok(raw);
+    }
+    collect(
+        "SELECT ?2 + ((ts - ?2) / ?4) * ?4 AS bucket, sum(avg * count) / sum(count) FROM rollups
+         WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 AND avg IS NOT NULL
+         GROUP BY bucket ORDER BY bucket",
+    )
+}

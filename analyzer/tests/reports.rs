@@ -357,3 +357,244 @@ fn suggested_rules_from_a_real_exporter_pass_promtool() {
         "{rules}"
     );
 }
+
+fn sql_one(db: &Path, sql: &str) -> f64 {
+    sql_f64(db, sql)
+}
+
+fn close(a: f64, b: f64, what: &str) {
+    assert!((a - b).abs() < 1e-9, "{what}: report {a} vs SQL {b}");
+}
+
+#[test]
+fn week_report_numbers_match_sql_in_json_csv_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = generated_week(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let json_path = dir.path().join("week.json");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--period",
+        "week",
+        "--format",
+        "json",
+        "--storage.path",
+        db_arg,
+        "--output",
+        json_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.is_empty(),
+        "no progress output when not on a terminal: {stderr}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let of = |name: &str| {
+        format!(
+            "SELECT {{}}(x.value) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.name = '{name}'"
+        )
+    };
+    let capacity = |resource: &str, subject: &str| {
+        report["capacity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["resource"] == resource && c["subject"] == subject)
+            .unwrap_or_else(|| panic!("no {resource} {subject}: {report}"))
+            .clone()
+    };
+    let cpu = capacity("cpu", "web1");
+    let cpu_sql = of("pulse:cpu_utilisation:ratio");
+    close(
+        cpu["average"].as_f64().unwrap(),
+        sql_one(&db, &cpu_sql.replace("{}", "avg")),
+        "cpu avg",
+    );
+    close(
+        cpu["peak"].as_f64().unwrap(),
+        sql_one(&db, &cpu_sql.replace("{}", "max")),
+        "cpu peak",
+    );
+    let memory = capacity("memory", "web1");
+    close(
+        memory["headroom"].as_f64().unwrap(),
+        sql_one(
+            &db,
+            &of("pulse:memory_available:ratio").replace("{}", "min"),
+        ),
+        "memory min",
+    );
+    let data = capacity("filesystem", "web1 /data");
+    let data_max = sql_one(
+        &db,
+        &format!(
+            "{} AND s.labels LIKE '%\"/data\"%'",
+            of("pulse:filesystem_used:ratio").replace("{}", "max")
+        ),
+    );
+    close(data["peak"].as_f64().unwrap(), data_max, "/data peak");
+    close(
+        data["headroom"].as_f64().unwrap(),
+        1.0 - data_max,
+        "/data headroom",
+    );
+
+    let sli = &report["sli"][0];
+    assert_eq!(sli["probe"], "web1 https://shop.example http");
+    close(
+        sli["availability"].as_f64().unwrap(),
+        sql_one(&db, &of("probe_success").replace("{}", "avg")),
+        "availability",
+    );
+    assert_eq!(sli["samples"], 2016);
+    close(
+        sli["latency_p95_seconds"].as_f64().unwrap(),
+        sql_percentile(&db, "pulse:probe_latency:seconds", "", 95.0),
+        "latency p95",
+    );
+    close(
+        sli["latency_avg_seconds"].as_f64().unwrap(),
+        sql_one(&db, &of("pulse:probe_latency:seconds").replace("{}", "avg")),
+        "latency avg",
+    );
+    close(
+        report["process_groups"][0]["cpu_cores_avg"]
+            .as_f64()
+            .unwrap(),
+        sql_one(&db, &of("pulse:process_cpu:rate").replace("{}", "avg")),
+        "process cpu",
+    );
+    // /data peaks at 90 % (warning) and a probe fails 2 % of the time (warning): POOR.
+    assert_eq!(report["grade"], "POOR", "{}", report["reasons"]);
+    assert_eq!(
+        report["reasons"].as_array().unwrap().len(),
+        2,
+        "{}",
+        report["reasons"]
+    );
+    let cpu_trend = report["trends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["chart"] == "cpu")
+        .unwrap();
+    let points = cpu_trend["points"].as_array().unwrap().len();
+    assert!((160..=170).contains(&points), "{points} chart points");
+
+    // CSV: the same numbers.
+    let (code, csv, stderr) = run(&[
+        "report",
+        "--period",
+        "week",
+        "--format",
+        "csv",
+        "--storage.path",
+        db_arg,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(csv.starts_with("section,subject,metric,value\n"));
+    let row = |prefix: &str| -> f64 {
+        csv.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{csv}"))
+            .parse()
+            .unwrap()
+    };
+    close(
+        row("capacity,cpu web1,average,"),
+        cpu["average"].as_f64().unwrap(),
+        "csv cpu avg",
+    );
+    close(
+        row("capacity,filesystem web1 /data,peak,"),
+        data_max,
+        "csv /data peak",
+    );
+    close(
+        row("sli,web1 https://shop.example http,availability,"),
+        sli["availability"].as_f64().unwrap(),
+        "csv availability",
+    );
+    assert_eq!(row("sli,web1 https://shop.example http,samples,"), 2016.0);
+
+    // HTML: one self-contained file with the charts inline.
+    let html_path = dir.path().join("week.html");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--period",
+        "week",
+        "--storage.path",
+        db_arg,
+        "--output",
+        html_path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("Grade: POOR"));
+    assert_eq!(
+        html.matches("<svg").count(),
+        6,
+        "cpu, memory, disk, disk io, network, processes"
+    );
+    for chart in [
+        "CPU utilisation",
+        "Memory available",
+        "Filesystem fill",
+        "Network throughput",
+        "Top process groups",
+    ] {
+        assert!(html.contains(chart), "{chart}");
+    }
+    assert!(!html.contains("<script") && !html.contains(" src=") && !html.contains("<link"));
+    assert!(html.contains("postgres"));
+}
+
+#[test]
+fn report_on_a_real_exporter_history_and_bad_periods() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = real_history(dir.path());
+    let db_arg = db.to_str().unwrap();
+    let (code, html, stderr) = run(&[
+        "report",
+        "--period",
+        "custom",
+        "--since",
+        "10m",
+        "--storage.path",
+        db_arg,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        html.contains("<svg") && html.contains("CPU utilisation"),
+        "{html}"
+    );
+    let (code, json, _) = run(&["report", "--format", "json", "--storage.path", db_arg]);
+    assert_eq!(code, 0);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let cpu = report["capacity"][0]["average"].as_f64().unwrap();
+    let sql = sql_f64(
+        &db,
+        "SELECT avg(x.value) FROM samples x JOIN series s ON s.id = x.series_id
+         WHERE s.name = 'pulse:cpu_utilisation:ratio'",
+    );
+    close(cpu, sql, "cpu avg");
+
+    let (code, _, stderr) = run(&[
+        "report",
+        "--period",
+        "custom",
+        "--since",
+        "yesterday-ish",
+        "--storage.path",
+        db_arg,
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("--since: `yesterday-ish` is neither an RFC 3339 time"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["report", "--period", "custom", "--storage.path", db_arg]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--period custom needs --since"), "{stderr}");
+}
