@@ -15,6 +15,8 @@ packages=(
     python3-yaml                # tests/ops: rule coverage and dashboard lint scripts
     prometheus-alertmanager     # amtool check-config on the compose Alertmanager config
     docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
+    chromium                    # pulse-analyzer report --format pdf (headless print to PDF)
+    poppler-utils               # pdfinfo/pdftoppm: the PDF report has pages that are not blank
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -410,6 +410,7 @@ pub fn report(
     };
     match args.format {
         ReportFormat::Html => report::html::write(&built, target)?,
+        ReportFormat::Pdf => report::pdf::write(&built, &args.chromium, target)?,
         ReportFormat::Csv => report::csv::write(&built, target)?,
         ReportFormat::Json => {
             serde_json::to_writer_pretty(&mut *target, &built).map_err(std::io::Error::from)?;

@@ -67,6 +67,7 @@ pub enum ReportPeriod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     Html,
+    Pdf,
     Csv,
     Json,
 }
@@ -87,6 +88,9 @@ pub struct ReportArgs {
     /// File to write (default: stdout).
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Chromium binary that prints the HTML report to PDF (`--format pdf`).
+    #[arg(long, default_value = "chromium")]
+    pub chromium: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub enum Unit {
     Bytes,
     BytesPerSecond,
     Cores,
+    Count,
     Plain,
 }
 
@@ -21,6 +22,7 @@ impl Unit {
             Unit::Bytes => format!("{:.1} MiB", v / 1_048_576.0),
             Unit::BytesPerSecond => format!("{:.1} MiB/s", v / 1_048_576.0),
             Unit::Cores => format!("{v:.2} cores"),
+            Unit::Count => format!("{v:.0}"),
             Unit::Plain => format!("{v:.2}"),
         }
     }

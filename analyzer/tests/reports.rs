@@ -598,3 +598,84 @@ fn report_on_a_real_exporter_history_and_bad_periods() {
     assert_eq!(code, 1);
     assert!(stderr.contains("--period custom needs --since"), "{stderr}");
 }
+
+/// Share of pixels that are not white in a binary PGM (`P5`) as pdftoppm -gray writes it.
+fn ink(pgm: &[u8]) -> f64 {
+    // Header: "P5\n<w> <h>\n255\n", then one byte per pixel.
+    let mut fields = 0;
+    let mut offset = 0;
+    let mut in_field = false;
+    for (i, b) in pgm.iter().enumerate() {
+        if b.is_ascii_whitespace() {
+            if in_field {
+                fields += 1;
+                in_field = false;
+                if fields == 4 {
+                    offset = i + 1;
+                    break;
+                }
+            }
+        } else {
+            in_field = true;
+        }
+    }
+    let pixels = &pgm[offset..];
+    pixels.iter().filter(|p| **p < 200).count() as f64 / pixels.len() as f64
+}
+
+#[test]
+fn pdf_report_has_pages_that_are_not_blank() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = generated_week(dir.path());
+    let pdf = dir.path().join("week.pdf");
+    let (code, _, stderr) = run(&[
+        "report",
+        "--period",
+        "week",
+        "--format",
+        "pdf",
+        "--storage.path",
+        db.to_str().unwrap(),
+        "--output",
+        pdf.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let pages = dir.path().join("page");
+    let status = std::process::Command::new("pdftoppm")
+        .args(["-r", "40", "-gray"])
+        .arg(&pdf)
+        .arg(&pages)
+        .status()
+        .expect("pdftoppm on PATH (Debian package poppler-utils)");
+    assert!(status.success());
+    let mut rendered: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pgm"))
+        .collect();
+    rendered.sort();
+    assert!(
+        rendered.len() >= 2,
+        "six charts and four tables span pages: {rendered:?}"
+    );
+    for page in &rendered {
+        let share = ink(&std::fs::read(page).unwrap());
+        assert!(share > 0.005, "{} is blank ({share})", page.display());
+    }
+
+    let (code, _, stderr) = run(&[
+        "report",
+        "--format",
+        "pdf",
+        "--chromium",
+        "/nonexistent/chromium",
+        "--storage.path",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("PDF: starting /nonexistent/chromium"),
+        "{stderr}"
+    );
+}

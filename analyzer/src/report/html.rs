@@ -46,7 +46,7 @@ td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
 td:first-child,th:first-child{text-align:left}\
 .grade{font-size:2em;font-weight:bold}\
 .ok{color:#1a7f37}.notice{color:#9a6700}.warning{color:#bc4c00}.critical{color:#cf222e}\
-.chart{page-break-inside:avoid;margin-bottom:1em}";
+.chart{page-break-inside:avoid;margin-bottom:1em}h2{page-break-after:avoid}";
 
 /// Chart titles in report order.
 const CHART_TITLES: &[(&str, &str)] = &[

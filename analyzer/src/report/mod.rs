@@ -3,12 +3,13 @@
 //! charts and the top process groups.
 //!
 //! One [`Report`] value is built from the history and then rendered: JSON is its serde form,
-//! CSV flattens the same numbers, HTML adds inline SVG charts. Building reads every series
+//! CSV flattens the same numbers, HTML adds inline SVG charts, PDF prints the HTML. Building reads every series
 //! once through [`window`], so the numbers are those SQL gives over the same rows.
 
 pub mod charts;
 pub mod csv;
 pub mod html;
+pub mod pdf;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,8 @@ pub enum ReportError {
     Store(#[from] StoreError),
     #[error("drawing the {chart} chart: {message}")]
     Chart { chart: String, message: String },
+    #[error("PDF: {message}")]
+    Pdf { message: String },
     #[error("writing the report: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -385,7 +388,7 @@ fn headline(capacity: &[Headroom], sli: &[ProbeSli], summaries: &[Summary]) -> V
     push(
         "samples",
         summaries.iter().map(|s| s.count as f64).sum(),
-        Unit::Plain,
+        Unit::Count,
     );
     out
 }
