@@ -287,13 +287,22 @@ pub fn check(settings: &Settings, args: &CheckArgs, out: &mut impl Write) -> u8 
     health.exit_code
 }
 
+/// Opens the history for `report` and `suggest-rules`; a missing file is reported as such
+/// rather than as SQLite's "unable to open database file".
+fn open_history(path: &std::path::Path) -> Result<Reader, AnalysisError> {
+    if !path.exists() {
+        return Err(AnalysisError::NoHistory(path.to_owned()));
+    }
+    Ok(Reader::open(path)?)
+}
+
 /// `suggest-rules`: learns thresholds and writes the rule file to `--output` or `out`.
 pub fn suggest_rules(
     settings: &Settings,
     args: &SuggestArgs,
     out: &mut impl Write,
-) -> Result<(), ExportError> {
-    let reader = Reader::open(&settings.storage_path)?;
+) -> Result<(), AnalysisError> {
+    let reader = open_history(&settings.storage_path)?;
     let end_ms = storage::now_ms();
     let learn = suggest::Learn {
         start_ms: end_ms - args.since.as_millis() as i64,
@@ -320,10 +329,13 @@ pub fn suggest_rules(
     Ok(())
 }
 
+/// Errors of `report` and `suggest-rules`.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportCommandError {
+pub enum AnalysisError {
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error("no history database at {} (has the analyzer run yet?)", .0.display())]
+    NoHistory(std::path::PathBuf),
     #[error("{flag}: `{value}` is neither an RFC 3339 time nor a duration (like `36h`)")]
     Time { flag: &'static str, value: String },
     #[error("--period custom needs --since")]
@@ -332,20 +344,20 @@ pub enum ReportCommandError {
     Empty,
 }
 
-impl From<StoreError> for ReportCommandError {
+impl From<StoreError> for AnalysisError {
     fn from(e: StoreError) -> Self {
         Self::Report(e.into())
     }
 }
 
-impl From<std::io::Error> for ReportCommandError {
+impl From<std::io::Error> for AnalysisError {
     fn from(e: std::io::Error) -> Self {
         Self::Report(e.into())
     }
 }
 
 /// A time given as RFC 3339 or as a duration before `now_ms`.
-fn parse_time(flag: &'static str, value: &str, now_ms: i64) -> Result<i64, ReportCommandError> {
+fn parse_time(flag: &'static str, value: &str, now_ms: i64) -> Result<i64, AnalysisError> {
     if let Ok(ago) = humantime::parse_duration(value) {
         return Ok(now_ms - ago.as_millis() as i64);
     }
@@ -353,19 +365,19 @@ fn parse_time(flag: &'static str, value: &str, now_ms: i64) -> Result<i64, Repor
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_millis() as i64)
-        .ok_or_else(|| ReportCommandError::Time {
+        .ok_or_else(|| AnalysisError::Time {
             flag,
             value: value.to_owned(),
         })
 }
 
-fn report_period(args: &ReportArgs, now_ms: i64) -> Result<Period, ReportCommandError> {
+fn report_period(args: &ReportArgs, now_ms: i64) -> Result<Period, AnalysisError> {
     const DAY: i64 = 86_400_000;
     let (label, start_ms, end_ms) = match args.period {
         ReportPeriod::Day => ("last 24 hours".to_owned(), now_ms - DAY, now_ms),
         ReportPeriod::Week => ("last 7 days".to_owned(), now_ms - 7 * DAY, now_ms),
         ReportPeriod::Custom => {
-            let since = args.since.as_deref().ok_or(ReportCommandError::NoSince)?;
+            let since = args.since.as_deref().ok_or(AnalysisError::NoSince)?;
             let start = parse_time("--since", since, now_ms)?;
             let end = match args.until.as_deref() {
                 Some(until) => parse_time("--until", until, now_ms)?,
@@ -375,7 +387,7 @@ fn report_period(args: &ReportArgs, now_ms: i64) -> Result<Period, ReportCommand
         }
     };
     if start_ms >= end_ms {
-        return Err(ReportCommandError::Empty);
+        return Err(AnalysisError::Empty);
     }
     Ok(Period {
         label,
@@ -390,11 +402,16 @@ pub fn report(
     settings: &Settings,
     args: &ReportArgs,
     out: &mut impl Write,
-) -> Result<(), ReportCommandError> {
+) -> Result<(), AnalysisError> {
     let now_ms = storage::now_ms();
     let period = report_period(args, now_ms)?;
-    let reader = Reader::open(&settings.storage_path)?;
+    let reader = open_history(&settings.storage_path)?;
     let progress = indicatif::ProgressBar::new(0).with_message("reading history");
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} series")
+    {
+        progress.set_style(style);
+    }
     let built = report::build(&reader, period, now_ms, &progress)?;
     let mut file;
     let mut stdout;

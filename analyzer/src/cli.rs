@@ -277,6 +277,47 @@ mod tests {
     }
 
     #[test]
+    fn check_report_and_suggest_flags() {
+        let cli = Cli::parse_from([
+            "pulse-analyzer",
+            "check",
+            "--format",
+            "json",
+            "--window",
+            "2m",
+        ]);
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("not check")
+        };
+        assert_eq!(
+            (args.format, args.window.as_secs()),
+            (CheckFormat::Json, 120)
+        );
+        let cli = Cli::parse_from([
+            "pulse-analyzer",
+            "report",
+            "--period",
+            "custom",
+            "--since",
+            "36h",
+            "--format",
+            "pdf",
+        ]);
+        let Some(Command::Report(args)) = cli.command else {
+            panic!("not report")
+        };
+        assert_eq!(args.period, ReportPeriod::Custom);
+        assert_eq!(args.since.as_deref(), Some("36h"));
+        assert_eq!(args.format, ReportFormat::Pdf);
+        let cli = Cli::parse_from(["pulse-analyzer", "suggest-rules", "--margin", "1.5"]);
+        let Some(Command::SuggestRules(args)) = cli.command else {
+            panic!("not suggest-rules")
+        };
+        assert_eq!((args.margin, args.percentile), (1.5, 99.0));
+        assert_eq!(args.since.as_secs(), 7 * 86_400);
+    }
+
+    #[test]
     fn export_flags() {
         let cli = Cli::parse_from([
             "pulse-analyzer",

@@ -597,6 +597,15 @@ fn report_on_a_real_exporter_history_and_bad_periods() {
     let (code, _, stderr) = run(&["report", "--period", "custom", "--storage.path", db_arg]);
     assert_eq!(code, 1);
     assert!(stderr.contains("--period custom needs --since"), "{stderr}");
+    let missing = db.with_file_name("missing.db");
+    for command in ["report", "suggest-rules"] {
+        let (code, _, stderr) = run(&[command, "--storage.path", missing.to_str().unwrap()]);
+        assert_eq!(code, 1);
+        assert!(
+            stderr.contains("no history database at"),
+            "{command}: {stderr}"
+        );
+    }
 }
 
 /// Share of pixels that are not white in a binary PGM (`P5`) as pdftoppm -gray writes it.
