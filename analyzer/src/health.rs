@@ -497,7 +497,8 @@ pub fn write_text(health: &Health, out: &mut impl Write) -> std::io::Result<()> 
         )?;
     }
     if health.findings.is_empty() {
-        for reason in &health.reasons {
+        // The first reason is already the status line.
+        for reason in health.reasons.iter().skip(1) {
             writeln!(out, "  {reason}")?;
         }
     }

@@ -118,6 +118,45 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// The lowest and highest hour-of-day percentile, `(hour, value)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Daily {
+    pub low: (i64, f64),
+    pub high: (i64, f64),
+}
+
+/// A daily pattern, if the history shows one: the percentile per UTC hour of day, reported
+/// when at least 12 hours have 5 or more points and the busiest hour's percentile is at least
+/// 1.5 times the quietest's. Cheap seasonality: it explains the threshold, it does not
+/// change it (a per-hour threshold would need a rule per hour).
+pub fn daily_pattern(points: &[(i64, f64)], p: f64) -> Option<Daily> {
+    let mut hours: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for (ts, v) in points {
+        hours
+            .entry(ts.div_euclid(3_600_000) % 24)
+            .or_default()
+            .push(*v);
+    }
+    let mut by_hour = Vec::new();
+    for (hour, mut values) in hours {
+        if values.len() >= 5 {
+            values.sort_by(f64::total_cmp);
+            by_hour.extend(percentile(&values, p).map(|v| (hour, v)));
+        }
+    }
+    if by_hour.len() < 12 {
+        return None;
+    }
+    let low = by_hour.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    // `max_by` keeps the last of equal maxima; reversed, that is the earliest hour.
+    let high = by_hour
+        .iter()
+        .rev()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))?;
+    (low.1 > 0.0 && high.1 >= 1.5 * low.1).then_some(Daily { low, high })
+}
+
 /// One learned threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suggestion {
@@ -131,7 +170,7 @@ pub struct Suggestion {
 /// The values of one kind and label set, from every target that has it.
 #[derive(Default)]
 struct Pool {
-    values: Vec<f64>,
+    values: Vec<(i64, f64)>,
     targets: Vec<String>,
 }
 
@@ -165,14 +204,7 @@ pub fn learn(reader: &Reader, learn: &Learn) -> Result<(Vec<Suggestion>, Vec<Str
     }
     let mut suggestions = Vec::new();
     let mut skipped = Vec::new();
-    for (
-        (index, labels),
-        Pool {
-            mut values,
-            targets,
-        },
-    ) in pooled
-    {
+    for ((index, labels), Pool { values, targets }) in pooled {
         let kind = &KINDS[index];
         if values.len() < learn.min_samples {
             skipped.push(format!(
@@ -183,13 +215,15 @@ pub fn learn(reader: &Reader, learn: &Learn) -> Result<(Vec<Suggestion>, Vec<Str
             ));
             continue;
         }
-        values.sort_by(f64::total_cmp);
-        let (p, observed) = if kind.higher_is_worse {
-            (learn.percentile, percentile(&values, learn.percentile))
+        let p = if kind.higher_is_worse {
+            learn.percentile
         } else {
-            let low = 100.0 - learn.percentile;
-            (low, percentile(&values, low))
+            100.0 - learn.percentile
         };
+        let daily = daily_pattern(&values, p);
+        let mut values: Vec<f64> = values.into_iter().map(|(_, v)| v).collect();
+        values.sort_by(f64::total_cmp);
+        let observed = percentile(&values, p);
         let Some(observed) = observed else { continue };
         let raw = if kind.higher_is_worse {
             observed * learn.margin
@@ -212,6 +246,16 @@ pub fn learn(reader: &Reader, learn: &Learn) -> Result<(Vec<Suggestion>, Vec<Str
             comment.push_str(&format!(
                 " (capped from {}: the ratio cannot go higher)",
                 kind.unit.show(raw)
+            ));
+        }
+        if let Some(d) = daily {
+            comment.push_str(&format!(
+                "; daily pattern: p{p} by hour of day (UTC) runs from {} at {:02}:00 to {} at \
+                 {:02}:00, so one threshold is loose in the quiet hours",
+                kind.unit.show(d.low.1),
+                d.low.0,
+                kind.unit.show(d.high.1),
+                d.high.0
             ));
         }
         let sel = labels
@@ -277,9 +321,10 @@ pub fn write_rules(
     )?;
     writeln!(
         out,
-        "# History {} .. {}. Higher-is-worse series: threshold = p{} x {}; lower-is-worse\n\
-         # series: threshold = p{} / {}. Percentiles are nearest-rank over raw samples (rollup\n\
-         # maxima where raw samples have aged out). Check with `promtool check rules`.",
+        "# History {} .. {}.\n\
+         # Higher-is-worse series: threshold = p{} x {}; lower-is-worse series: threshold = p{} / {}.\n\
+         # Percentiles are nearest-rank over raw samples (rollup maxima where raw samples have\n\
+         # aged out). Check with `promtool check rules`.",
         time(learn.start_ms),
         time(learn.end_ms),
         learn.percentile,
@@ -327,6 +372,24 @@ mod tests {
         assert_eq!(percentile(&values, 0.0), Some(1.0));
         assert_eq!(percentile(&[5.0], 50.0), Some(5.0));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn daily_pattern_needs_a_real_swing() {
+        // Two days at 5-minute steps: busy (0.8) from 09:00 to 17:00 UTC, quiet (0.2) otherwise.
+        let busy: Vec<(i64, f64)> = (0..576)
+            .map(|i| {
+                let ts = i * 300_000;
+                let hour = (ts / 3_600_000) % 24;
+                (ts, if (9..17).contains(&hour) { 0.8 } else { 0.2 })
+            })
+            .collect();
+        let daily = daily_pattern(&busy, 99.0).unwrap();
+        assert_eq!(daily.low, (0, 0.2));
+        assert_eq!(daily.high, (9, 0.8));
+        let flat: Vec<(i64, f64)> = busy.iter().map(|(ts, _)| (*ts, 0.5)).collect();
+        assert_eq!(daily_pattern(&flat, 99.0), None);
+        assert_eq!(daily_pattern(&busy[..100], 99.0), None, "under 12 hours");
     }
 
     #[test]

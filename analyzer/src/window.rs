@@ -189,24 +189,29 @@ pub fn summarise(
     Ok(out)
 }
 
-/// The values of one series in `[start, end]`: rollup maxima before its oldest raw sample
-/// (so percentiles over long periods err on the high side, as thresholds should), then the
-/// raw samples.
-pub fn values(reader: &Reader, id: i64, start: i64, end: i64) -> Result<Vec<f64>, StoreError> {
+/// The `(ts, value)` points of one series in `[start, end]`: rollup maxima before its oldest
+/// raw sample (so percentiles over long periods err on the high side, as thresholds should),
+/// then the raw samples.
+pub fn values(
+    reader: &Reader,
+    id: i64,
+    start: i64,
+    end: i64,
+) -> Result<Vec<(i64, f64)>, StoreError> {
     let split = split(reader, id, start, end)?;
     let conn = reader.connection();
-    let collect = |sql: &str, to: i64| -> Result<Vec<f64>, StoreError> {
+    let collect = |sql: &str, to: i64| -> Result<Vec<(i64, f64)>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![id, start, to], |r| r.get::<_, f64>(0))?;
+        let rows = stmt.query_map(params![id, start, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     };
     let mut out = collect(
-        "SELECT max FROM rollups WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3
+        "SELECT ts, max FROM rollups WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3
          AND max IS NOT NULL ORDER BY ts",
         split,
     )?;
     out.extend(collect(
-        "SELECT value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3
+        "SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3
          AND value IS NOT NULL ORDER BY ts",
         end,
     )?);
@@ -318,7 +323,7 @@ mod tests {
             24 + 60,
             "24 older 5-minute maxima, then the raw hour"
         );
-        assert_eq!(values[0], 4.0);
+        assert_eq!(values[0], (base, 4.0));
 
         let points = buckets(&reader, summary.series.id, base, now, 3_600_000).unwrap();
         assert_eq!(

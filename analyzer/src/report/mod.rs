@@ -194,7 +194,10 @@ pub fn build(
             .find(|l| l.series.target == s.series.target && l.series.labels == s.series.labels);
         let p95 = match latency {
             Some(l) => {
-                let mut values = window::values(reader, l.series.id, start, end)?;
+                let mut values: Vec<f64> = window::values(reader, l.series.id, start, end)?
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect();
                 values.sort_by(f64::total_cmp);
                 percentile(&values, 95.0)
             }
