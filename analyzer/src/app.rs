@@ -11,12 +11,18 @@ use pulse_exporter::server::{self, ServeError};
 use crate::alerting::service::{Alerting, ServiceError};
 use crate::anomaly::Engine;
 use crate::api::{self, ApiState};
-use crate::cli::{ExportArgs, ExportFormat, RunArgs, Settings};
+use crate::cli::{
+    CheckArgs, CheckFormat, ExportArgs, ExportFormat, ReportArgs, ReportFormat, ReportPeriod,
+    RunArgs, Settings, SuggestArgs,
+};
 use crate::config::SourceKind;
 use crate::fleet;
+use crate::health;
 use crate::launcher::{self, LaunchError};
+use crate::report::{self, Period, ReportError};
 use crate::scrape::{self, ClientError, HttpClient, Ingest, SelfMetrics};
 use crate::storage::{self, ExportError, Policy, Reader, SeriesFilter, Store, StoreError};
+use crate::suggest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -304,6 +310,180 @@ pub fn export(
             writeln!(out, "\n]")?;
         }
     }
+    Ok(())
+}
+
+/// `check`: prints the health report and returns the Nagios exit code; an error reading the
+/// database is UNKNOWN (3) too, as Nagios expects of a plugin that could not check.
+pub fn check(settings: &Settings, args: &CheckArgs, out: &mut impl Write) -> u8 {
+    let result = health::check(&settings.storage_path, args.window, storage::now_ms());
+    let health = match result {
+        Ok(health) => health,
+        Err(error) => {
+            let _ = writeln!(out, "PULSE UNKNOWN - {error}");
+            return 3;
+        }
+    };
+    let written = match args.format {
+        CheckFormat::Text => health::write_text(&health, out),
+        CheckFormat::Json => serde_json::to_writer_pretty(&mut *out, &health)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out)),
+    };
+    if written.is_err() {
+        return 3;
+    }
+    health.exit_code
+}
+
+/// Opens the history for `report` and `suggest-rules`; a missing file is reported as such
+/// rather than as SQLite's "unable to open database file".
+fn open_history(path: &std::path::Path) -> Result<Reader, AnalysisError> {
+    if !path.exists() {
+        return Err(AnalysisError::NoHistory(path.to_owned()));
+    }
+    Ok(Reader::open(path)?)
+}
+
+/// `suggest-rules`: learns thresholds and writes the rule file to `--output` or `out`.
+pub fn suggest_rules(
+    settings: &Settings,
+    args: &SuggestArgs,
+    out: &mut impl Write,
+) -> Result<(), AnalysisError> {
+    let reader = open_history(&settings.storage_path)?;
+    let end_ms = storage::now_ms();
+    let learn = suggest::Learn {
+        start_ms: end_ms - args.since.as_millis() as i64,
+        end_ms,
+        percentile: args.percentile.clamp(50.0, 100.0),
+        margin: args.margin.max(1.0),
+        min_samples: args.min_samples,
+    };
+    let (suggestions, skipped) = suggest::learn(&reader, &learn)?;
+    match &args.output {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            suggest::write_rules(
+                &suggestions,
+                &skipped,
+                &learn,
+                &settings.storage_path,
+                &mut file,
+            )?;
+            file.flush()?;
+        }
+        None => suggest::write_rules(&suggestions, &skipped, &learn, &settings.storage_path, out)?,
+    }
+    Ok(())
+}
+
+/// Errors of `report` and `suggest-rules`.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("no history database at {} (has the analyzer run yet?)", .0.display())]
+    NoHistory(std::path::PathBuf),
+    #[error("{flag}: `{value}` is neither an RFC 3339 time nor a duration (like `36h`)")]
+    Time { flag: &'static str, value: String },
+    #[error("--period custom needs --since")]
+    NoSince,
+    #[error("--since is after --until")]
+    Empty,
+}
+
+impl From<StoreError> for AnalysisError {
+    fn from(e: StoreError) -> Self {
+        Self::Report(e.into())
+    }
+}
+
+impl From<std::io::Error> for AnalysisError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Report(e.into())
+    }
+}
+
+/// A time given as RFC 3339 or as a duration before `now_ms`.
+fn parse_time(flag: &'static str, value: &str, now_ms: i64) -> Result<i64, AnalysisError> {
+    if let Ok(ago) = humantime::parse_duration(value) {
+        return Ok(now_ms - ago.as_millis() as i64);
+    }
+    humantime::parse_rfc3339_weak(value)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .ok_or_else(|| AnalysisError::Time {
+            flag,
+            value: value.to_owned(),
+        })
+}
+
+fn report_period(args: &ReportArgs, now_ms: i64) -> Result<Period, AnalysisError> {
+    const DAY: i64 = 86_400_000;
+    let (label, start_ms, end_ms) = match args.period {
+        ReportPeriod::Day => ("last 24 hours".to_owned(), now_ms - DAY, now_ms),
+        ReportPeriod::Week => ("last 7 days".to_owned(), now_ms - 7 * DAY, now_ms),
+        ReportPeriod::Custom => {
+            let since = args.since.as_deref().ok_or(AnalysisError::NoSince)?;
+            let start = parse_time("--since", since, now_ms)?;
+            let end = match args.until.as_deref() {
+                Some(until) => parse_time("--until", until, now_ms)?,
+                None => now_ms,
+            };
+            ("custom period".to_owned(), start, end)
+        }
+    };
+    if start_ms >= end_ms {
+        return Err(AnalysisError::Empty);
+    }
+    Ok(Period {
+        label,
+        start_ms,
+        end_ms,
+    })
+}
+
+/// `report`: builds the report (with a progress bar that only shows on a terminal) and
+/// writes it to `--output` or `out`.
+pub fn report(
+    settings: &Settings,
+    args: &ReportArgs,
+    out: &mut impl Write,
+) -> Result<(), AnalysisError> {
+    let now_ms = storage::now_ms();
+    let period = report_period(args, now_ms)?;
+    let reader = open_history(&settings.storage_path)?;
+    let progress = indicatif::ProgressBar::new(0).with_message("reading history");
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} series")
+    {
+        progress.set_style(style);
+    }
+    let built = report::build(&reader, period, now_ms, &progress)?;
+    let mut file;
+    let mut stdout;
+    let target: &mut dyn Write = match &args.output {
+        Some(path) => {
+            file = std::io::BufWriter::new(std::fs::File::create(path)?);
+            &mut file
+        }
+        None => {
+            stdout = out;
+            &mut stdout
+        }
+    };
+    match args.format {
+        ReportFormat::Html => report::html::write(&built, target)?,
+        ReportFormat::Pdf => report::pdf::write(&built, &args.chromium, target)?,
+        ReportFormat::Csv => report::csv::write(&built, target)?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut *target, &built).map_err(std::io::Error::from)?;
+            writeln!(target)?;
+        }
+    }
+    target.flush()?;
     Ok(())
 }
 

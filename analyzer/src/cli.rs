@@ -1,4 +1,5 @@
-//! Command line: `run` (default), `status`, `export`, and `--config.check`.
+//! Command line: `run` (default), `status`, `export`, `check`, `report`, `suggest-rules`,
+//! and `--config.check`.
 //!
 //! Flags win over the config file, the file over built-in defaults (as in the exporter).
 
@@ -52,6 +53,82 @@ pub enum Command {
     /// Score `timestamp,value` CSV files with the live anomaly detector
     /// (settings: `anomaly.detector` in the config file).
     Detect(DetectArgs),
+    /// Emergency health check over the last minutes; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+    Check(CheckArgs),
+    /// Learn alert thresholds from history and write a Prometheus rule file.
+    SuggestRules(SuggestArgs),
+    /// Report over a day, a week or a custom period as HTML, CSV or JSON.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportPeriod {
+    Day,
+    Week,
+    Custom,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Pdf,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// `day` and `week` end now; `custom` needs `--since` (and optionally `--until`).
+    #[arg(long, value_enum, default_value = "day")]
+    pub period: ReportPeriod,
+    /// Start of a custom period: an RFC 3339 time or a duration ago (`36h`).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End of a custom period (default: now), in the same forms.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value = "html")]
+    pub format: ReportFormat,
+    /// File to write (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Chromium binary that prints the HTML report to PDF (`--format pdf`).
+    #[arg(long, default_value = "chromium")]
+    pub chromium: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// How much history to learn from (e.g. `7d`).
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub since: std::time::Duration,
+    /// Percentile of the observed values the threshold starts from (50 to 100).
+    #[arg(long, default_value_t = 99.0)]
+    pub percentile: f64,
+    /// Headroom multiplier over the percentile (at least 1).
+    #[arg(long, default_value_t = 1.2)]
+    pub margin: f64,
+    /// Series with fewer samples in the period are skipped.
+    #[arg(long = "min-samples", default_value_t = 30)]
+    pub min_samples: usize,
+    /// Rule file to write (default: stdout).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// How far back to look (e.g. `5m`); a target not scraped within it is CRITICAL.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub window: std::time::Duration,
 }
 
 #[derive(Debug, Default, Args)]
@@ -236,6 +313,47 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn check_report_and_suggest_flags() {
+        let cli = Cli::parse_from([
+            "pulse-analyzer",
+            "check",
+            "--format",
+            "json",
+            "--window",
+            "2m",
+        ]);
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("not check")
+        };
+        assert_eq!(
+            (args.format, args.window.as_secs()),
+            (CheckFormat::Json, 120)
+        );
+        let cli = Cli::parse_from([
+            "pulse-analyzer",
+            "report",
+            "--period",
+            "custom",
+            "--since",
+            "36h",
+            "--format",
+            "pdf",
+        ]);
+        let Some(Command::Report(args)) = cli.command else {
+            panic!("not report")
+        };
+        assert_eq!(args.period, ReportPeriod::Custom);
+        assert_eq!(args.since.as_deref(), Some("36h"));
+        assert_eq!(args.format, ReportFormat::Pdf);
+        let cli = Cli::parse_from(["pulse-analyzer", "suggest-rules", "--margin", "1.5"]);
+        let Some(Command::SuggestRules(args)) = cli.command else {
+            panic!("not suggest-rules")
+        };
+        assert_eq!((args.margin, args.percentile), (1.5, 99.0));
+        assert_eq!(args.since.as_secs(), 7 * 86_400);
     }
 
     #[test]

@@ -44,6 +44,15 @@ fn main() -> ExitCode {
                 "detect: give --input and --output, or --input-dir and --output-dir"
             )),
         },
+        Some(Command::SuggestRules(args)) => {
+            app::suggest_rules(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
+        Some(Command::Report(args)) => {
+            app::report(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
+        Some(Command::Check(args)) => {
+            return ExitCode::from(app::check(&settings, &args, &mut std::io::stdout().lock()));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -426,6 +426,11 @@ impl Reader {
         })
     }
 
+    /// The read-only connection, for the analysis modules' own queries (`window`).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     fn filter_sql(filter: &SeriesFilter) -> (String, Vec<String>) {
         let mut clauses = Vec::new();
         let mut args = Vec::new();
