@@ -7,7 +7,7 @@ markers (the end-to-end test relies on them).
 
 Usage: lint_dashboards.py DASHBOARD_DIR RULES_DIR          lint; exit 1 listing every problem
        lint_dashboards.py --queries DASHBOARD_DIR          print one JSON object per panel query
-                                                           (for tests/e2e/run.sh)
+                                                           (for tests/e2e/check.sh)
 """
 import json
 import pathlib
