@@ -152,6 +152,18 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         )));
     }
 
+    if let Some(engine) = anomaly.clone() {
+        alerting.add_source(Box::new(move || match engine.lock() {
+            Ok(engine) => crate::alerting::sources::from_anomalies(&engine.active_events()),
+            Err(_) => Vec::new(),
+        }));
+    }
+    let findings = analysis.clone();
+    alerting.add_source(Box::new(move || match findings.read() {
+        Ok(analysis) => crate::alerting::sources::from_recommendations(&analysis.recommendations),
+        Err(_) => Vec::new(),
+    }));
+
     let state = Arc::new(ApiState {
         db_path: settings.storage_path.clone(),
         reader: Mutex::new(None),

@@ -162,6 +162,25 @@ fn live_detection_publishes_scores_and_stores_correlated_events() {
         "{event}"
     );
 
+    // The event reached the alert engine as an anomaly alert naming the series and the hint.
+    let (status, body) = get_json(&analyzer.url("/api/v1/alerts"));
+    assert_eq!(status, 200, "{body}");
+    let alert = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["source"] == "anomaly")
+        .unwrap_or_else(|| panic!("no anomaly alert: {body}"));
+    assert_eq!(alert["name"], "AnomalyDetected", "{alert}");
+    assert_eq!(alert["labels"]["series"], "node_load1", "{alert}");
+    assert!(
+        alert["summary"]
+            .as_str()
+            .unwrap()
+            .contains("app_queue_depth"),
+        "{alert}"
+    );
+
     let metrics = reqwest::blocking::get(analyzer.url("/metrics"))
         .unwrap()
         .text()

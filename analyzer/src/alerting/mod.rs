@@ -12,6 +12,7 @@
 //! * [`dispatch`]: one delivery queue per channel, so a dead or slow channel blocks no
 //!   other channel and never blocks detection.
 //! * [`service`]: wires them into `run`; [`api`]: the REST endpoints and the SSE stream.
+//! * [`sources`]: active anomaly events and recommendations as signals, polled every round.
 //!
 //! # Feeding other sources in
 //! Everything enters the engine as a [`Signal`] through
@@ -32,6 +33,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod rules;
 pub mod service;
+pub mod sources;
 pub mod store;
 
 use std::collections::BTreeMap;

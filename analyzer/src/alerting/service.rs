@@ -31,11 +31,17 @@ pub enum ServiceError {
     Store(#[from] AlertStoreError),
 }
 
+/// Current findings of another part of the analyzer, as signals.
+pub type SignalSource = Box<dyn Fn() -> Vec<Signal> + Send + Sync>;
+
 pub struct Alerting {
     pub engine: Mutex<Engine>,
     rules: Mutex<Rules>,
     /// Signals pushed by other sources since the last round.
     pushed: Mutex<Vec<Signal>>,
+    /// Sources asked for their current findings at every round (anomaly detection,
+    /// recommendations): what they stop reporting resolves after `resolve_timeout`.
+    sources: Mutex<Vec<SignalSource>>,
     dispatcher: Dispatcher,
     reader: Mutex<Option<Reader>>,
     db_path: PathBuf,
@@ -75,6 +81,7 @@ impl Alerting {
             engine: Mutex::new(engine),
             rules: Mutex::new(Rules::new(rules)),
             pushed: Mutex::new(Vec::new()),
+            sources: Mutex::new(Vec::new()),
             dispatcher,
             reader: Mutex::new(None),
             db_path: db_path.to_owned(),
@@ -111,6 +118,13 @@ impl Alerting {
         }
     }
 
+    /// Registers a source polled at every round; see [`crate::alerting::sources`].
+    pub fn add_source(&self, source: SignalSource) {
+        if let Ok(mut sources) = self.sources.lock() {
+            sources.push(source);
+        }
+    }
+
     /// One round: rules over the latest history plus pushed signals. Blocking.
     pub fn evaluate(&self, now: i64) {
         let mut signals = match self.rule_signals(now) {
@@ -122,6 +136,11 @@ impl Alerting {
         };
         if let Ok(mut pushed) = self.pushed.lock() {
             signals.append(&mut pushed);
+        }
+        if let Ok(sources) = self.sources.lock() {
+            for source in sources.iter() {
+                signals.extend(source());
+            }
         }
         self.with_engine(|engine| engine.observe(now, &signals));
     }
