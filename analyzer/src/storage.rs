@@ -254,7 +254,7 @@ impl Store {
             processed += 1;
         }
         if processed > 0 {
-            self.apply_retention(now_ms)?;
+            self.apply_retention(now_ms, bucket)?;
         }
         Ok(())
     }
@@ -301,8 +301,11 @@ impl Store {
         Ok(())
     }
 
-    fn apply_retention(&mut self, now_ms: i64) -> Result<(), StoreError> {
-        let raw_cutoff = now_ms - self.policy.raw.as_millis() as i64;
+    /// Drops what is past retention. Raw samples go only once rolled up (`rolled_up_to` is
+    /// the start of the first bucket not rolled up yet): after a long stop the rollups catch up
+    /// a few buckets per call, and raw data older than the raw window must wait for them.
+    fn apply_retention(&mut self, now_ms: i64, rolled_up_to: i64) -> Result<(), StoreError> {
+        let raw_cutoff = (now_ms - self.policy.raw.as_millis() as i64).min(rolled_up_to);
         let rollup_cutoff = now_ms - self.policy.rollups.as_millis() as i64;
         let tx = self.conn.transaction()?;
         let mut dropped = 0;
@@ -805,6 +808,33 @@ mod tests {
             store.maintain(base + 7_300_000 + 12 * 60_000).unwrap();
         }
         assert_eq!(reader.stats().unwrap().series, 0);
+    }
+
+    #[test]
+    fn catching_up_after_a_long_stop_rolls_up_before_dropping_raw() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut store = Store::open(&path, policy()).unwrap();
+        let base = 1_000_000_000_000 - 1_000_000_000_000 % 60_000;
+        // 30 minutes of samples, then nothing rolled up until 90 minutes later: the raw
+        // window (1 h) has passed for all of them, but only 12 buckets roll up per call.
+        for i in 0..120 {
+            write(&mut store, base + i * 15_000, 1.0);
+        }
+        for _ in 0..5 {
+            store.maintain(base + 90 * 60_000).unwrap();
+        }
+        let reader = Reader::open(&path).unwrap();
+        let id = reader.series(&SeriesFilter::default(), 1).unwrap().0[0].id;
+        let (rolled, _) = reader
+            .history(id, 0, i64::MAX, None, Resolution::Rollup, 100)
+            .unwrap();
+        let counted: i64 = rolled.iter().filter_map(|p| p.count).sum();
+        assert_eq!((rolled.len(), counted), (30, 120), "{rolled:?}");
+        let (raw, _) = reader
+            .history(id, 0, i64::MAX, None, Resolution::Raw, 200)
+            .unwrap();
+        assert!(raw.is_empty(), "rolled up and past the raw window: {raw:?}");
     }
 
     #[test]
