@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod attr_dir;
 mod batch;
 mod cgroups;
 mod cpu;
