@@ -20,7 +20,6 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
-mod attr_dir;
 mod batch;
 mod cgroups;
 mod cpu;
@@ -29,6 +28,7 @@ mod diskstats;
 mod filefd;
 mod filesystem;
 mod hwmon;
+mod kernel_files;
 mod loadavg;
 mod memcached;
 mod meminfo;
@@ -85,7 +85,7 @@ impl CollectorError {
 
 /// Reads a whole (small) file, attaching the path to the error.
 pub fn read_file(path: &Path) -> Result<String, CollectorError> {
-    std::fs::read_to_string(path).map_err(|source| CollectorError::Io {
+    kernel_files::read_to_string(path).map_err(|source| CollectorError::Io {
         path: path.to_owned(),
         source,
     })

@@ -12,7 +12,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::attr_dir::AttrDir;
+use super::kernel_files::AttrDir;
 use super::{BuildContext, Collector, CollectorError, CollectorSpec};
 use crate::config::DeviceFilter;
 use crate::exposition::{Kind, MetricSet};
