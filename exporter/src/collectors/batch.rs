@@ -70,7 +70,7 @@ pub(super) async fn run(
         finished: AtomicUsize::new(0),
         done: Notify::new(),
     });
-    for _ in 0..drainers.clamp(1, total.max(1)) {
+    for _ in 0..drainers.max(1).min(total) {
         spawn_drainer(&batch);
     }
     while batch.finished.load(Ordering::Acquire) < total {
@@ -90,6 +90,13 @@ pub(super) async fn run(
         if stalled && batch.next.load(Ordering::Acquire) < total {
             spawn_drainer(&batch);
         }
+    }
+    // A job no drainer has taken by now will not run in this scrape (all drainers are stuck
+    // and the deadline came before the next stall check): release it, or its busy flag would
+    // keep it skipped until a stuck collector returns.
+    let first_untaken = batch.next.swap(total, Ordering::AcqRel);
+    for job in batch.jobs.iter().skip(first_untaken) {
+        job.busy.store(false, Ordering::Release);
     }
     batch
         .results

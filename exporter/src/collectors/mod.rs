@@ -371,6 +371,18 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn collectors_not_started_by_the_deadline_run_next_time() {
+        // The only drainer is stuck and the deadline comes before any stall check: "ok"
+        // never starts, and must not stay marked busy behind the stuck collector.
+        let c = collectors(&["slow", "ok"], 1);
+        let first = c.collect(Duration::from_millis(10)).await;
+        assert_eq!(success_of(&first, "ok"), 0.0);
+        let second = c.collect(Duration::from_millis(200)).await;
+        assert_eq!(success_of(&second, "slow"), 0.0);
+        assert_eq!(success_of(&second, "ok"), 1.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn duration_is_the_collectors_own_time() {
         // Measured inside the blocking thread: the fast collector's time does not include
         // waiting behind the slow one.
