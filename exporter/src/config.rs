@@ -5,9 +5,10 @@
 //! (`pulse.yml:4:3: filesystem.mount_points_exclude: invalid regular expression ...`).
 //! Flags given on the command line override the file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use regex::Regex;
@@ -124,29 +125,68 @@ fn strip_path<'a>(message: &'a str, field: &str) -> &'a str {
 }
 
 /// A regular expression compiled while the config (or a flag) is read.
+///
+/// Decisions are remembered per text: collectors test the same few hundred names (netstat
+/// and vmstat fields, mount points, devices) on every scrape, and a hash lookup is cheaper
+/// than a regex search. Clones share the memory.
 #[derive(Clone)]
-pub struct Pattern(pub Regex);
+pub struct Pattern {
+    regex: Regex,
+    decisions: Arc<Mutex<HashMap<String, bool>>>,
+}
+
+/// Past this many distinct texts (mount points of short-lived containers) the memory starts
+/// over rather than growing without bound.
+const MAX_DECISIONS: usize = 4096;
 
 impl Pattern {
     pub fn new(pattern: &str) -> Result<Self, String> {
         Regex::new(pattern)
-            .map(Pattern)
+            .map(Self::from_regex)
             .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))
     }
 
     /// For patterns that are literals in this source file.
     fn constant(pattern: &str) -> Self {
-        Self(Regex::new(pattern).expect("built-in pattern is valid"))
+        Self::from_regex(Regex::new(pattern).expect("built-in pattern is valid"))
+    }
+
+    fn from_regex(regex: Regex) -> Self {
+        Self {
+            regex,
+            decisions: Arc::default(),
+        }
     }
 
     pub fn is_match(&self, text: &str) -> bool {
-        self.0.is_match(text)
+        let mut decisions = self
+            .decisions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(&decision) = decisions.get(text) {
+            return decision;
+        }
+        if decisions.len() >= MAX_DECISIONS {
+            decisions.clear();
+        }
+        let decision = self.regex.is_match(text);
+        decisions.insert(text.to_owned(), decision);
+        decision
+    }
+
+    /// The compiled regex itself, for callers that need captures (not remembered).
+    pub fn regex(&self) -> &Regex {
+        &self.regex
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.regex.as_str()
     }
 }
 
 impl fmt::Debug for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0.as_str())
+        write!(f, "{:?}", self.as_str())
     }
 }
 
@@ -417,7 +457,7 @@ impl TryFrom<RawProcessRule> for ProcessRule {
             let defined = raw
                 .cmdline
                 .iter()
-                .any(|p| p.0.capture_names().flatten().any(|n| n == group));
+                .any(|p| p.regex().capture_names().flatten().any(|n| n == group));
             if !defined {
                 return Err(format!(
                     "name uses `{{{{.Matches.{group}}}}}` but no `cmdline` regex has a group named `{group}`"

@@ -156,7 +156,7 @@ impl CpuCollector {
 
     /// `node_cpu_isolated{cpu}` for each CPU in `isolated` (the `isolcpus=` boot option).
     fn isolated(&self, out: &mut MetricSet) {
-        let Ok(text) = std::fs::read_to_string(self.cpu_dir.join("isolated")) else {
+        let Ok(text) = super::kernel_files::read_to_string(&self.cpu_dir.join("isolated")) else {
             return;
         };
         let Some(cpus) = parse_cpu_list(&text) else {
@@ -193,7 +193,11 @@ pub(super) fn cpu_dirs(cpu_dir: &Path) -> Vec<(u32, PathBuf)> {
 
 /// Reads a sysfs file holding one unsigned number; absent or unreadable is `None`.
 pub(super) fn read_u64(path: &Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    super::kernel_files::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Keeps every mode's counter from going backwards (iowait may, by the kernel's own docs),

@@ -87,11 +87,13 @@ impl Collector for CpufreqCollector {
             Kind::Gauge,
         );
         for (cpu, dir) in &cpus {
-            let Ok(current) = std::fs::read_to_string(dir.join("scaling_governor")) else {
+            let Ok(current) = super::kernel_files::read_to_string(&dir.join("scaling_governor"))
+            else {
                 continue;
             };
-            let available = std::fs::read_to_string(dir.join("scaling_available_governors"))
-                .unwrap_or_default();
+            let available =
+                super::kernel_files::read_to_string(&dir.join("scaling_available_governors"))
+                    .unwrap_or_default();
             for (governor, active) in governors(current.trim(), &available) {
                 family.sample(
                     &[("cpu", cpu), ("governor", governor)],

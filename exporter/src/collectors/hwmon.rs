@@ -210,7 +210,7 @@ fn clean(name: &str) -> String {
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
-    std::fs::read_to_string(path)
+    super::kernel_files::read_to_string(path)
         .ok()
         .map(|s| s.trim_matches('\n').to_owned())
 }

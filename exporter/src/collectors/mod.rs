@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod batch;
 mod cgroups;
 mod cpu;
 mod cpufreq;
@@ -27,6 +28,7 @@ mod diskstats;
 mod filefd;
 mod filesystem;
 mod hwmon;
+mod kernel_files;
 mod loadavg;
 mod memcached;
 mod meminfo;
@@ -83,7 +85,7 @@ impl CollectorError {
 
 /// Reads a whole (small) file, attaching the path to the error.
 pub fn read_file(path: &Path) -> Result<String, CollectorError> {
-    std::fs::read_to_string(path).map_err(|source| CollectorError::Io {
+    kernel_files::read_to_string(path).map_err(|source| CollectorError::Io {
         path: path.to_owned(),
         source,
     })
@@ -154,25 +156,16 @@ struct Entry {
     busy: Arc<AtomicBool>,
 }
 
+/// Blocking threads a scrape starts with. Most collectors take microseconds, so one thread
+/// running them back to back costs the least CPU (a second one measured 5% more CPU for 20%
+/// less latency, on a 2.5 ms scrape); a collector that takes long makes the batch add
+/// drainers (see `batch`), so slow hosts still get parallelism.
+const DRAINERS: usize = 1;
+
 /// The enabled collectors, built once at start-up.
 pub struct Collectors {
     entries: Vec<Entry>,
-}
-
-/// Clears the busy flag even if the collector panics.
-struct BusyGuard(Arc<AtomicBool>);
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-struct Outcome {
-    name: &'static str,
-    success: bool,
-    duration: Duration,
-    metrics: MetricSet,
+    drainers: usize,
 }
 
 impl Collectors {
@@ -190,124 +183,96 @@ impl Collectors {
                 busy: Arc::new(AtomicBool::new(false)),
             });
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries,
+            drainers: DRAINERS,
+        })
     }
 
     pub fn names(&self) -> Vec<&'static str> {
         self.entries.iter().map(|e| e.name).collect()
     }
 
-    /// Runs every collector concurrently and returns their metrics plus the per-collector
-    /// success and duration families. Never fails: failures are data.
+    /// Runs every collector under one absolute deadline and returns their metrics plus the
+    /// per-collector success and duration families. Never fails: failures are data.
     pub async fn collect(&self, deadline: Duration) -> MetricSet {
+        let scrape_start = Instant::now();
         let deadline = tokio::time::Instant::now() + deadline;
-        // Start every collector before awaiting any, so they run in parallel on the
-        // blocking pool and share one absolute deadline.
-        let started: Vec<_> = self.entries.iter().map(start_one).collect();
-        let mut outcomes = Vec::with_capacity(started.len());
-        for run in started {
-            outcomes.push(finish_one(run, deadline).await);
+        // A collector still stuck from an earlier scrape is not started again, so stuck
+        // threads cannot pile up.
+        let mut started = Vec::with_capacity(self.entries.len());
+        let mut jobs = Vec::with_capacity(self.entries.len());
+        for entry in &self.entries {
+            let free = !entry.busy.swap(true, Ordering::AcqRel);
+            if free {
+                jobs.push(batch::Job {
+                    collector: entry.collector.clone(),
+                    busy: entry.busy.clone(),
+                });
+            } else {
+                tracing::warn!(
+                    collector = entry.name,
+                    "skipped: previous run has not finished yet"
+                );
+            }
+            started.push(free);
         }
+        let mut finished = batch::run(jobs, self.drainers, deadline).await.into_iter();
 
         let mut out = MetricSet::default();
+        let mut outcomes = Vec::with_capacity(self.entries.len());
+        for (entry, started) in self.entries.iter().zip(started) {
+            let (success, duration) = if started {
+                match finished.next().flatten() {
+                    Some(run) => (report(entry.name, run.result, &mut out), run.duration),
+                    None => {
+                        tracing::warn!(collector = entry.name, "collector timed out");
+                        (false, scrape_start.elapsed())
+                    }
+                }
+            } else {
+                (false, Duration::ZERO)
+            };
+            outcomes.push((entry.name, success, duration));
+        }
         let success = out.family(
             "pulse_collector_success",
             "Whether the collector succeeded on this scrape (1) or failed, panicked or timed out (0).",
             Kind::Gauge,
         );
-        for o in &outcomes {
-            success.sample(&[("collector", o.name)], if o.success { 1.0 } else { 0.0 });
+        for (name, ok, _) in &outcomes {
+            success.sample(&[("collector", name)], if *ok { 1.0 } else { 0.0 });
         }
         let duration = out.family(
             "pulse_collector_duration_seconds",
             "Wall-clock seconds the collector took on this scrape.",
             Kind::Gauge,
         );
-        for o in &outcomes {
-            duration.sample(&[("collector", o.name)], o.duration.as_secs_f64());
-        }
-        for o in outcomes {
-            out.extend(o.metrics);
+        for (name, _, took) in &outcomes {
+            duration.sample(&[("collector", name)], took.as_secs_f64());
         }
         out
     }
 }
 
-type RunResult = (Result<(), CollectorError>, MetricSet);
-
-/// A collector run that has been handed to the blocking pool (or skipped because the
-/// previous one is still stuck).
-struct Started {
-    name: &'static str,
-    start: Instant,
-    handle: Option<tokio::task::JoinHandle<RunResult>>,
-}
-
-fn start_one(entry: &Entry) -> Started {
-    let start = Instant::now();
-    if entry.busy.swap(true, Ordering::AcqRel) {
-        tracing::warn!(
-            collector = entry.name,
-            "skipped: previous run has not finished yet"
-        );
-        return Started {
-            name: entry.name,
-            start,
-            handle: None,
-        };
-    }
-    let guard = BusyGuard(entry.busy.clone());
-    let collector = entry.collector.clone();
-    let handle = tokio::task::spawn_blocking(move || {
-        let _guard = guard;
-        let mut metrics = MetricSet::default();
-        let result = collector.collect(&mut metrics);
-        (result, metrics)
-    });
-    Started {
-        name: entry.name,
-        start,
-        handle: Some(handle),
-    }
-}
-
-async fn finish_one(run: Started, deadline: tokio::time::Instant) -> Outcome {
-    let Started {
-        name,
-        start,
-        handle,
-    } = run;
-    let failed = |duration| Outcome {
-        name,
-        success: false,
-        duration,
-        metrics: MetricSet::default(),
-    };
-    let Some(handle) = handle else {
-        return failed(Duration::ZERO);
-    };
-    match tokio::time::timeout_at(deadline, handle).await {
-        Ok(Ok((Ok(()), metrics))) => Outcome {
-            name,
-            success: true,
-            duration: start.elapsed(),
-            metrics,
-        },
-        Ok(Ok((Err(CollectorError::NoData(why)), _))) => {
+/// Logs a finished run's failure, or appends its metrics; returns whether it succeeded.
+fn report(name: &str, result: Result<MetricSet, batch::Failure>, out: &mut MetricSet) -> bool {
+    match result {
+        Ok(metrics) => {
+            out.extend(metrics);
+            true
+        }
+        Err(batch::Failure::Error(CollectorError::NoData(why))) => {
             tracing::debug!(collector = name, reason = %why, "collector returned no data");
-            failed(start.elapsed())
+            false
         }
-        Ok(Ok((Err(error), _))) => {
+        Err(batch::Failure::Error(error)) => {
             tracing::warn!(collector = name, error = %error, "collector failed");
-            failed(start.elapsed())
+            false
         }
-        Ok(Err(join_error)) => {
-            tracing::error!(collector = name, error = %join_error, "collector panicked");
-            failed(start.elapsed())
-        }
-        Err(_) => {
-            tracing::warn!(collector = name, "collector timed out");
-            failed(start.elapsed())
+        Err(batch::Failure::Panic(message)) => {
+            tracing::error!(collector = name, error = %message, "collector panicked");
+            false
         }
     }
 }
@@ -335,8 +300,9 @@ mod tests {
         }
     }
 
-    fn collectors(kinds: &[&'static str]) -> Collectors {
+    fn collectors(kinds: &[&'static str], drainers: usize) -> Collectors {
         Collectors {
+            drainers,
             entries: kinds
                 .iter()
                 .map(|k| Entry {
@@ -367,7 +333,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn failures_are_isolated_and_reported() {
-        let c = collectors(&["ok", "err", "panic", "slow"]);
+        let c = collectors(&["ok", "err", "panic", "slow"], 2);
         let set = c.collect(Duration::from_millis(150)).await;
         assert_eq!(success_of(&set, "ok"), 1.0);
         assert_eq!(success_of(&set, "err"), 0.0);
@@ -381,6 +347,62 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(400)).await;
         let later = c.collect(Duration::from_millis(1000)).await;
         assert_eq!(success_of(&later, "slow"), 1.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stuck_collectors_do_not_starve_the_rest_of_the_batch() {
+        // One drainer, stuck first on two slow collectors in a row: the stall check adds
+        // drainers so the healthy ones still finish well before the deadline.
+        let c = collectors(&["slow", "slow", "panic", "ok", "err", "ok"], 1);
+        let started = Instant::now();
+        let set = c.collect(Duration::from_millis(300)).await;
+        assert!(started.elapsed() < Duration::from_millis(380));
+        let values: Vec<_> = ["slow", "panic", "ok", "err"]
+            .iter()
+            .map(|name| success_of(&set, name))
+            .collect();
+        assert_eq!(values, [0.0, 0.0, 1.0, 0.0]);
+        let ok_samples = set
+            .families
+            .iter()
+            .filter(|f| f.name == "test_value")
+            .count();
+        assert_eq!(ok_samples, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn collectors_not_started_by_the_deadline_run_next_time() {
+        // The only drainer is stuck and the deadline comes before any stall check: "ok"
+        // never starts, and must not stay marked busy behind the stuck collector.
+        let c = collectors(&["slow", "ok"], 1);
+        let first = c.collect(Duration::from_millis(10)).await;
+        assert_eq!(success_of(&first, "ok"), 0.0);
+        let second = c.collect(Duration::from_millis(200)).await;
+        assert_eq!(success_of(&second, "slow"), 0.0);
+        assert_eq!(success_of(&second, "ok"), 1.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn duration_is_the_collectors_own_time() {
+        // Measured inside the blocking thread: the fast collector's time does not include
+        // waiting behind the slow one.
+        let c = collectors(&["slow", "ok"], 2);
+        let set = c.collect(Duration::from_millis(1000)).await;
+        let family = set
+            .families
+            .iter()
+            .find(|f| f.name == "pulse_collector_duration_seconds")
+            .unwrap();
+        let seconds: Vec<f64> = family
+            .samples
+            .iter()
+            .map(|s| match s.value {
+                crate::exposition::Value::Number(v) => v,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert!(seconds[0] >= 0.4, "slow took {}", seconds[0]);
+        assert!(seconds[1] < 0.1, "ok took {}", seconds[1]);
     }
 
     #[test]

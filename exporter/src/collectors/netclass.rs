@@ -12,6 +12,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use super::kernel_files::AttrDir;
 use super::{BuildContext, Collector, CollectorError, CollectorSpec};
 use crate::config::DeviceFilter;
 use crate::exposition::{Kind, MetricSet};
@@ -113,9 +114,11 @@ impl Collector for NetclassCollector {
 }
 
 fn read_device(dir: &Path, name: String) -> Device {
-    let info = INFO.map(|file| read_attribute(dir, file).unwrap_or_default());
-    let numbers = NUMERIC.map(|(file, _, _)| number(dir, file));
-    let speed_mbps = number(dir, "speed").filter(|s| *s >= 0);
+    let mut attrs = AttrDir::open(dir).ok();
+    let mut read = |file: &str| attrs.as_mut()?.read(file).ok().map(str::to_owned);
+    let info = INFO.map(|file| read(file).unwrap_or_default());
+    let numbers = NUMERIC.map(|(file, _, _)| number(dir, file, read(file)));
+    let speed_mbps = number(dir, "speed", read("speed")).filter(|s| *s >= 0);
     Device {
         name,
         info,
@@ -180,17 +183,10 @@ fn emit(devices: &[Device], out: &mut MetricSet) {
     }
 }
 
-/// The attribute's text without the trailing newline; `None` if it cannot be read.
-fn read_attribute(dir: &Path, file: &str) -> Option<String> {
-    std::fs::read_to_string(dir.join(file))
-        .ok()
-        .map(|s| s.trim_end_matches('\n').to_owned())
-}
-
 /// A decimal or `0x` hexadecimal (`flags`, `dev_id`) attribute. Garbage is logged and left
 /// out rather than failing every other interface.
-fn number(dir: &Path, file: &str) -> Option<i64> {
-    let text = read_attribute(dir, file)?;
+fn number(dir: &Path, file: &str, text: Option<String>) -> Option<i64> {
+    let text = text?;
     let text = text.trim();
     let parsed = match text.strip_prefix("0x") {
         Some(hex) => i64::from_str_radix(hex, 16),

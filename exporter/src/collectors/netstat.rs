@@ -43,20 +43,22 @@ type Stat = (String, f64);
 
 impl Collector for NetstatCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
+        let keep = |key: &str| self.fields.is_match(key);
         let mut stats = Vec::new();
         for path in [&self.netstat, &self.snmp] {
             let text = read_file(path)?;
-            stats.extend(parse_paired(&text).map_err(|m| CollectorError::parse(path, m))?);
+            let parsed = parse_paired(&text, keep).map_err(|m| CollectorError::parse(path, m))?;
+            stats.extend(parsed);
         }
         // Absent when IPv6 is disabled.
         match read_file(&self.snmp6) {
             Ok(text) => {
-                stats.extend(parse_snmp6(&text).map_err(|m| CollectorError::parse(&self.snmp6, m))?)
+                let parsed = parse_snmp6(&text, keep);
+                stats.extend(parsed.map_err(|m| CollectorError::parse(&self.snmp6, m))?)
             }
             Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
             Err(other) => return Err(other),
         }
-        stats.retain(|(key, _)| self.fields.is_match(key));
         stats.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in stats {
             let help = format!("Statistic {}.", key.replacen('_', "", 1));
@@ -69,7 +71,10 @@ impl Collector for NetstatCollector {
 
 /// `/proc/net/{netstat,snmp}`: pairs of lines, a header `Proto: Name1 Name2 ...` followed by
 /// `Proto: value1 value2 ...`. Errors name the line and the field.
-fn parse_paired(text: &str) -> Result<Vec<Stat>, String> {
+/// Only fields whose `Protocol_Field` name passes `keep` are returned (the names of the
+/// hundreds of dropped ones are never allocated); every value is still checked.
+fn parse_paired(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Stat>, String> {
+    let mut key = String::new();
     let mut stats = Vec::new();
     let mut lines = text
         .lines()
@@ -103,7 +108,13 @@ fn parse_paired(text: &str) -> Result<Vec<Stat>, String> {
             let value: f64 = value
                 .parse()
                 .map_err(|_| format!("line {value_no}: {protocol} {name}: bad value {value:?}"))?;
-            stats.push((format!("{protocol}_{name}"), value));
+            key.clear();
+            key.push_str(protocol);
+            key.push('_');
+            key.push_str(name);
+            if keep(&key) {
+                stats.push((key.clone(), value));
+            }
         }
     }
     Ok(stats)
@@ -117,8 +128,9 @@ fn split_protocol(line: &str) -> Option<(&str, &str)> {
 /// `/proc/net/snmp6`: one `Ip6InReceives  123` per line; the protocol is the name up to and
 /// including its first `6` (`Icmp6InMsgs` → `Icmp6_InMsgs`). Lines without a `6` are skipped,
 /// as node_exporter does.
-fn parse_snmp6(text: &str) -> Result<Vec<Stat>, String> {
+fn parse_snmp6(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Stat>, String> {
     let mut stats = Vec::new();
+    let mut key = String::new();
     for (index, line) in text.lines().enumerate() {
         let mut parts = line.split_ascii_whitespace();
         let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
@@ -131,7 +143,13 @@ fn parse_snmp6(text: &str) -> Result<Vec<Stat>, String> {
             .parse()
             .map_err(|_| format!("line {}: {name}: bad value {value:?}", index + 1))?;
         let (protocol, field) = name.split_at(six + 1);
-        stats.push((format!("{protocol}_{field}"), value));
+        key.clear();
+        key.push_str(protocol);
+        key.push('_');
+        key.push_str(field);
+        if keep(&key) {
+            stats.push((key.clone(), value));
+        }
     }
     Ok(stats)
 }
@@ -156,7 +174,7 @@ Udp: 41 0 7
 
     #[test]
     fn pairs_header_and_value_lines() {
-        let stats = parse_paired(SNMP).unwrap();
+        let stats = parse_paired(SNMP, |_| true).unwrap();
         assert_eq!(
             keys(&stats),
             [
@@ -181,36 +199,40 @@ Udp: 41 0 7
     fn snmp6_splits_after_the_six() {
         let text = "Ip6InReceives                   \t1\nIcmp6OutMsgs 9\nUdpLite6InErrors 0\n\
                     Weird 4\n\n";
-        let stats = parse_snmp6(text).unwrap();
+        let stats = parse_snmp6(text, |_| true).unwrap();
         assert_eq!(
             keys(&stats),
             ["Ip6_InReceives", "Icmp6_OutMsgs", "UdpLite6_InErrors"]
         );
-        assert!(parse_snmp6("Ip6InReceives x\n").is_err());
+        assert!(parse_snmp6("Ip6InReceives x\n", |_| true).is_err());
     }
 
     #[test]
     fn malformed_input_names_line_and_field() {
         let short = "Tcp: ActiveOpens CurrEstab\nTcp: 1\n";
         assert_eq!(
-            parse_paired(short).unwrap_err(),
+            parse_paired(short, |_| true).unwrap_err(),
             "line 2: Tcp has 2 names but 1 values"
         );
         let bad = "Tcp: ActiveOpens CurrEstab\nTcp: 1 x\n";
         assert_eq!(
-            parse_paired(bad).unwrap_err(),
+            parse_paired(bad, |_| true).unwrap_err(),
             "line 2: Tcp CurrEstab: bad value \"x\""
         );
         let mismatched = "Tcp: ActiveOpens\nUdp: 1\n";
-        assert!(parse_paired(mismatched).unwrap_err().starts_with("line 2:"));
-        assert!(parse_paired("Tcp: ActiveOpens\n").is_err());
-        assert!(parse_paired("no colon here\n").is_err());
+        assert!(
+            parse_paired(mismatched, |_| true)
+                .unwrap_err()
+                .starts_with("line 2:")
+        );
+        assert!(parse_paired("Tcp: ActiveOpens\n", |_| true).is_err());
+        assert!(parse_paired("no colon here\n", |_| true).is_err());
     }
 
     #[test]
     fn default_fields_are_node_exporters() {
         let pattern = Pattern::new(DEFAULT_NETSTAT_FIELDS).unwrap();
-        let stats = parse_paired(SNMP).unwrap();
+        let stats = parse_paired(SNMP, |_| true).unwrap();
         let wanted: Vec<_> = keys(&stats)
             .into_iter()
             .filter(|k| pattern.is_match(k))

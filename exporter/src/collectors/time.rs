@@ -46,8 +46,8 @@ impl Collector for TimeCollector {
             Kind::Gauge,
         );
         for (device, dir) in &devices {
-            let text =
-                std::fs::read_to_string(dir.join("available_clocksource")).unwrap_or_default();
+            let text = super::kernel_files::read_to_string(&dir.join("available_clocksource"))
+                .unwrap_or_default();
             for source in text.split_ascii_whitespace() {
                 available.sample(
                     &[("clocksource", source), ("device", &device.to_string())],
@@ -61,7 +61,8 @@ impl Collector for TimeCollector {
             Kind::Gauge,
         );
         for (device, dir) in &devices {
-            if let Ok(text) = std::fs::read_to_string(dir.join("current_clocksource")) {
+            if let Ok(text) = super::kernel_files::read_to_string(&dir.join("current_clocksource"))
+            {
                 current.sample(
                     &[
                         ("clocksource", text.trim()),

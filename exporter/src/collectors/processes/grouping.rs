@@ -193,8 +193,8 @@ fn apply(rule: &ProcessRule, process: &Attributes) -> Option<String> {
     if !rule.cmdline.is_empty() {
         let joined = process.cmdline.join(" ");
         for pattern in &rule.cmdline {
-            let found = pattern.0.captures(&joined)?;
-            for name in pattern.0.capture_names().flatten() {
+            let found = pattern.regex().captures(&joined)?;
+            for name in pattern.regex().capture_names().flatten() {
                 let value = found.name(name).map_or("", |m| m.as_str());
                 captures.insert(name.to_owned(), value.to_owned());
             }
