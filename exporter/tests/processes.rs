@@ -85,9 +85,11 @@ fn family_names(text: &str, prefix: &str) -> Vec<String> {
 #[test]
 fn agrees_with_process_exporter_on_live_processes() {
     let dir = tempfile::tempdir().unwrap();
-    // A private binary name, so no other process on the machine joins the group.
+    // A private name, so no other process on the machine joins the group. A symlink, not a
+    // copy: the kernel takes comm from the exec'd path's last component, and a freshly written
+    // copy can fail to exec with ETXTBSY while a parallel test's fork still holds it open.
     let sleeper = dir.path().join("pulsesleeper");
-    std::fs::copy("/bin/sleep", &sleeper).unwrap();
+    std::os::unix::fs::symlink("/bin/sleep", &sleeper).unwrap();
     let _sleepers: Vec<Guard> = (0..3)
         .map(|_| Guard(Command::new(&sleeper).arg("600").spawn().unwrap()))
         .collect();
