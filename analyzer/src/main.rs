@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -23,7 +22,7 @@ fn main() -> ExitCode {
         println!("pulse-analyzer: configuration is valid");
         return ExitCode::SUCCESS;
     }
-    init_logging(&cli.log_level);
+    pulse_exporter::logging::init(&["pulse_analyzer", "pulse_exporter"], &cli.log_level);
     let result = match cli.command {
         None => run(settings, RunArgs::default()),
         Some(Command::Run(args)) => run(settings, args),
@@ -70,17 +69,4 @@ fn run(settings: Settings, args: RunArgs) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(app::run(settings, args))?;
     Ok(())
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "pulse_analyzer={level},pulse_exporter={level},warn"
-    ))
-    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only help a human at a terminal; they corrupt log files and pipes.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }

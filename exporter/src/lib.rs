@@ -7,6 +7,7 @@ pub mod cli;
 pub mod collectors;
 pub mod config;
 pub mod exposition;
+pub mod logging;
 pub mod paths;
 pub mod probe;
 pub mod self_metrics;

@@ -1,4 +1,3 @@
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use pulse_exporter::{cli, server};
@@ -16,7 +15,7 @@ fn main() -> ExitCode {
         println!("pulse-exporter: configuration is valid");
         return ExitCode::SUCCESS;
     }
-    init_logging(&settings.log_level);
+    pulse_exporter::logging::init(&["pulse_exporter"], &settings.log_level);
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -37,15 +36,4 @@ fn run(settings: cli::Settings) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(server::serve(settings))?;
     Ok(())
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("pulse_exporter={level},warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour codes only help a human at a terminal; they corrupt log files and pipes.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
 }
