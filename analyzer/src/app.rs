@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use pulse_exporter::server::{self, ServeError};
 
+use crate::alerting::cli::AlertsCliError;
 use crate::alerting::service::{Alerting, ServiceError};
+use crate::alerting::{self};
 use crate::anomaly::Engine;
 use crate::api::{self, ApiState};
 use crate::cli::{
-    CheckArgs, CheckFormat, ExportArgs, ExportFormat, ReportArgs, ReportFormat, ReportPeriod,
-    RunArgs, Settings, SuggestArgs,
+    AlertAction, AlertsArgs, CheckArgs, CheckFormat, ExportArgs, ExportFormat, ReportArgs,
+    ReportFormat, ReportPeriod, RunArgs, Settings, SuggestArgs,
 };
 use crate::config::SourceKind;
 use crate::fleet;
@@ -327,6 +329,52 @@ pub fn export(
 
 /// `check`: prints the health report and returns the Nagios exit code; an error reading the
 /// database is UNKNOWN (3) too, as Nagios expects of a plugin that could not check.
+/// `alerts`: lists from the database, or acknowledges / resolves through the running analyzer.
+pub fn alerts(
+    settings: &Settings,
+    args: &AlertsArgs,
+    out: &mut impl Write,
+) -> Result<(), AlertsCliError> {
+    let Some(action) = &args.action else {
+        return alerting::cli::list(
+            &settings.storage_path,
+            args.state.as_deref(),
+            args.severity.as_deref(),
+            args.limit,
+            args.format == CheckFormat::Json,
+            out,
+        );
+    };
+    let (verb, id) = match action {
+        AlertAction::Ack { id } => ("acknowledge", *id),
+        AlertAction::Resolve { id } => ("resolve", *id),
+    };
+    let url = args.url.clone().unwrap_or_else(|| {
+        let scheme = if settings.web_config.tls().is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", settings.listen_address)
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let alert = runtime.block_on(alerting::cli::act(
+        &url,
+        settings.write_token.as_deref(),
+        verb,
+        id,
+        &args.by,
+    ))?;
+    writeln!(
+        out,
+        "alert {id}: {}",
+        alert["state"].as_str().unwrap_or("unknown")
+    )?;
+    Ok(())
+}
+
 pub fn check(settings: &Settings, args: &CheckArgs, out: &mut impl Write) -> u8 {
     let result = health::check(&settings.storage_path, args.window, storage::now_ms());
     let health = match result {

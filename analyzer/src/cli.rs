@@ -59,6 +59,8 @@ pub enum Command {
     SuggestRules(SuggestArgs),
     /// Report over a day, a week or a custom period as HTML, CSV or JSON.
     Report(ReportArgs),
+    /// List alerts from the history, or acknowledge / resolve one through the running analyzer.
+    Alerts(AlertsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,6 +116,36 @@ pub struct SuggestArgs {
     /// Rule file to write (default: stdout).
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Only these states (comma-separated: firing, acknowledged, resolved).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only these severities (comma-separated: critical, warning, advisory, info, or P1-P4).
+    #[arg(long)]
+    pub severity: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// The running analyzer for `ack` / `resolve` (default: http://<web.listen-address>).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Who acknowledges or resolves, recorded in the alert's history.
+    #[arg(long, default_value = "cli")]
+    pub by: String,
+    #[command(subcommand)]
+    pub action: Option<AlertAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertAction {
+    /// Acknowledge alert ID: no repeats, no escalation.
+    Ack { id: i64 },
+    /// Resolve alert ID.
+    Resolve { id: i64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

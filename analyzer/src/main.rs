@@ -49,6 +49,9 @@ fn main() -> ExitCode {
         Some(Command::Report(args)) => {
             app::report(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
         }
+        Some(Command::Alerts(args)) => {
+            app::alerts(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
+        }
         Some(Command::Check(args)) => {
             return ExitCode::from(app::check(&settings, &args, &mut std::io::stdout().lock()));
         }

@@ -640,6 +640,41 @@ fn analyzer_binary_alerts_end_to_end() {
     let (_, log) = get_json(&second.url("/api/v1/notifications"));
     assert_eq!(log["notifications"][0]["status"], "sent");
     assert_eq!(log["notifications"].as_array().unwrap().len(), 1);
+
+    // The CLI: listing reads the database; resolving goes through the running analyzer.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_pulse-analyzer"))
+            .arg("--config.file")
+            .arg(&config)
+            .arg("--storage.path")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    let (code, listed, err) = cli(&["alerts", "--state", "acknowledged"]);
+    assert_eq!(code, Some(0), "{err}");
+    let row = listed
+        .lines()
+        .find(|l| l.contains("TargetDown"))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(
+        row.contains("acknowledged") && row.contains("critical"),
+        "{row}"
+    );
+    let (code, _, err) = cli(&["alerts", "--state", "loud"]);
+    assert_eq!(
+        (code, err.trim()),
+        (Some(1), "pulse-analyzer: --state: unknown value \"loud\"")
+    );
+    let id_text = id.to_string();
+    let base = second.url("");
+    let (code, said, err) = cli(&["alerts", "--url", &base, "resolve", &id_text]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(said, format!("alert {id}: resolved\n"));
 }
 
 #[test]
