@@ -189,7 +189,7 @@ async function loadAnomalies() {
   const rows = data.events.map((e) => row([
     el("td", e.metric + (Object.keys(e.labels).length ? "{" + labels(e.labels) + "}" : "")),
     el("td", e.target),
-    el("td", e.peak_score.toFixed(2)),
+    el("td", e.peak_score === null ? "—" : e.peak_score.toFixed(2)),
     el("td", time(e.start_ms)),
     el("td", e.end_ms ? time(e.end_ms) : "active"),
     el("td", e.correlations.map((c) => c.hint).join("\n") || "—", { class: "pre" }),
