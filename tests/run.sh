@@ -16,7 +16,7 @@ packages=(
     prometheus-alertmanager     # amtool check-config on the compose Alertmanager config; alert push test
     python3-aiosmtpd            # SMTP server the analyzer's email channel test delivers to
     docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
-    chromium                    # pulse-analyzer report --format pdf (headless print to PDF)
+    chromium                    # report --format pdf (headless print to PDF); web console browser test
     poppler-utils               # pdfinfo/pdftoppm: the PDF report has pages that are not blank
 )
 missing=()

@@ -106,7 +106,7 @@ impl IntoResponse for ApiError {
 
 pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
-        .route("/", get(landing))
+        .route("/api", get(landing))
         .route("/-/healthy", get(|| async { "Healthy" }))
         .route("/metrics", get(metrics))
         .route("/api/v1/health", get(health))
@@ -117,15 +117,17 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/api/v1/admin/maintenance", post(maintenance))
         .merge(crate::alerting::api::routes())
         .merge(crate::analysis::routes())
+        .merge(crate::console::routes())
         .with_state(state)
 }
 
+/// Plain links to the API, at `/api` since the console took over `/`.
 async fn landing() -> Html<&'static str> {
     Html(concat!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>Pulse Analyzer</title></head>\n",
         "<body><h1>Pulse Analyzer</h1><p>Version ",
         env!("CARGO_PKG_VERSION"),
-        "</p>\n<ul><li><a href=\"/metrics\">Metrics</a></li>",
+        "</p>\n<ul><li><a href=\"/\">Console</a></li><li><a href=\"/metrics\">Metrics</a></li>",
         "<li><a href=\"/api/v1/health\">Health</a></li>",
         "<li><a href=\"/api/v1/series\">Series</a></li>",
         "<li><a href=\"/api/v1/snapshot\">Latest snapshot</a></li>",

@@ -12,6 +12,7 @@ pub mod app;
 pub mod capacity;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod derived;
 pub mod fleet;
 pub mod health;
