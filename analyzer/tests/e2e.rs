@@ -4,41 +4,16 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Process, SyntheticExporter, analyzer, exporter_bin, get_json, run, wait_for};
+use support::{
+    Process, SyntheticExporter, analyzer, exporter_bin, get_json, promtool_check, run, wait_for,
+};
 
 fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
     let path = dir.join("analyzer.yml");
     std::fs::write(&path, body).unwrap();
     path
-}
-
-fn promtool_check(metrics: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Process, analyzer, exporter_bin, get_json, wait_for};
+use support::{Process, analyzer, exporter_bin, get_json, promtool_check, wait_for};
 
 const PASSWORD: &str = "pulse-test-secret";
 const MIB: u64 = 1024 * 1024;
@@ -349,28 +349,6 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         "{forecasts:#}"
     );
     assert!(metrics.contains("pulse_forecast_exhaustion_seconds{resource=\"redis_memory\""));
-    promtool_check(&metrics);
-}
-
-fn promtool_check(metrics: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check metrics:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (clean, report) = promtool_check(&metrics);
+    assert!(clean, "promtool check metrics:\n{report}");
 }

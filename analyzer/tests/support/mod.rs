@@ -243,3 +243,29 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(serde_json::Value::Null))
 }
+
+/// `promtool check metrics` on an exposition: whether it is clean, and what promtool said.
+pub fn promtool_check(metrics: &str) -> (bool, String) {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH (Debian package prometheus)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
