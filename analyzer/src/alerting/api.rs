@@ -19,9 +19,9 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 
-use super::lifecycle::EngineError;
+use super::lifecycle::{Engine, EngineError};
 use super::service::Alerting;
-use super::store::AlertFilter;
+use super::store::{Alert, AlertFilter};
 use super::{AlertState, Severity};
 use crate::api::{ApiError, ApiState, authorize, parse_limit, parse_time};
 use crate::storage::now_ms;
@@ -182,30 +182,33 @@ fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &Bytes) -> Result<T, ApiE
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
 }
 
+/// An operator's change to one alert (`Engine::acknowledge` or `Engine::resolve`).
+type AlertChange = fn(&mut Engine, i64, i64, &str) -> Result<Alert, EngineError>;
+
 async fn acknowledge(
-    State(state): State<Arc<ApiState>>,
+    state: State<Arc<ApiState>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    id: Path<String>,
     bytes: Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authorize(&state, &headers)?;
-    let alerting = service(&state)?;
-    let id = parse_id(&id)?;
-    let actor: ActorBody = body(&bytes)?;
-    let by = actor.by.unwrap_or_else(|| "api".into());
-    let alert = blocking(alerting, move |a| {
-        let mut engine = a.engine.lock().map_err(|_| engine_gone())?;
-        Ok(engine.acknowledge(now_ms(), id, &by)?)
-    })
-    .await?;
-    Ok(Json(json!({"status": "success", "alert": alert})))
+    change_alert(state, headers, id, bytes, Engine::acknowledge).await
 }
 
 async fn resolve(
+    state: State<Arc<ApiState>>,
+    headers: HeaderMap,
+    id: Path<String>,
+    bytes: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    change_alert(state, headers, id, bytes, Engine::resolve).await
+}
+
+async fn change_alert(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     bytes: Bytes,
+    change: AlertChange,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     authorize(&state, &headers)?;
     let alerting = service(&state)?;
@@ -214,7 +217,7 @@ async fn resolve(
     let by = actor.by.unwrap_or_else(|| "api".into());
     let alert = blocking(alerting, move |a| {
         let mut engine = a.engine.lock().map_err(|_| engine_gone())?;
-        Ok(engine.resolve(now_ms(), id, &by)?)
+        Ok(change(&mut engine, now_ms(), id, &by)?)
     })
     .await?;
     Ok(Json(json!({"status": "success", "alert": alert})))
