@@ -170,17 +170,6 @@ pub struct Health {
     pub findings: Vec<Finding>,
 }
 
-fn subject(s: &Summary, keys: &[&str]) -> String {
-    let mut out = s.series.target.clone();
-    for key in keys {
-        if let Some(v) = s.series.labels.get(*key) {
-            out.push(' ');
-            out.push_str(v);
-        }
-    }
-    out
-}
-
 fn percent(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
@@ -311,7 +300,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
     for s in named("pulse:cpu_utilisation:ratio") {
         findings.add(
             "cpu",
-            subject(s, &[]),
+            s.name(&[]),
             s.avg,
             percent(s.avg),
             &CPU,
@@ -321,7 +310,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
     for s in named("pulse:memory_available:ratio") {
         findings.add(
             "memory",
-            subject(s, &[]),
+            s.name(&[]),
             s.last.1,
             format!("{} available", percent(s.last.1)),
             &MEMORY_AVAILABLE,
@@ -336,7 +325,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
             let used = 1.0 - free / s.last.1;
             findings.add(
                 "swap",
-                subject(s, &[]),
+                s.name(&[]),
                 used,
                 format!("{} used", percent(used)),
                 &SWAP_USED,
@@ -355,7 +344,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
             let per_core = s.last.1 / *n as f64;
             findings.add(
                 "load",
-                subject(s, &[]),
+                s.name(&[]),
                 per_core,
                 format!("{per_core:.2} per core ({n} cores)"),
                 &LOAD_PER_CORE,
@@ -387,7 +376,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
             if let Some(share) = s.rate() {
                 findings.add(
                     check,
-                    subject(s, &[]),
+                    s.name(&[]),
                     share,
                     format!("{} of time stalled", percent(share)),
                     limits,
@@ -399,7 +388,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
     for s in named("pulse:filesystem_used:ratio") {
         findings.add(
             "filesystem",
-            subject(s, &["mountpoint"]),
+            s.name(&["mountpoint"]),
             s.last.1,
             format!("{} full", percent(s.last.1)),
             &FILESYSTEM_USED,
@@ -409,7 +398,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
     for s in named("probe_success") {
         findings.add(
             "probe",
-            subject(s, &["target", "module"]),
+            s.name(&["target", "module"]),
             s.avg,
             format!("{} successful", percent(s.avg)),
             &PROBE_SUCCESS,
@@ -419,7 +408,7 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
     for s in named("pulse:probe_latency:seconds") {
         findings.add(
             "probe_latency",
-            subject(s, &["target", "module"]),
+            s.name(&["target", "module"]),
             s.avg,
             format!("{:.3}s average", s.avg),
             &PROBE_LATENCY,

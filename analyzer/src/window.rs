@@ -27,6 +27,19 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// How people name the series: its target, then the values of `keys` (e.g. the
+    /// mountpoint or the process group) where the series has them.
+    pub fn name(&self, keys: &[&str]) -> String {
+        let mut out = self.series.target.clone();
+        for key in keys {
+            if let Some(v) = self.series.labels.get(*key) {
+                out.push(' ');
+                out.push_str(v);
+            }
+        }
+        out
+    }
+
     /// Per-second increase of a counter over the window; `None` with fewer than two points.
     /// A reset inside the window makes the difference negative and is clamped to zero.
     pub fn rate(&self) -> Option<f64> {

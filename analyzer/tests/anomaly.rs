@@ -5,13 +5,10 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use support::{analyzer, get_json, promtool_check, run, wait_for};
+use support::{SyntheticExporter, analyzer, get_json, promtool_check, run, wait_for};
 
 /// Scrapes at which the incident happens.
 const INCIDENT: std::ops::Range<u64> = 160..175;
@@ -31,63 +28,9 @@ fn body(n: u64) -> String {
     )
 }
 
-/// A minimal exporter serving [`body`] for its n-th request.
-struct Exporter {
-    addr: String,
-    scrapes: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Exporter {
-    fn start() -> Exporter {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let scrapes = Arc::new(AtomicU64::new(0));
-        let (thread_stop, thread_scrapes) = (stop.clone(), scrapes.clone());
-        std::thread::spawn(move || {
-            while !thread_stop.load(Ordering::Relaxed) {
-                let Ok((mut stream, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                let _ = stream.set_nonblocking(false);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let body = body(thread_scrapes.fetch_add(1, Ordering::Relaxed));
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Exporter {
-            addr,
-            scrapes,
-            stop,
-        }
-    }
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
 #[test]
 fn live_detection_publishes_scores_and_stores_correlated_events() {
-    let exporter = Exporter::start();
+    let exporter = SyntheticExporter::serve(body);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("analyzer.yml");
     // Short windows so the detector learns within seconds of 100 ms scrapes.

@@ -157,17 +157,6 @@ const CHARTS: &[(&str, &str, &[&str], Unit)] = &[
     ),
 ];
 
-fn name_of(s: &Summary, keys: &[&str]) -> String {
-    let mut out = s.series.target.clone();
-    for key in keys {
-        if let Some(v) = s.series.labels.get(*key) {
-            out.push(' ');
-            out.push_str(v);
-        }
-    }
-    out
-}
-
 /// Builds the report over `period`; `progress` advances once per series read.
 pub fn build(
     reader: &Reader,
@@ -189,7 +178,7 @@ pub fn build(
 
     let mut sli = Vec::new();
     for s in named("probe_success") {
-        let probe = name_of(s, &["target", "module"]);
+        let probe = s.name(&["target", "module"]);
         let latency = named("pulse:probe_latency:seconds")
             .find(|l| l.series.target == s.series.target && l.series.labels == s.series.labels);
         let p95 = match latency {
@@ -221,7 +210,7 @@ pub fn build(
     for s in named("pulse:cpu_utilisation:ratio") {
         capacity.push(Headroom {
             resource: "cpu",
-            subject: name_of(s, &[]),
+            subject: s.name(&[]),
             average: s.avg,
             peak: s.max,
             headroom: 1.0 - s.max,
@@ -231,7 +220,7 @@ pub fn build(
     for s in named("pulse:memory_available:ratio") {
         capacity.push(Headroom {
             resource: "memory",
-            subject: name_of(s, &[]),
+            subject: s.name(&[]),
             average: 1.0 - s.avg,
             peak: 1.0 - s.min,
             headroom: s.min,
@@ -241,7 +230,7 @@ pub fn build(
     for s in named("pulse:filesystem_used:ratio") {
         capacity.push(Headroom {
             resource: "filesystem",
-            subject: name_of(s, &["mountpoint"]),
+            subject: s.name(&["mountpoint"]),
             average: s.avg,
             peak: s.max,
             headroom: 1.0 - s.max,
@@ -251,7 +240,7 @@ pub fn build(
 
     let mut groups: BTreeMap<String, ProcessGroup> = BTreeMap::new();
     for s in named("pulse:process_cpu:rate").chain(named("pulse:process_rss:bytes")) {
-        let groupname = name_of(s, &["groupname"]);
+        let groupname = s.name(&["groupname"]);
         let entry = groups.entry(groupname.clone()).or_insert(ProcessGroup {
             groupname,
             cpu_cores_avg: None,
@@ -279,15 +268,15 @@ pub fn build(
             if *chart == "processes"
                 && !process_groups
                     .iter()
-                    .any(|g| g.groupname == name_of(s, &["groupname"]))
+                    .any(|g| g.groupname == s.name(&["groupname"]))
             {
                 continue;
             }
             let metric = name.trim_start_matches("pulse:").replace(':', " ");
             let series = if chart.starts_with("disk_io") || *chart == "network" {
-                format!("{} {metric}", name_of(s, keys))
+                format!("{} {metric}", s.name(keys))
             } else {
-                name_of(s, keys)
+                s.name(keys)
             };
             trends.push(Trend {
                 chart,

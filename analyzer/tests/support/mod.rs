@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// An HTTP server answering every request with `series` counters that grow on each scrape,
-/// plus the inputs of a few derived series.
+/// An HTTP server answering every request with a generated exposition: by default `series`
+/// counters that grow on each scrape plus the inputs of a few derived series
+/// ([`SyntheticExporter::start`]), or any body per request number ([`SyntheticExporter::serve`]).
 pub struct SyntheticExporter {
     pub addr: String,
     pub scrapes: Arc<AtomicU64>,
@@ -49,6 +50,11 @@ pub fn synthetic_body(series: usize, scrape: u64) -> String {
 
 impl SyntheticExporter {
     pub fn start(series: usize) -> SyntheticExporter {
+        Self::serve(move |n| synthetic_body(series, n + 1))
+    }
+
+    /// Serves `body(n)` for the n-th request (counting from 0).
+    pub fn serve(body: impl Fn(u64) -> String + Send + 'static) -> SyntheticExporter {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr").to_string();
@@ -71,8 +77,7 @@ impl SyntheticExporter {
                         Ok(n) => request.extend_from_slice(&buf[..n]),
                     }
                 }
-                let n = thread_scrapes.fetch_add(1, Ordering::Relaxed) + 1;
-                let body = synthetic_body(series, n);
+                let body = body(thread_scrapes.fetch_add(1, Ordering::Relaxed));
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
