@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pulse_exporter::config::{ConfigError, parse_yaml};
+use pulse_exporter::config::{ConfigError, parse_yaml, read_file};
 use serde::{Deserialize, Deserializer, de};
 
 use crate::anomaly::AnomalyConfig;
@@ -59,11 +59,7 @@ impl Default for Config {
 impl Config {
     /// Reads and validates `path`. An empty file is the default configuration.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read_file(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
