@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pulse_exporter::config::{ConfigError, parse_yaml, read_file};
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer};
 
 use crate::anomaly::AnomalyConfig;
 use crate::derived::Derived;
@@ -133,21 +133,9 @@ pub enum SourceKind {
     Prometheus,
 }
 
-/// A validated duration written the humantime way (`15s`, `5m`, `48h`, `90d`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let duration = humantime::parse_duration(&text)
-            .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e}")))?;
-        if duration.is_zero() {
-            return Err(de::Error::custom("duration must be positive"));
-        }
-        Ok(Dur(duration))
-    }
-}
+/// A validated, non-zero duration written the humantime way (`15s`, `5m`, `48h`, `90d`);
+/// the same type as the exporter's config durations, so both binaries read them alike.
+pub use pulse_exporter::config::ConfigDuration as Dur;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawTarget")]

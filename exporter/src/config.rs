@@ -485,8 +485,8 @@ impl<'de> Deserialize<'de> for NameTemplate {
 }
 
 /// A duration written like `5s` or `250ms`; zero is rejected because a zero timeout or
-/// interval can only be a mistake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// interval can only be a mistake. The analyzer's config uses it too (as `Dur`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfigDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for ConfigDuration {
