@@ -31,11 +31,13 @@
 //! every sample while it lasts. After a surprising point the detector
 //! remembers the peak surprise and decays it; later points are only
 //! reported at full strength if they are more surprising than that decayed
-//! peak. This also keeps one long episode from hiding under many alerts.
+//! peak and than every point of the last day (see the `suppress` module).
+//! This also keeps one long episode from hiding under many alerts.
 
 mod likelihood;
 mod novelty;
 mod seasonal;
+mod suppress;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,7 @@ use crate::window::RollingQuantiles;
 use likelihood::{Calibrator, TailCalibrator};
 use novelty::Novelty;
 use seasonal::SeasonalProfile;
+use suppress::Suppressor;
 
 /// Detector parameters. The defaults are meant to work on any metric without
 /// per-series tuning; every window is counted in samples, so they scale with
@@ -108,10 +111,20 @@ pub struct DetectorConfig {
     /// regular series does not turn rounding noise into certainty.
     pub likelihood_min_std: f64,
     /// Half-life, in samples, of the remembered peak surprise used for alert
-    /// suppression. 0 disables suppression.
+    /// suppression. 0 disables this rule.
     pub suppression_half_life: f64,
-    /// Fraction of the score kept for points that are not more surprising
-    /// than the decayed recent peak.
+    /// Rest window, in samples: a point is reported in full only if it is
+    /// more surprising than every point of this many previous samples, so
+    /// an episode that comes back at a similar strength within the window
+    /// is not reported again (see the `suppress` module).
+    /// One day of 5-minute samples. On NAB's shared split this raised the
+    /// scores from 53.2 / 40.1 / 62.8 to 55.4 / 42.7 / 63.0; 144 and 400
+    /// samples scored 56.2 (standard), 576 only 47.8: a window longer
+    /// than the gap between two real incidents hides the second. 0
+    /// disables this rule.
+    pub suppression_window: usize,
+    /// Fraction of the score kept for points that are not news by the
+    /// rules above.
     pub suppressed_fraction: f64,
     /// How each member's deviation is turned into a surprise.
     pub calibration: Calibration,
@@ -146,6 +159,7 @@ impl Default for DetectorConfig {
             likelihood_min_history: 400,
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
+            suppression_window: 288,
             suppressed_fraction: 0.1,
             calibration: Calibration::Tail,
             tail_fraction: 0.02,
@@ -292,7 +306,7 @@ pub struct Detector {
     last_value: Option<f64>,
     changes: RollingQuantiles,
     novelty: Novelty,
-    peak: f64,
+    suppressor: Suppressor,
     /// Score of the latest point before suppression, see
     /// [`Detector::unsuppressed_score`].
     unsuppressed: f64,
@@ -311,7 +325,11 @@ impl Detector {
             baseline: RollingQuantiles::new(config.baseline_window),
             recent: std::collections::VecDeque::with_capacity(config.level_points.max(1)),
             seasonal: Vec::new(),
-            peak: 0.0,
+            suppressor: Suppressor::new(
+                config.suppression_half_life,
+                config.suppression_window,
+                config.suppressed_fraction,
+            ),
             unsuppressed: 0.0,
             config,
         }
@@ -417,18 +435,7 @@ impl Detector {
         }
         self.unsuppressed = self.to_score(surprise);
 
-        let reported = if self.config.suppression_half_life > 0.0 {
-            let decay = 0.5f64.powf(1.0 / self.config.suppression_half_life);
-            let previous = self.peak * decay;
-            self.peak = previous.max(surprise);
-            if surprise > previous {
-                surprise
-            } else {
-                surprise * self.config.suppressed_fraction
-            }
-        } else {
-            surprise
-        };
+        let reported = self.suppressor.report(surprise);
         self.to_score(reported)
     }
 
