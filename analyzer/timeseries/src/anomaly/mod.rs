@@ -21,7 +21,9 @@
 //! Each member's deviation is calibrated per series into a surprise
 //! `-ln p` (see the `likelihood` module), so members with very different raw scales
 //! become comparable, and the ensemble reports the mean surprise of its two
-//! most surprised members (see `combine`).
+//! most surprised views of the series: shape (spike, step, novelty), level
+//! and rhythm (seasonal), each as surprised as its most surprised member
+//! (see `combine`).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
 //! its values, so that member stays calibrated and quiet: season detection
 //! falls out of the calibration rather than needing a separate test.
@@ -472,25 +474,44 @@ impl Detector {
     }
 }
 
+/// Which view of the series each member takes: spike, step and novelty
+/// all look at the shape of the last few points, level at the recent mean,
+/// and the seasonal members (every member from [`FIXED_MEMBERS`] on) at the
+/// daily and weekly rhythm.
+const VIEW_OF_FIXED: [usize; FIXED_MEMBERS] = [SHAPE, LEVEL, SHAPE, SHAPE];
+const SHAPE: usize = 0;
+const LEVEL: usize = 1;
+const RHYTHM: usize = 2;
+
 /// The ensemble reports the mean surprise of its two most surprised
-/// members. Their surprises are already on a common per-series scale, which
-/// is what makes averaging them meaningful. A real incident nearly always
-/// disturbs more than one view of the series (a spike is also a step and a
-/// new pattern; a level shift is also off the seasonal baseline), while
-/// noise rarely fools two members at once, so one member alone can raise
-/// the score only half as far. On NAB this beat both the maximum (one
-/// confident member suffices) and the second largest (two must agree), as
-/// well as summing surprises as if the members were independent evidence.
+/// *views* of the series, a view being as surprised as its most surprised
+/// member. Surprises are already on a common per-series scale, which is
+/// what makes averaging them meaningful. A real incident nearly always
+/// disturbs more than one view (a level shift is off both the recent level
+/// and the seasonal baseline; a spike off the daily rhythm is also a new
+/// shape), while noise rarely fools two at once, so one view alone can
+/// raise the score only half as far.
+///
+/// Members, rather than views, used to be the unit. But one odd point is at
+/// once a spike, a step and a new pattern: three members agreeing about a
+/// single piece of evidence, which let every isolated outlier of a bursty
+/// series pass as corroborated. On NAB's shared split, grouping them into
+/// one shape view raised the standard score by 1.9 to 2.6 and low FN by
+/// 1.3 to 2.4 with any rest window from 144 to 400 samples (low FP: -0.6
+/// to +0.8), to 57.3 / 42.2 / 64.3 with the default 288. Mean of the top
+/// two beat the maximum (one confident member suffices), the second
+/// largest (two must agree) and summing surprises as if the members were
+/// independent evidence.
 fn combine(surprises: &[Option<f64>; MAX_MEMBERS]) -> f64 {
-    let mut top = [0.0f64; 2];
-    for &x in surprises.iter().flatten() {
-        if x > top[0] {
-            top = [x, top[0]];
-        } else if x > top[1] {
-            top[1] = x;
+    let mut views = [0.0f64; 3];
+    for (member, &x) in surprises.iter().enumerate() {
+        let view = VIEW_OF_FIXED.get(member).copied().unwrap_or(RHYTHM);
+        if let Some(x) = x {
+            views[view] = views[view].max(x);
         }
     }
-    0.5 * (top[0] + top[1])
+    views.sort_by(|a, b| b.total_cmp(a));
+    0.5 * (views[0] + views[1])
 }
 
 /// Guards against a zero spread on flat or quantised series: any change is
@@ -596,6 +617,25 @@ mod tests {
             "the incident lasts longer than its report: {unsuppressed:?} vs {reported:?}"
         );
         assert!(unsuppressed[29] > 5.0 * reported[29], "{unsuppressed:?}");
+    }
+
+    #[test]
+    fn one_view_alone_raises_the_score_only_half_as_far() {
+        let mut shape_only = [None; MAX_MEMBERS];
+        shape_only[0] = Some(10.0);
+        shape_only[2] = Some(10.0);
+        shape_only[3] = Some(10.0);
+        assert_eq!(
+            combine(&shape_only),
+            5.0,
+            "spike, step and novelty are one view"
+        );
+        let mut two_views = shape_only;
+        two_views[FIXED_MEMBERS + 1] = Some(6.0);
+        assert_eq!(combine(&two_views), 8.0, "shape and weekly rhythm");
+        let mut level_too = two_views;
+        level_too[1] = Some(8.0);
+        assert_eq!(combine(&level_too), 9.0, "the two most surprised views");
     }
 
     #[test]
