@@ -118,6 +118,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(crate::alerting::api::routes())
         .merge(crate::analysis::routes())
         .merge(crate::console::routes())
+        .merge(crate::report_api::routes())
         .with_state(state)
 }
 

@@ -1,71 +1,105 @@
-//! The web console in a real browser: Debian's headless `chromium` loads `/` from the real
-//! analyzer binary scraping a real pulse-exporter (plus a dead target that trips an alert
-//! rule), runs the page's JavaScript, and the dumped DOM must hold the rendered figures and
-//! the alert row. A screenshot is kept under `target/tmp/console/` for a human to look at.
+//! The web console in a real browser, driven through WebDriver (Debian's `chromium-driver`
+//! and headless `chromium`), against the real analyzer binary scraping two real
+//! pulse-exporters and a dead port that trips a `TargetDown` rule.
+//!
+//! The test acts as an operator would: it reads the overview, watches a second alert arrive
+//! while the page stays open (the second exporter is killed), pastes the write token and
+//! clicks Acknowledge, creates a silence from an alert row, and downloads a report; after
+//! each step the REST API must agree with what was clicked. Screenshots of each state land
+//! in `target/tmp/console/` for a human to look at.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
 use support::{Process, analyzer, exporter_bin, get_json, wait_for};
 
-/// CI installs `chromium` (tests/run.sh); a missing browser is a failure, not a skip.
-fn chromium() -> PathBuf {
-    let path = PathBuf::from("/usr/bin/chromium");
-    assert!(
-        path.is_file(),
-        "chromium not found at /usr/bin/chromium: install the Debian package `chromium` \
-         (tests/run.sh does) to run the console browser tests"
-    );
-    path
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const TOKEN: &str = "s3cret";
+
+/// A chromedriver on a free local port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
 }
 
-/// Runs headless chromium with `args` then `url`, killed after 60 s; returns stdout.
-fn browse(profile: &Path, args: &[&str], url: &str) -> String {
-    let mut child = Command::new(chromium())
-        .args([
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            "--no-first-run",
-            // Less than the page's STREAM_DELAY_MS: virtual time stops while any request is
-            // pending, so it would never run out once the event stream is open.
-            "--virtual-time-budget=1500",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn chromium");
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chromium did not finish within 60 s on {url}");
+impl Driver {
+    /// CI installs both packages (tests/run.sh); a missing browser is a failure, not a skip.
+    fn start() -> Driver {
+        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
+            assert!(
+                Path::new(path).is_file(),
+                "{path} not found: install the Debian package `{package}` (tests/run.sh does) \
+                 to run the web console browser tests"
+            );
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        wait_for("chromedriver to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
     }
-    reader.join().unwrap()
+
+    /// A new headless browser session; `args` are extra chromium flags.
+    async fn session(&self, downloads: &Path, args: &[&str]) -> Client {
+        let mut flags = vec![
+            "--headless=new",
+            // The tests run as root in containers, where chromium's sandbox cannot start.
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+        ];
+        flags.extend_from_slice(args);
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": flags,
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
+                },
+            }),
+        );
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("WebDriver session with chromium")
+    }
 }
 
-/// The text of the element whose opening tag contains `id="<id>"`.
-fn text_of<'a>(dom: &'a str, id: &str) -> &'a str {
-    let tag = format!("id=\"{id}\"");
-    let at = dom
-        .find(&tag)
-        .unwrap_or_else(|| panic!("no element {tag} in the DOM:\n{dom}"));
-    let rest = &dom[at..];
-    let start = rest.find('>').unwrap() + 1;
-    let end = rest[start..].find('<').unwrap() + start;
-    &rest[start..end]
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// "12.3 %" → 12.3
@@ -76,111 +110,345 @@ fn percent(text: &str) -> f64 {
         .unwrap()
 }
 
+/// Where screenshots go: `target/tmp/console/`.
+fn shots() -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+    std::fs::create_dir_all(&out).unwrap();
+    out
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
+    assert!(png.len() > 10_000, "{name} looks blank");
+    std::fs::write(shots().join(name), png).unwrap();
+}
+
+/// The text of the element `css`. The page re-renders a table on every alert event, so an
+/// element found a moment ago may be gone by the time its text is read: then look again.
+async fn text(client: &Client, css: &str) -> String {
+    let mut attempts = 0;
+    loop {
+        let element = client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        match element.text().await {
+            Ok(text) => return text,
+            Err(e) if attempts < 20 => {
+                attempts += 1;
+                eprintln!("reading {css} again: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("text of {css}: {e}"),
+        }
+    }
+}
+
+/// Clicks the element `css`, looking again when a re-render replaced it (see [`text`]).
+async fn click(client: &Client, css: &str) {
+    let mut attempts = 0;
+    loop {
+        let element = client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        match element.click().await {
+            Ok(_) => return,
+            Err(e) if attempts < 20 => {
+                attempts += 1;
+                eprintln!("clicking {css} again: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("click on {css}: {e}"),
+        }
+    }
+}
+
+/// Polls the page until `check` holds; the browser is never reloaded.
+async fn until<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn alerts(analyzer: &Process, query: &str) -> Vec<Value> {
+    let (status, body) = get_json(&analyzer.url(&format!("/api/v1/alerts?{query}")));
+    assert_eq!(status, 200, "{body}");
+    body["alerts"].as_array().unwrap().clone()
+}
+
+/// The open TargetDown alert of `instance`, once there is one.
+fn open_alert(analyzer: &Process, instance: &str) -> Option<Value> {
+    alerts(analyzer, "state=firing,acknowledged")
+        .into_iter()
+        .find(|a| a["labels"]["instance"] == instance)
+}
+
 #[test]
-fn console_renders_live_figures_and_alerts_in_chromium() {
-    chromium();
-    let exporter = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
-    let dead_port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+fn operator_acts_through_the_console_in_chromium() {
+    let driver = Driver::start();
+    let local = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
+    let mut web = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
+    let dead_port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
     let config = dir.path().join("analyzer.yml");
     std::fs::write(
         &config,
         format!(
             "targets:\n  - {{url: '{}', name: local, interval: 300ms, timeout: 300ms}}\n  \
+             - {{url: '{}', name: web, interval: 300ms, timeout: 300ms}}\n  \
              - {{url: 'http://127.0.0.1:{dead_port}/metrics', name: dead, interval: 300ms, timeout: 200ms}}\n\
              web: {{write_token_file: '{}'}}\n\
              alerting:\n  default_rules: false\n  rules:\n    - name: TargetDown\n      metric: up\n      \
              op: below\n      levels: [{{severity: critical, fire: 1}}]\n      consecutive: 2\n      \
              summary: 'Scrape of {{{{instance}}}} fails'\n",
-            exporter.url("/metrics"),
+            local.url("/metrics"),
+            web.url("/metrics"),
             dir.path().join("token").display(),
         ),
     )
     .unwrap();
     let analyzer = analyzer(&config, &dir.path().join("h.db"), &[]);
-    let alert_id = wait_for("the TargetDown alert", Duration::from_secs(30), || {
-        let (_, list) = get_json(&analyzer.url("/api/v1/alerts?state=firing"));
-        list["alerts"][0]["id"].as_i64()
-    });
+    let dead = wait_for(
+        "the TargetDown alert of dead",
+        Duration::from_secs(30),
+        || open_alert(&analyzer, "dead"),
+    );
+    let dead_id = dead["id"].as_i64().unwrap();
+    // A sparkline needs two of its 10 s buckets: wait for CPU samples of `local` in two.
     let cpu_url = analyzer.url("/api/v1/snapshot?metric=pulse:cpu_utilisation:ratio&target=local");
-    wait_for("a derived CPU sample", Duration::from_secs(30), || {
-        let (_, snapshot) = get_json(&cpu_url);
-        snapshot["samples"][0]["value"].as_f64()
+    let cpu_id = wait_for("a derived CPU sample", Duration::from_secs(30), || {
+        get_json(&cpu_url).1["samples"][0]["id"].as_i64()
+    });
+    let history = analyzer.url(&format!(
+        "/api/v1/series/{cpu_id}/history?start=-1h&step=10s"
+    ));
+    wait_for("two 10 s buckets of CPU", Duration::from_secs(30), || {
+        let points = get_json(&history).1["points"]
+            .as_array()
+            .map_or(0, Vec::len);
+        (points >= 2).then_some(())
+    });
+    assert!(open_alert(&analyzer, "web").is_none(), "web is up so far");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    let client = runtime.block_on(driver.session(downloads.path(), &["--window-size=1280,1000"]));
+    runtime.block_on(async {
+        client.goto(&analyzer.url("/")).await.unwrap();
+
+        // (a) Overview: figures of the real exporter's host, health and the open alert count.
+        let cpu = until("the CPU figure", Duration::from_secs(15), async || {
+            let t = text(&client, "#cpu-local").await;
+            t.ends_with(" %").then_some(t)
+        })
+        .await;
+        assert!((0.0..=100.0).contains(&percent(&cpu)), "CPU {cpu}");
+        let memory = percent(&text(&client, "#memory-local").await);
+        assert!(memory > 0.0 && memory < 100.0, "memory used {memory}");
+        assert!(
+            text(&client, "#network-local").await.ends_with("/s"),
+            "network figure"
+        );
+        assert_eq!(text(&client, "#health-status").await, "degraded");
+        assert_eq!(text(&client, "#open-alerts").await, "1");
+        assert_eq!(text(&client, "#open-critical").await, "critical 1");
+        until("the CPU sparkline", Duration::from_secs(15), async || {
+            client
+                .find(Locator::Css("#hosts svg.spark path.line"))
+                .await
+                .ok()
+        })
+        .await;
+        let row = text(&client, &format!("#alert-{dead_id}")).await;
+        assert!(
+            row.contains("TargetDown") && row.contains("Scrape of dead fails"),
+            "{row}"
+        );
+        screenshot(&client, "overview.png").await;
     });
 
-    let profile = tempfile::tempdir().unwrap();
-    let dom = browse(profile.path(), &["--dump-dom"], &analyzer.url("/"));
+    // (b) With the page open, the `web` exporter dies: its alert must appear without reload.
+    runtime.block_on(async {
+        until("the live stream", Duration::from_secs(15), async || {
+            let class = client
+                .find(Locator::Id("live"))
+                .await
+                .ok()?
+                .attr("class")
+                .await
+                .ok()??;
+            class.contains("on").then_some(())
+        })
+        .await;
+    });
+    web.kill_9();
+    let web_alert = wait_for(
+        "the TargetDown alert of web",
+        Duration::from_secs(30),
+        || open_alert(&analyzer, "web"),
+    );
+    let web_id = web_alert["id"].as_i64().unwrap();
+    let appeared = Instant::now();
+    runtime.block_on(async {
+        // Well under the page's 30 s fallback refresh: this is the event stream at work.
+        until("the new alert row", Duration::from_secs(10), async || {
+            client
+                .find(Locator::Id(&format!("alert-{web_id}")))
+                .await
+                .ok()
+        })
+        .await;
+        assert_eq!(text(&client, "#open-alerts").await, "2");
+        screenshot(&client, "live-alert.png").await;
+    });
+    println!(
+        "new alert shown {:?} after the API had it",
+        appeared.elapsed()
+    );
 
-    // Overview: the CPU figure of the real exporter's host, as a percentage.
-    let cpu = percent(text_of(&dom, "cpu-local"));
-    assert!((0.0..=100.0).contains(&cpu), "CPU {cpu}");
-    let memory = percent(text_of(&dom, "memory-local"));
-    assert!(memory > 0.0 && memory < 100.0, "memory used {memory}");
+    // (c) Paste the token, click Acknowledge on the dead target's alert.
+    runtime.block_on(async {
+        client
+            .find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(TOKEN)
+            .await
+            .unwrap();
+        click(&client, "#token-form button[type=submit]").await;
+        click(
+            &client,
+            &format!("#alert-{dead_id} button[data-action=acknowledge]"),
+        )
+        .await;
+        until(
+            "the acknowledged state in the row",
+            Duration::from_secs(10),
+            async || {
+                let state = text(&client, &format!("#alert-{dead_id} td.state")).await;
+                (state == "acknowledged by console").then_some(())
+            },
+        )
+        .await;
+        screenshot(&client, "acknowledged.png").await;
+    });
+    let (_, one) = get_json(&analyzer.url(&format!("/api/v1/alerts/{dead_id}")));
+    assert_eq!(one["alert"]["state"], "acknowledged", "{one}");
+    assert_eq!(one["alert"]["acknowledged_by"], "console", "{one}");
+
+    // (d) Silence the web alert from its row: the form is filled in, the row leaves the
+    // default view, and the API lists the silence.
+    runtime.block_on(async {
+        click(
+            &client,
+            &format!("#alert-{web_id} button[data-action=silence]"),
+        )
+        .await;
+        let matchers = client
+            .find(Locator::Id("silence-matchers"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(matchers, "alertname=TargetDown, instance=web");
+        client
+            .find(Locator::Id("silence-comment"))
+            .await
+            .unwrap()
+            .send_keys("web redeploy")
+            .await
+            .unwrap();
+        click(&client, "#silence-form button[type=submit]").await;
+        until(
+            "the silenced alert to leave the view",
+            Duration::from_secs(10),
+            async || {
+                let gone = client
+                    .find(Locator::Id(&format!("alert-{web_id}")))
+                    .await
+                    .is_err();
+                gone.then_some(())
+            },
+        )
+        .await;
+        assert!(
+            text(&client, "#alerts-count")
+                .await
+                .contains("1 silenced hidden")
+        );
+        let silence_row = text(&client, "#silences-table tbody tr").await;
+        assert!(
+            silence_row.contains("instance=web") && silence_row.contains("active"),
+            "{silence_row}"
+        );
+        client
+            .execute(
+                "document.getElementById('alerts').scrollIntoView()",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        screenshot(&client, "silenced.png").await;
+    });
+    let (_, silences) = get_json(&analyzer.url("/api/v1/silences"));
+    let silence = &silences["silences"][0];
     assert_eq!(
-        text_of(&dom, "health-status"),
-        "degraded",
-        "one target is dead"
+        silence["matchers"],
+        json!({"alertname": "TargetDown", "instance": "web"})
     );
-    assert_eq!(text_of(&dom, "open-alerts"), "1");
-    assert_eq!(text_of(&dom, "open-critical"), "critical 1");
-    assert_eq!(text_of(&dom, "open-warning"), "warning 0");
+    assert_eq!(silence["comment"], "web redeploy");
+    assert_eq!(silence["active"], true);
+    let (_, web_now) = get_json(&analyzer.url(&format!("/api/v1/alerts/{web_id}")));
+    assert!(web_now["alert"]["silenced_by"].is_i64(), "{web_now}");
 
-    // Alerts: the firing alert's row with its summary and an acknowledge button.
-    let row_at = dom
-        .find(&format!("id=\"alert-{alert_id}\""))
-        .unwrap_or_else(|| panic!("no row for alert {alert_id}:\n{dom}"));
-    let row = &dom[row_at..row_at + dom[row_at..].find("</tr>").unwrap()];
-    assert!(row.contains("TargetDown"), "{row}");
-    assert!(row.contains("Scrape of dead fails"), "{row}");
-    assert!(row.contains(">Acknowledge</button>"), "{row}");
+    // (e) Download the CSV report by clicking its link.
+    runtime.block_on(async {
+        click(&client, "#report-csv").await;
+    });
+    let csv = wait_for("the downloaded report", Duration::from_secs(30), || {
+        let file = std::fs::read_dir(downloads.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "csv"))?;
+        std::fs::read_to_string(file).ok()
+    });
+    assert!(csv.contains("local"), "report names the host:\n{csv}");
 
-    // The analysis sections rendered (rows or their empty-state line), none failed to load.
-    for table in ["anomalies-table", "forecasts-table"] {
-        let at = dom.find(&format!("id=\"{table}\"")).unwrap();
-        let body = &dom[at..at + dom[at..].find("</table>").unwrap()];
-        assert!(
-            body.contains("<td"),
-            "{table} has no rendered rows:\n{body}"
-        );
-    }
-    assert!(
-        text_of(&dom, "status").starts_with("Updated"),
-        "a section failed to load: {}",
-        text_of(&dom, "status")
-    );
-
-    // Screenshots to look at: desktop, phone width, dark theme.
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
-    std::fs::create_dir_all(&out).unwrap();
-    for (name, size, theme) in [
-        ("overview.png", "1280,900", "--no-first-run"),
-        ("phone.png", "390,844", "--no-first-run"),
-        ("dark.png", "1280,900", "--force-dark-mode"),
-    ] {
-        let file = out.join(name);
-        let _ = std::fs::remove_file(&file);
-        let profile = tempfile::tempdir().unwrap();
-        browse(
-            profile.path(),
-            &[
-                &format!("--screenshot={}", file.display()),
-                &format!("--window-size={size}"),
-                "--hide-scrollbars",
-                theme,
-            ],
-            &analyzer.url("/"),
-        );
-        let png = std::fs::read(&file).unwrap();
-        assert!(
-            png.starts_with(b"\x89PNG"),
-            "{} is not a PNG",
-            file.display()
-        );
-        assert!(png.len() > 10_000, "{} looks blank", file.display());
-    }
+    // The other screens, for a human to look at: phone width and the dark theme.
+    runtime.block_on(async {
+        client.set_window_size(390, 844).await.unwrap();
+        screenshot(&client, "phone.png").await;
+        client.close().await.unwrap();
+        let dark = driver
+            .session(
+                downloads.path(),
+                &["--window-size=1280,1000", "--force-dark-mode"],
+            )
+            .await;
+        dark.goto(&analyzer.url("/")).await.unwrap();
+        until(
+            "the dark page's figures",
+            Duration::from_secs(15),
+            async || {
+                text(&dark, "#cpu-local")
+                    .await
+                    .ends_with(" %")
+                    .then_some(())
+            },
+        )
+        .await;
+        screenshot(&dark, "dark.png").await;
+        dark.close().await.unwrap();
+    });
 }
