@@ -425,9 +425,107 @@ fn operator_acts_through_the_console_in_chromium() {
     });
     assert!(csv.contains("local"), "report names the host:\n{csv}");
 
+    // Anomaly and forecast charts. The analyzer has run for seconds, too short for a real
+    // event or forecast, so the page's own functions get an event and a forecast on the real
+    // series of `local`; the charts must draw its history with the window / interval shaded.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let memory = get_json(
+        &analyzer.url("/api/v1/snapshot?metric=node_memory_MemAvailable_bytes&target=local"),
+    )
+    .1["samples"][0]["value"]
+        .as_f64()
+        .unwrap();
+    let event = json!({
+        "id": 1, "target": "local", "metric": "pulse:cpu_utilisation:ratio", "labels": {},
+        "start_ms": now_ms - 8_000, "last_ms": now_ms - 4_000, "end_ms": null, "peak_score": 0.8,
+        "correlations": [{"target": "local", "metric": "pulse:memory_available:ratio",
+            "labels": {}, "r": 0.9, "points": 20,
+            "hint": "pulse:cpu_utilisation:ratio on local correlates with pulse:memory_available:ratio on local, r=0.90"}],
+    });
+    let at = now_ms / 1000;
+    let forecast = json!({
+        "resource": "memory", "instance": "local", "series": "node_memory_MemAvailable_bytes",
+        "labels": {}, "current": memory, "limit": 0.0, "trend_per_second": memory / 7200.0,
+        "at": at, "regime_start": at - 3600, "points": 10,
+        "expected": at + 7200, "earliest": at + 3600, "latest": at + 14_400,
+    });
+    runtime.block_on(async {
+        client
+            .execute("showAnomaly(arguments[0])", vec![event])
+            .await
+            .unwrap();
+        until(
+            "the anomaly chart with its window shaded",
+            Duration::from_secs(10),
+            async || {
+                let charts = client
+                    .find_all(Locator::Css("#anomaly-detail figure.chart"))
+                    .await
+                    .ok()?;
+                let shaded = client
+                    .find(Locator::Css("#anomaly-detail svg rect.band"))
+                    .await
+                    .ok();
+                (charts.len() == 2 && shaded.is_some()).then_some(())
+            },
+        )
+        .await;
+        let line = client
+            .find(Locator::Css("#anomaly-detail svg path.line"))
+            .await
+            .unwrap()
+            .attr("d")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(line.matches('L').count() >= 2, "a line of points: {line}");
+        client
+            .execute(
+                "document.getElementById('anomaly-detail').scrollIntoView()",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        screenshot(&client, "anomaly.png").await;
+        client
+            .execute("showForecast(arguments[0])", vec![forecast])
+            .await
+            .unwrap();
+        until(
+            "the forecast chart with its interval",
+            Duration::from_secs(10),
+            async || {
+                client
+                    .find(Locator::Css("#forecast-detail svg path.interval"))
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+        client
+            .find(Locator::Css("#forecast-detail svg path.line.forecast"))
+            .await
+            .unwrap();
+        client
+            .execute(
+                "document.getElementById('forecast-detail').scrollIntoView()",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        screenshot(&client, "forecast.png").await;
+    });
+
     // The other screens, for a human to look at: phone width and the dark theme.
     runtime.block_on(async {
         client.set_window_size(390, 844).await.unwrap();
+        client
+            .execute("window.scrollTo(0, 0)", Vec::new())
+            .await
+            .unwrap();
         screenshot(&client, "phone.png").await;
         client.close().await.unwrap();
         let dark = driver

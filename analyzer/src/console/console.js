@@ -563,10 +563,13 @@ async function showForecast(f) {
     // Where the trend alone would be a week on, when the limit is not within the horizon.
     const weekOn = [at + 7 * 1440 * MINUTE, f.current + toward * f.trend_per_second * 7 * 86400];
     const end = (t) => (t === null ? weekOn : [t * 1000, f.limit]);
+    const crossings = [f.expected, f.earliest, f.latest].filter((t) => t !== null).map((t) => t * 1000);
+    const last = crossings.length ? Math.max(...crossings) : weekOn[0];
+    const first = points.length ? points[0][0] : at;
     const lines = [
       { points, label: "history" },
       { points: [[at, f.current], end(f.expected)], cls: "forecast", label: "expected" },
-      { points: [[at, f.limit], [Math.max(...[f.latest, f.expected, f.earliest].map((t) => (t ?? 0) * 1000), weekOn[0]), f.limit]], cls: "limit", label: "limit" },
+      { points: [[first, f.limit], [last, f.limit]], cls: "limit", label: "limit" },
     ];
     const areas = f.earliest !== null
       ? [{ polygon: [[at, f.current], end(f.earliest), end(f.latest)], cls: "interval" }]
