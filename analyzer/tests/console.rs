@@ -411,6 +411,54 @@ fn operator_acts_through_the_console_in_chromium() {
     let (_, web_now) = get_json(&analyzer.url(&format!("/api/v1/alerts/{web_id}")));
     assert!(web_now["alert"]["silenced_by"].is_i64(), "{web_now}");
 
+    // Filters and bulk acknowledge: "show silenced" brings the web alert back, its check box
+    // and the one button acknowledge it; the history (resolved) view has nothing yet.
+    runtime.block_on(async {
+        click(&client, "#filter-silenced").await;
+        until(
+            "the silenced alert back in view",
+            Duration::from_secs(10),
+            async || {
+                client
+                    .find(Locator::Css(&format!(
+                        "#alert-{web_id} input[type=checkbox]"
+                    )))
+                    .await
+                    .ok()
+            },
+        )
+        .await;
+        click(&client, &format!("#alert-{web_id} input[type=checkbox]")).await;
+        assert_eq!(
+            text(&client, "#ack-selected").await,
+            "Acknowledge selected (1)"
+        );
+        click(&client, "#ack-selected").await;
+        until(
+            "the bulk acknowledgement",
+            Duration::from_secs(10),
+            async || {
+                let state = text(&client, &format!("#alert-{web_id} td.state")).await;
+                (state == "acknowledged by console (silenced)").then_some(())
+            },
+        )
+        .await;
+        client
+            .find(Locator::Css("#filter-state option[value=resolved]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until("the empty history", Duration::from_secs(10), async || {
+            let body = text(&client, "#alerts-table tbody").await;
+            (body == "No alerts match.").then_some(())
+        })
+        .await;
+    });
+    let (_, web_now) = get_json(&analyzer.url(&format!("/api/v1/alerts/{web_id}")));
+    assert_eq!(web_now["alert"]["state"], "acknowledged", "{web_now}");
+
     // (e) Download the CSV report by clicking its link.
     runtime.block_on(async {
         click(&client, "#report-csv").await;
