@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use support::{Process, analyzer, exporter_bin, get_json, promtool_check, wait_for};
 
 const PASSWORD: &str = "pulse-test-secret";
+const TOKEN: &str = "pulse-write-token";
 const MIB: u64 = 1024 * 1024;
 
 fn free_port() -> u16 {
@@ -235,13 +236,15 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
             3 * MIB
         )
     };
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let dry_body = format!(
+        "{}web:\n  write_token_file: {}\n",
+        apply(false),
+        token_file.display()
+    );
     let dry = analyzer(
-        std::path::Path::new(&analyzer_config(
-            dir.path(),
-            "dry",
-            &exporter,
-            &apply(false),
-        )),
+        std::path::Path::new(&analyzer_config(dir.path(), "dry", &exporter, &dry_body)),
         &dir.path().join("dry.db"),
         &[],
     );
@@ -268,6 +271,53 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         2 * MIB,
         "dry run leaves Redis alone"
     );
+
+    // The console's Apply on the dry-run analyzer: the recommendation is marked applicable,
+    // the request needs the token, then changes Redis for real (clamped to its bound), is
+    // logged, and a second one within the cooldown is refused with the reason.
+    let rec_id = format!("cache_evictions:local:127.0.0.1:{port}");
+    let listed = dry_answer["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == rec_id)
+        .unwrap_or_else(|| panic!("no {rec_id} in {dry_answer:#}"));
+    assert_eq!(listed["applicable"], true);
+    assert_eq!(dry_answer["apply_enabled"], false);
+    let apply_url = dry.url(&format!("/api/v1/recommendations/{rec_id}/apply"));
+    let http = reqwest::blocking::Client::new();
+    assert_eq!(http.post(&apply_url).send().unwrap().status(), 403);
+    let response = http.post(&apply_url).bearer_auth(TOKEN).send().unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["action"]["outcome"], "applied", "{body}");
+    assert_eq!(body["action"]["dry_run"], false);
+    assert_eq!(body["action"]["to"], 3 * MIB, "clamped to the bound");
+    assert_eq!(Client::connect(port).maxmemory(), 3 * MIB);
+    let again = http.post(&apply_url).bearer_auth(TOKEN).send().unwrap();
+    assert_eq!(again.status(), 400);
+    let refusal: serde_json::Value = again.json().unwrap();
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("within the cooldown"),
+        "{refusal}"
+    );
+    let (_, logged) = get_json(&dry.url("/api/v1/recommendations"));
+    assert!(
+        logged["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "applied"),
+        "{logged:#}"
+    );
+    // Back to 2 MiB for the apply-mode analyzer below.
+    let mut admin = Client::connect(port);
+    admin.send(&["CONFIG", "SET", "maxmemory", &(2 * MIB).to_string()]);
+    admin.flush_and_read(1).unwrap();
 
     // Started only now: once it raised maxmemory to the bound, the dry run would have
     // nothing left to propose.

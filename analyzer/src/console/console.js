@@ -600,11 +600,46 @@ async function loadForecasts() {
 
 // ---- recommendations -----------------------------------------------------------------
 
+// A modal yes/no question; Escape and Cancel answer no. Focus starts on Cancel, so a stray
+// Enter never changes a server.
+function confirmAction(text) {
+  const dialog = document.getElementById("confirm");
+  const yes = document.getElementById("confirm-yes");
+  const no = document.getElementById("confirm-no");
+  document.getElementById("confirm-text").textContent = text;
+  return new Promise((resolve) => {
+    const done = (answer) => {
+      yes.onclick = null;
+      no.onclick = null;
+      dialog.oncancel = null;
+      if (dialog.open) dialog.close();
+      resolve(answer);
+    };
+    yes.onclick = () => done(true);
+    no.onclick = () => done(false);
+    dialog.oncancel = () => done(false);
+    dialog.showModal();
+    no.focus();
+  });
+}
+
+async function applyRecommendation(r) {
+  const c = r.change;
+  const question = "Set maxmemory of Redis " + c.address + " from " + bytes(c.from) + " to " +
+    bytes(c.to) + " (clamped to its configured bounds) now?";
+  if (!(await confirmAction(question))) return;
+  await perform(async () => {
+    const body = await send("POST", "/api/v1/recommendations/" + encodeURIComponent(r.id) + "/apply");
+    const a = body.action;
+    return "Applied " + r.id + ": " + a.setting + " " + bytes(a.from) + " → " + bytes(a.to) + ", " + a.outcome + ".";
+  }, [loadRecommendations]);
+}
+
 async function loadRecommendations() {
   const data = await getJson("/api/v1/recommendations");
   const list = document.getElementById("recommendations-list");
   list.replaceChildren(...data.recommendations.map((r) => {
-    const item = el("li", null, { class: "rec" });
+    const item = el("li", null, { class: "rec", id: "rec-" + r.id });
     const head = el("p");
     head.append(severityBadge(r.severity), " ", el("strong", r.summary),
       el("span", " confidence " + percent(r.confidence), { class: "sub" }));
@@ -612,6 +647,12 @@ async function loadRecommendations() {
     const evidence = el("details");
     evidence.append(el("summary", "Evidence"), el("pre", JSON.stringify(r.evidence, null, 2)));
     item.appendChild(evidence);
+    // Apply only where apply mode covers the server (`applicable`): the change is opt-in.
+    if (r.applicable && r.change) {
+      const apply = button("Apply…", "Apply recommendation " + r.id, () => applyRecommendation(r));
+      apply.dataset.action = "apply";
+      item.appendChild(apply);
+    }
     const log = data.actions.filter((a) => a.recommendation === r.id);
     if (log.length) {
       const last = log[log.length - 1];
