@@ -11,96 +11,14 @@
 
 mod support;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
+use support::browser::{Driver, click, free_port, screenshot, text, try_text, until};
 use support::{Process, analyzer, exporter_bin, get_json, wait_for};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const TOKEN: &str = "s3cret";
-
-/// A chromedriver on a free local port, stopped when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-}
-
-impl Driver {
-    /// CI installs both packages (tests/run.sh); a missing browser is a failure, not a skip.
-    fn start() -> Driver {
-        for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
-            assert!(
-                Path::new(path).is_file(),
-                "{path} not found: install the Debian package `{package}` (tests/run.sh does) \
-                 to run the web console browser tests"
-            );
-        }
-        let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver");
-        wait_for("chromedriver to listen", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// A new headless browser session; `args` are extra chromium flags.
-    async fn session(&self, downloads: &Path, args: &[&str]) -> Client {
-        let mut flags = vec![
-            "--headless=new",
-            // The tests run as root in containers, where chromium's sandbox cannot start.
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ];
-        flags.extend_from_slice(args);
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": flags,
-                "prefs": {
-                    "download.default_directory": downloads,
-                    "download.prompt_for_download": false,
-                },
-            }),
-        );
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&self.url)
-            .await
-            .expect("WebDriver session with chromium")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// "12.3 %" → 12.3
 fn percent(text: &str) -> f64 {
@@ -108,73 +26,6 @@ fn percent(text: &str) -> f64 {
         .unwrap_or_else(|| panic!("{text:?} is not a percentage"))
         .parse()
         .unwrap()
-}
-
-/// Where screenshots go: `target/tmp/console/`.
-fn shots() -> PathBuf {
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
-    std::fs::create_dir_all(&out).unwrap();
-    out
-}
-
-async fn screenshot(client: &Client, name: &str) {
-    let png = client.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "{name} is not a PNG");
-    assert!(png.len() > 10_000, "{name} looks blank");
-    std::fs::write(shots().join(name), png).unwrap();
-}
-
-/// The text of the element `css`. The page re-renders a table on every alert event, so an
-/// element found a moment ago may be gone by the time its text is read: then look again.
-async fn text(client: &Client, css: &str) -> String {
-    let mut attempts = 0;
-    loop {
-        let element = client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
-        match element.text().await {
-            Ok(text) => return text,
-            Err(e) if attempts < 20 => {
-                attempts += 1;
-                eprintln!("reading {css} again: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("text of {css}: {e}"),
-        }
-    }
-}
-
-/// Clicks the element `css`, looking again when a re-render replaced it (see [`text`]).
-async fn click(client: &Client, css: &str) {
-    let mut attempts = 0;
-    loop {
-        let element = client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
-        match element.click().await {
-            Ok(_) => return,
-            Err(e) if attempts < 20 => {
-                attempts += 1;
-                eprintln!("clicking {css} again: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("click on {css}: {e}"),
-        }
-    }
-}
-
-/// Polls the page until `check` holds; the browser is never reloaded.
-async fn until<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn alerts(analyzer: &Process, query: &str) -> Vec<Value> {
@@ -246,7 +97,7 @@ fn operator_acts_through_the_console_in_chromium() {
 
         // (a) Overview: figures of the real exporter's host, health and the open alert count.
         let cpu = until("the CPU figure", Duration::from_secs(15), async || {
-            let t = text(&client, "#cpu-local").await;
+            let t = try_text(&client, "#cpu-local").await?;
             t.ends_with(" %").then_some(t)
         })
         .await;
@@ -333,7 +184,7 @@ fn operator_acts_through_the_console_in_chromium() {
             "the acknowledged state in the row",
             Duration::from_secs(10),
             async || {
-                let state = text(&client, &format!("#alert-{dead_id} td.state")).await;
+                let state = try_text(&client, &format!("#alert-{dead_id} td.state")).await?;
                 (state == "acknowledged by console").then_some(())
             },
         )
@@ -438,7 +289,7 @@ fn operator_acts_through_the_console_in_chromium() {
             "the bulk acknowledgement",
             Duration::from_secs(10),
             async || {
-                let state = text(&client, &format!("#alert-{web_id} td.state")).await;
+                let state = try_text(&client, &format!("#alert-{web_id} td.state")).await?;
                 (state == "acknowledged by console (silenced)").then_some(())
             },
         )
@@ -451,7 +302,7 @@ fn operator_acts_through_the_console_in_chromium() {
             .await
             .unwrap();
         until("the empty history", Duration::from_secs(10), async || {
-            let body = text(&client, "#alerts-table tbody").await;
+            let body = try_text(&client, "#alerts-table tbody").await?;
             (body == "No alerts match.").then_some(())
         })
         .await;
@@ -587,8 +438,8 @@ fn operator_acts_through_the_console_in_chromium() {
             "the dark page's figures",
             Duration::from_secs(15),
             async || {
-                text(&dark, "#cpu-local")
-                    .await
+                try_text(&dark, "#cpu-local")
+                    .await?
                     .ends_with(" %")
                     .then_some(())
             },

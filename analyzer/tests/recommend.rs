@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use fantoccini::Locator;
+use support::browser::{Driver, click, screenshot, text, try_text, until};
 use support::{Process, analyzer, exporter_bin, get_json, promtool_check, wait_for};
 
 const PASSWORD: &str = "pulse-test-secret";
@@ -273,8 +275,9 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
     );
 
     // The console's Apply on the dry-run analyzer: the recommendation is marked applicable,
-    // the request needs the token, then changes Redis for real (clamped to its bound), is
-    // logged, and a second one within the cooldown is refused with the reason.
+    // the request needs the token; clicked in the page and confirmed in its dialog, it
+    // changes Redis for real (clamped to its bound) and is logged; a second one within the
+    // cooldown is refused with the reason.
     let rec_id = format!("cache_evictions:local:127.0.0.1:{port}");
     let listed = dry_answer["recommendations"]
         .as_array()
@@ -287,13 +290,54 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
     let apply_url = dry.url(&format!("/api/v1/recommendations/{rec_id}/apply"));
     let http = reqwest::blocking::Client::new();
     assert_eq!(http.post(&apply_url).send().unwrap().status(), 403);
-    let response = http.post(&apply_url).bearer_auth(TOKEN).send().unwrap();
-    let status = response.status();
-    let body: serde_json::Value = response.json().unwrap();
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["action"]["outcome"], "applied", "{body}");
-    assert_eq!(body["action"]["dry_run"], false);
-    assert_eq!(body["action"]["to"], 3 * MIB, "clamped to the bound");
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    runtime.block_on(async {
+        let page = driver
+            .session(downloads.path(), &["--window-size=1280,1000"])
+            .await;
+        page.goto(&dry.url("/#recommendations")).await.unwrap();
+        page.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(TOKEN)
+            .await
+            .unwrap();
+        click(&page, "#token-form button[type=submit]").await;
+        let apply_button = format!("li[id=\"rec-{rec_id}\"] button[data-action=apply]");
+        until("the Apply button", Duration::from_secs(20), async || {
+            page.find(Locator::Css(&apply_button)).await.ok()
+        })
+        .await;
+        click(&page, &apply_button).await;
+        let question = text(&page, "#confirm-text").await;
+        assert!(
+            question.contains(&format!("Redis 127.0.0.1:{port} from 2.0 MiB")),
+            "{question}"
+        );
+        screenshot(&page, "apply-confirm.png").await;
+        click(&page, "#confirm-yes").await;
+        let status = until("the applied message", Duration::from_secs(20), async || {
+            let status = try_text(&page, "#status").await?;
+            status.starts_with("Applied").then_some(status)
+        })
+        .await;
+        assert!(status.ends_with("2.0 MiB → 3.0 MiB, applied."), "{status}");
+        page.execute(
+            "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![format!("rec-{rec_id}").into()],
+        )
+        .await
+        .unwrap();
+        let logged = text(&page, &format!("li[id=\"rec-{rec_id}\"]")).await;
+        assert!(
+            logged.contains("3.0 MiB, applied"),
+            "the log entry: {logged}"
+        );
+        screenshot(&page, "applied.png").await;
+        page.close().await.unwrap();
+    });
     assert_eq!(Client::connect(port).maxmemory(), 3 * MIB);
     let again = http.post(&apply_url).bearer_auth(TOKEN).send().unwrap();
     assert_eq!(again.status(), 400);
