@@ -578,6 +578,7 @@ async function showForecast(f) {
       (areas.length ? " (prediction interval shaded)" : "");
     const close = button("Close", "Close forecast detail", () => { detail.hidden = true; });
     detail.replaceChildren(el("h3", "Forecast"), chart(title, lines, { areas, format: (v) => figure(v, f.series) }), close);
+    detail.focus();
   } catch (e) {
     detail.replaceChildren(el("p", e.message, { class: "bad" }));
   }
