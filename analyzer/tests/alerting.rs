@@ -8,7 +8,7 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use pulse_analyzer::alerting::service::Alerting;
 use pulse_analyzer::alerting::{Severity, Signal, SignalStatus};
 use pulse_analyzer::storage::{Policy, Store, now_ms};
 use serde_json::Value;
-use support::{analyzer, get_json, wait_for};
+use support::{ChildGuard, analyzer, free_port, get_json, wait_for};
 
 /// An HTTP server that records every JSON body POSTed to it, answering after `delay`.
 struct Receiver {
@@ -72,14 +72,6 @@ impl Receiver {
             (bodies.len() >= n).then(|| bodies.clone())
         })
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn critical(name: &str, instance: &str) -> Signal {
@@ -267,7 +259,7 @@ fn python_with_aiosmtpd() -> &'static str {
 
 /// A real SMTP server writing each mail into a Maildir.
 struct Smtp {
-    _child: Killed,
+    _child: ChildGuard,
     port: u16,
     maildir: PathBuf,
 }
@@ -287,7 +279,7 @@ fn smtp(dir: &Path) -> Smtp {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
     Smtp {
-        _child: Killed(child),
+        _child: ChildGuard(child),
         port,
         maildir,
     }
@@ -370,7 +362,7 @@ fn secure_smtp(dir: &Path, mode: &str) -> (Smtp, PathBuf) {
     });
     (
         Smtp {
-            _child: Killed(child),
+            _child: ChildGuard(child),
             port,
             maildir,
         },
@@ -446,7 +438,7 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
     )
     .unwrap();
     let port = free_port();
-    let _am = Killed(
+    let _am = ChildGuard(
         Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -498,16 +490,6 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
         )
     });
     assert_eq!(h.counts("am"), (2, 0));
-}
-
-/// A child process stopped when the test ends, also when it fails.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The real binary: a dead scrape target trips a rule; killed inside the group wait and

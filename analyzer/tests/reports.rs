@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Process, analyzer, exporter_bin, run, wait_for};
+use support::{Process, analyzer, exporter_bin, promtool_check_rules, run, wait_for};
 
 /// Runs the real exporter and the analyzer scraping it until the derived CPU series has a
 /// few points, then stops the analyzer so the database holds still for the comparisons.
@@ -249,22 +249,6 @@ fn sql_percentile(db: &Path, name: &str, extra: &str, p: f64) -> f64 {
         |r| r.get(0),
     )
     .unwrap()
-}
-
-fn promtool_check_rules(path: &Path) -> (bool, String) {
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(path)
-        .output()
-        .expect("promtool on PATH (Debian package prometheus)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The threshold at the end of the `expr:` line following the comment that contains `what`.

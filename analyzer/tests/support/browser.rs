@@ -1,22 +1,20 @@
 //! Browser tests' half: a chromedriver process and a headless Debian `chromium` session
 //! through WebDriver (`fantoccini`), plus the few page helpers the console tests share.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use super::wait_for;
+use super::{ChildGuard, free_port};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A chromedriver on a free local port, stopped when dropped.
 pub struct Driver {
-    child: Child,
+    _process: ChildGuard,
     url: String,
 }
 
@@ -31,17 +29,8 @@ impl Driver {
             );
         }
         let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver");
-        wait_for("chromedriver to listen", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
         Driver {
-            child,
+            _process: ChildGuard::spawn_listening(CHROMEDRIVER, &[&format!("--port={port}")], port),
             url: format!("http://127.0.0.1:{port}"),
         }
     }
@@ -77,20 +66,6 @@ impl Driver {
     }
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 /// Where screenshots go: `target/tmp/console/`.
 pub fn shots() -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
