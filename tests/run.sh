@@ -17,6 +17,7 @@ packages=(
     python3-aiosmtpd            # SMTP server the analyzer's email channel test delivers to
     docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
     chromium                    # report --format pdf (headless print to PDF); web console browser test
+    chromium-driver             # WebDriver for the web console tests that click through the page
     poppler-utils               # pdfinfo/pdftoppm: the PDF report has pages that are not blank
 )
 missing=()

@@ -44,6 +44,9 @@ pub struct ApiState {
     /// Latest forecasts and recommendations, refreshed by the analysis task.
     pub analysis: crate::analysis::SharedAnalysis,
     pub analysis_config: crate::analysis::AnalysisConfig,
+    /// Apply mode, shared with the analysis task: an operator's Apply (`POST
+    /// /api/v1/recommendations/{id}/apply`) shares its cooldowns and log.
+    pub applier: Arc<Mutex<crate::recommend::apply::Applier>>,
     /// Live anomaly detection, for its `/metrics` families (`None` when disabled).
     pub anomaly: Option<Arc<Mutex<Engine>>>,
 }
@@ -118,6 +121,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .merge(crate::alerting::api::routes())
         .merge(crate::analysis::routes())
         .merge(crate::console::routes())
+        .merge(crate::report_api::routes())
         .with_state(state)
 }
 

@@ -144,12 +144,16 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
     }
 
     let analysis = crate::analysis::SharedAnalysis::default();
+    let applier = Arc::new(Mutex::new(crate::recommend::apply::Applier::new(
+        config.analysis.recommendations.apply.clone(),
+    )));
     if config.analysis.enabled {
         tasks.push(tokio::spawn(crate::analysis::run(
             settings.storage_path.clone(),
             config.analysis.clone(),
             config.retention.raw,
             analysis.clone(),
+            applier.clone(),
             stop_rx.clone(),
         )));
     }
@@ -176,6 +180,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         alerting: Some(alerting),
         analysis,
         analysis_config: config.analysis.clone(),
+        applier,
         anomaly,
     });
     let router = server::protect(

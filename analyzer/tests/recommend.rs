@@ -13,11 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use fantoccini::Locator;
+use support::browser::{Driver, click, screenshot, text, try_text, until};
 use support::{
     ChildGuard, Process, analyzer, exporter_bin, get_json, promtool_check, redis_server, wait_for,
 };
 
 const PASSWORD: &str = "pulse-test-secret";
+const TOKEN: &str = "pulse-write-token";
 const MIB: u64 = 1024 * 1024;
 
 /// redis-server with a 2 MB LRU limit, so a modest workload evicts.
@@ -198,13 +201,15 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
             3 * MIB
         )
     };
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let dry_body = format!(
+        "{}web:\n  write_token_file: {}\n",
+        apply(false),
+        token_file.display()
+    );
     let dry = analyzer(
-        std::path::Path::new(&analyzer_config(
-            dir.path(),
-            "dry",
-            &exporter,
-            &apply(false),
-        )),
+        std::path::Path::new(&analyzer_config(dir.path(), "dry", &exporter, &dry_body)),
         &dir.path().join("dry.db"),
         &[],
     );
@@ -231,6 +236,95 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         2 * MIB,
         "dry run leaves Redis alone"
     );
+
+    // The console's Apply on the dry-run analyzer: the recommendation is marked applicable,
+    // the request needs the token; clicked in the page and confirmed in its dialog, it
+    // changes Redis for real (clamped to its bound) and is logged; a second one within the
+    // cooldown is refused with the reason.
+    let rec_id = format!("cache_evictions:local:127.0.0.1:{port}");
+    let listed = dry_answer["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == rec_id)
+        .unwrap_or_else(|| panic!("no {rec_id} in {dry_answer:#}"));
+    assert_eq!(listed["applicable"], true);
+    assert_eq!(dry_answer["apply_enabled"], false);
+    let apply_url = dry.url(&format!("/api/v1/recommendations/{rec_id}/apply"));
+    let http = reqwest::blocking::Client::new();
+    assert_eq!(http.post(&apply_url).send().unwrap().status(), 403);
+    let driver = Driver::start();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
+    runtime.block_on(async {
+        let page = driver
+            .session(downloads.path(), &["--window-size=1280,1000"])
+            .await;
+        page.goto(&dry.url("/#recommendations")).await.unwrap();
+        page.find(Locator::Id("token"))
+            .await
+            .unwrap()
+            .send_keys(TOKEN)
+            .await
+            .unwrap();
+        click(&page, "#token-form button[type=submit]").await;
+        let apply_button = format!("li[id=\"rec-{rec_id}\"] button[data-action=apply]");
+        until("the Apply button", Duration::from_secs(20), async || {
+            page.find(Locator::Css(&apply_button)).await.ok()
+        })
+        .await;
+        click(&page, &apply_button).await;
+        let question = text(&page, "#confirm-text").await;
+        assert!(
+            question.contains(&format!("Redis 127.0.0.1:{port} from 2.0 MiB")),
+            "{question}"
+        );
+        screenshot(&page, "apply-confirm.png").await;
+        click(&page, "#confirm-yes").await;
+        let status = until("the applied message", Duration::from_secs(20), async || {
+            let status = try_text(&page, "#status").await?;
+            status.starts_with("Applied").then_some(status)
+        })
+        .await;
+        assert!(status.ends_with("2.0 MiB → 3.0 MiB, applied."), "{status}");
+        page.execute(
+            "document.getElementById(arguments[0]).scrollIntoView({block: 'center'})",
+            vec![format!("rec-{rec_id}").into()],
+        )
+        .await
+        .unwrap();
+        let logged = text(&page, &format!("li[id=\"rec-{rec_id}\"]")).await;
+        assert!(
+            logged.contains("3.0 MiB, applied"),
+            "the log entry: {logged}"
+        );
+        screenshot(&page, "applied.png").await;
+        page.close().await.unwrap();
+    });
+    assert_eq!(Client::connect(port).maxmemory(), 3 * MIB);
+    let again = http.post(&apply_url).bearer_auth(TOKEN).send().unwrap();
+    assert_eq!(again.status(), 400);
+    let refusal: serde_json::Value = again.json().unwrap();
+    assert!(
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("within the cooldown"),
+        "{refusal}"
+    );
+    let (_, logged) = get_json(&dry.url("/api/v1/recommendations"));
+    assert!(
+        logged["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "applied"),
+        "{logged:#}"
+    );
+    // Back to 2 MiB for the apply-mode analyzer below.
+    let mut admin = Client::connect(port);
+    admin.send(&["CONFIG", "SET", "maxmemory", &(2 * MIB).to_string()]);
+    admin.flush_and_read(1).unwrap();
 
     // Started only now: once it raised maxmemory to the bound, the dry run would have
     // nothing left to propose.

@@ -105,17 +105,16 @@ pub fn pass(
     })
 }
 
-/// Runs [`pass`] every interval until `stop` turns true.
+/// Runs [`pass`] every interval until `stop` turns true. `applier` is shared with the API,
+/// where an operator's Apply goes through the same cooldowns and log.
 pub async fn run(
     db_path: PathBuf,
     config: AnalysisConfig,
     raw_retention: Duration,
     shared: SharedAnalysis,
+    applier: Arc<Mutex<Applier>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let applier = Arc::new(Mutex::new(Applier::new(
-        config.recommendations.apply.clone(),
-    )));
     let config = Arc::new(config);
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -1,26 +1,29 @@
 //! The analysis on the JSON API: forecasts and recommendations from the last pass, patterns
-//! computed on demand.
+//! computed on demand, and an operator's Apply of one recommendation.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
 use pulse_timeseries::patterns;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::Analysis;
-use crate::api::{ApiError, ApiState};
+use crate::api::{ApiError, ApiState, authorize};
 use crate::recent;
 use crate::storage::{self, SeriesFilter};
 
-/// `GET /api/v1/forecasts`, `/api/v1/recommendations` and `/api/v1/patterns`.
+/// `GET /api/v1/forecasts`, `/api/v1/recommendations` and `/api/v1/patterns`; `POST
+/// /api/v1/recommendations/{id}/apply`.
 pub fn routes() -> Router<Arc<ApiState>> {
     Router::new()
         .route("/api/v1/forecasts", get(forecasts))
         .route("/api/v1/recommendations", get(recommendations))
+        .route("/api/v1/recommendations/{id}/apply", post(apply))
         .route("/api/v1/patterns", get(patterns_handler))
 }
 
@@ -84,6 +87,7 @@ async fn recommendations(
         )));
     }
     let analysis = snapshot(&state)?;
+    let apply = &state.analysis_config.recommendations.apply;
     let recommendations: Vec<_> = analysis
         .recommendations
         .iter()
@@ -94,14 +98,53 @@ async fn recommendations(
                 .is_none_or(|s| s == r.severity.as_str())
         })
         .filter(|r| query.rule.as_deref().is_none_or(|x| x == r.rule))
+        .map(|r| {
+            let mut v = json!(r);
+            v["applicable"] = json!(apply.bounds_for(r.change.as_ref()).is_some());
+            v
+        })
         .collect();
     Ok(Json(json!({
         "status": "success",
         "computed_at": analysis.computed_at,
         "error": analysis.error,
+        "apply_enabled": apply.enabled,
         "recommendations": recommendations,
         "actions": analysis.actions,
     })))
+}
+
+/// Makes one current recommendation's change now, for real (write token): the console's
+/// Apply after the operator confirmed. Same servers, bounds, cooldown and log as apply mode;
+/// a refusal is a 400 saying why. Redis is called on a blocking thread.
+async fn apply(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let recommendation = snapshot(&state)?
+        .recommendations
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no current recommendation with id {id:?}")))?;
+    let (applier, shared) = (state.applier.clone(), state.analysis.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let mut applier = applier
+            .lock()
+            .map_err(|_| ApiError::Internal("applier lock poisoned".into()))?;
+        let result = applier.apply(&recommendation, storage::now_ms() / 1000);
+        // The log on `/api/v1/recommendations` shows the new entry before the next pass.
+        if let Ok(mut analysis) = shared.write() {
+            analysis.actions = applier.log.iter().cloned().collect();
+            analysis.actions_total = applier.total;
+        }
+        Ok::<_, ApiError>(result)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let action = result.map_err(|refusal| ApiError::BadRequest(format!("{id}: {refusal}")))?;
+    Ok(Json(json!({"status": "success", "action": action})))
 }
 
 #[derive(Debug, Deserialize)]

@@ -40,10 +40,42 @@ pub struct ActionRecord {
 #[derive(Debug)]
 pub struct Applier {
     config: ApplyConfig,
+    /// Last action per server, dry runs included: passes act at most once per cooldown.
     last_change: HashMap<String, i64>,
+    /// Last real attempt per server: an operator's request waits out only these, since a
+    /// dry run changed nothing.
+    last_real: HashMap<String, i64>,
     pub log: VecDeque<ActionRecord>,
     /// Actions since start (the log keeps only the last [`LOG_SIZE`]).
     pub total: u64,
+}
+
+/// Why an operator's request to apply a recommendation did nothing.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the recommendation carries no change Pulse can make")]
+    NoChange,
+    #[error("{0} is not listed under analysis.recommendations.apply.redis")]
+    NotOptedIn(String),
+    #[error("{address} was changed {ago} s ago, within the cooldown of {cooldown} s")]
+    Cooldown {
+        address: String,
+        ago: i64,
+        cooldown: i64,
+    },
+    #[error("maxmemory of {address} is {from} bytes, already at or above its bound")]
+    AtBound { address: String, from: u64 },
+}
+
+impl ApplyConfig {
+    /// The bounds of the server `change` touches, when apply mode covers it: the change is
+    /// "opt-in applicable" (the console offers Apply only then).
+    pub fn bounds_for(&self, change: Option<&Change>) -> Option<&RedisBounds> {
+        let Some(Change::RedisMaxmemory { address, .. }) = change else {
+            return None;
+        };
+        self.redis.iter().find(|b| &b.address == address)
+    }
 }
 
 impl Applier {
@@ -51,6 +83,7 @@ impl Applier {
         Self {
             config,
             last_change: HashMap::new(),
+            last_real: HashMap::new(),
             log: VecDeque::new(),
             total: 0,
         }
@@ -58,60 +91,91 @@ impl Applier {
 
     /// Acts on the recommendations that carry a change; returns the new records.
     pub fn run(&mut self, recommendations: &[Recommendation], now_s: i64) -> Vec<ActionRecord> {
-        let mut records = Vec::new();
-        for rec in recommendations {
-            let Some(Change::RedisMaxmemory { address, from, to }) = &rec.change else {
-                continue;
-            };
-            let Some(bounds) = self.config.redis.iter().find(|b| &b.address == address) else {
-                continue;
-            };
-            let cooldown = self.config.cooldown.as_secs() as i64;
-            if self
-                .last_change
-                .get(address)
-                .is_some_and(|&t| now_s - t < cooldown)
-            {
-                continue;
-            }
-            let target = (*to).clamp(bounds.min_maxmemory_bytes, bounds.max_maxmemory_bytes);
-            if target <= *from {
-                // Already at (or above) the highest value we may set: nothing safe to do.
-                continue;
-            }
-            let dry_run = !self.config.enabled;
-            let outcome = if dry_run {
-                "dry_run".to_owned()
-            } else {
-                match set_maxmemory(bounds, target) {
-                    Ok(()) => "applied".to_owned(),
-                    Err(e) => format!("failed: {e}"),
-                }
-            };
-            if outcome.starts_with("failed") {
-                tracing::warn!(recommendation = %rec.id, address = %address, from, to = target, %outcome, "redis maxmemory change failed");
-            } else {
-                tracing::info!(recommendation = %rec.id, address = %address, from, to = target, dry_run, "redis maxmemory change");
-            }
-            self.last_change.insert(address.clone(), now_s);
-            let record = ActionRecord {
-                at: now_s,
-                recommendation: rec.id.clone(),
+        let dry_run = !self.config.enabled;
+        recommendations
+            .iter()
+            .filter_map(|rec| self.act(rec, now_s, dry_run, false).ok())
+            .collect()
+    }
+
+    /// An operator's confirmed request (the console's Apply button, with the write token):
+    /// the change is made for real even when `enabled` is off, since `enabled` governs what
+    /// passes do unattended, but only on listed servers, within their bounds, and not within
+    /// the cooldown of the last real attempt.
+    pub fn apply(&mut self, rec: &Recommendation, now_s: i64) -> Result<ActionRecord, Refusal> {
+        self.act(rec, now_s, false, true)
+    }
+
+    fn act(
+        &mut self,
+        rec: &Recommendation,
+        now_s: i64,
+        dry_run: bool,
+        operator: bool,
+    ) -> Result<ActionRecord, Refusal> {
+        let Some(Change::RedisMaxmemory { address, from, to }) = &rec.change else {
+            return Err(Refusal::NoChange);
+        };
+        let bounds = self
+            .config
+            .bounds_for(rec.change.as_ref())
+            .ok_or_else(|| Refusal::NotOptedIn(address.clone()))?;
+        let cooldown = self.config.cooldown.as_secs() as i64;
+        let last = if operator {
+            &self.last_real
+        } else {
+            &self.last_change
+        };
+        if let Some(&t) = last.get(address)
+            && now_s - t < cooldown
+        {
+            return Err(Refusal::Cooldown {
                 address: address.clone(),
-                setting: "maxmemory",
-                from: *from,
-                to: target,
-                dry_run,
-                outcome,
-            };
-            self.total += 1;
-            self.log.push_back(record.clone());
-            while self.log.len() > LOG_SIZE {
-                self.log.pop_front();
-            }
-            records.push(record);
+                ago: now_s - t,
+                cooldown,
+            });
         }
-        records
+        let target = (*to).clamp(bounds.min_maxmemory_bytes, bounds.max_maxmemory_bytes);
+        if target <= *from {
+            // Already at (or above) the highest value we may set: nothing safe to do.
+            return Err(Refusal::AtBound {
+                address: address.clone(),
+                from: *from,
+            });
+        }
+        let outcome = if dry_run {
+            "dry_run".to_owned()
+        } else {
+            match set_maxmemory(bounds, target) {
+                Ok(()) => "applied".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            }
+        };
+        if outcome.starts_with("failed") {
+            tracing::warn!(recommendation = %rec.id, address = %address, from, to = target, %outcome, "redis maxmemory change failed");
+        } else {
+            tracing::info!(recommendation = %rec.id, address = %address, from, to = target, dry_run, "redis maxmemory change");
+        }
+        self.last_change.insert(address.clone(), now_s);
+        if !dry_run {
+            self.last_real.insert(address.clone(), now_s);
+        }
+        let record = ActionRecord {
+            at: now_s,
+            recommendation: rec.id.clone(),
+            address: address.clone(),
+            setting: "maxmemory",
+            from: *from,
+            to: target,
+            dry_run,
+            outcome,
+        };
+        self.total += 1;
+        self.log.push_back(record.clone());
+        while self.log.len() > LOG_SIZE {
+            self.log.pop_front();
+        }
+        Ok(record)
     }
 }
 
@@ -293,6 +357,49 @@ mod tests {
         );
         assert_eq!(applier.log.len(), 1);
         assert_eq!(applier.total, 1);
+    }
+
+    /// An operator's request acts for real although passes only dry-run, is not held up by
+    /// their dry runs, but waits out its own (real) attempt and names why it refuses.
+    #[test]
+    fn operator_apply_is_real_and_cools_down_on_real_attempts_only() {
+        let mut applier = Applier::new(config(false));
+        assert_eq!(
+            applier
+                .run(&[rec("127.0.0.1:1", 4 << 20, 6 << 20)], 1000)
+                .len(),
+            1
+        );
+        let record = applier
+            .apply(&rec("127.0.0.1:1", 4 << 20, 6 << 20), 1001)
+            .unwrap();
+        assert!(!record.dry_run);
+        assert!(record.outcome.starts_with("failed: "), "{record:?}");
+        assert_eq!(applier.log.len(), 2);
+        assert!(matches!(
+            applier.apply(&rec("127.0.0.1:1", 4 << 20, 6 << 20), 1200),
+            Err(Refusal::Cooldown {
+                ago: 199,
+                cooldown: 600,
+                ..
+            })
+        ));
+        assert_eq!(
+            applier.apply(&rec("10.0.0.1:6379", 1, 2 << 20), 5000),
+            Err(Refusal::NotOptedIn("10.0.0.1:6379".into()))
+        );
+        assert!(matches!(
+            applier.apply(&rec("127.0.0.1:1", 8 << 20, 16 << 20), 5000),
+            Err(Refusal::AtBound { .. })
+        ));
+        let mut plain = rec("127.0.0.1:1", 1, 2);
+        plain.change = None;
+        assert_eq!(applier.apply(&plain, 5000), Err(Refusal::NoChange));
+        assert!(
+            config(false)
+                .bounds_for(rec("127.0.0.1:1", 1, 2).change.as_ref())
+                .is_some()
+        );
     }
 
     #[test]

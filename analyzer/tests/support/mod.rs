@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod browser;
+
 /// An HTTP server answering every request with a generated exposition: by default `series`
 /// counters that grow on each scrape plus the inputs of a few derived series
 /// ([`SyntheticExporter::start`]), or any body per request number ([`SyntheticExporter::serve`]).
