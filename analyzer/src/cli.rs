@@ -70,7 +70,8 @@ pub enum ReportPeriod {
     Custom,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
     Html,
     Pdf,
@@ -97,6 +98,9 @@ pub struct ReportArgs {
     /// Chromium binary that prints the HTML report to PDF (`--format pdf`).
     #[arg(long, default_value = "chromium")]
     pub chromium: PathBuf,
+    /// Send the report through this alerting channel instead of writing it (repeatable).
+    #[arg(long, conflicts_with = "output")]
+    pub send: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ pub mod parse;
 pub mod recent;
 pub mod recommend;
 pub mod report;
+pub mod schedule;
 pub mod scrape;
 pub mod storage;
 pub mod suggest;

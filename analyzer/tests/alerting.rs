@@ -8,7 +8,7 @@ mod support;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ use pulse_analyzer::alerting::service::Alerting;
 use pulse_analyzer::alerting::{Severity, Signal, SignalStatus};
 use pulse_analyzer::storage::{Policy, Store, now_ms};
 use serde_json::Value;
-use support::{analyzer, get_json, wait_for};
+use support::mail::{Smtp, python_with_aiosmtpd, smtp};
+use support::{Killed, analyzer, free_port, get_json, wait_for};
 
 /// An HTTP server that records every JSON body POSTed to it, answering after `delay`.
 struct Receiver {
@@ -72,14 +73,6 @@ impl Receiver {
             (bodies.len() >= n).then(|| bodies.clone())
         })
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn critical(name: &str, instance: &str) -> Signal {
@@ -250,47 +243,6 @@ async fn slack_message_is_readable_and_webhook_template_applies() {
         sms[0],
         serde_json::json!({"to": "+100", "text": "P1 [P1 CRITICAL] 1 firing: CpuHigh (instance=db1)", "n": "1"})
     );
-}
-
-fn python_with_aiosmtpd() -> &'static str {
-    let python = "/usr/bin/python3";
-    let ok = Command::new(python)
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "needs Debian's python3-aiosmtpd (tests/run.sh installs it)"
-    );
-    python
-}
-
-/// A real SMTP server writing each mail into a Maildir.
-struct Smtp {
-    _child: Killed,
-    port: u16,
-    maildir: PathBuf,
-}
-
-fn smtp(dir: &Path) -> Smtp {
-    let port = free_port();
-    let maildir = dir.join("mail");
-    let child = Command::new(python_with_aiosmtpd())
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the SMTP server", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    Smtp {
-        _child: Killed(child),
-        port,
-        maildir,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,16 +450,6 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
         )
     });
     assert_eq!(h.counts("am"), (2, 0));
-}
-
-/// A child process stopped when the test ends, also when it fails.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The real binary: a dead scrape target trips a rule; killed inside the group wait and

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod mail;
+
 /// An HTTP server answering every request with a generated exposition: by default `series`
 /// counters that grow on each scrape plus the inputs of a few derived series
 /// ([`SyntheticExporter::start`]), or any body per request number ([`SyntheticExporter::serve`]).
@@ -273,4 +275,53 @@ pub fn promtool_check(metrics: &str) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process stopped when the test ends, also when it fails.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs the real exporter and the analyzer scraping it until the derived CPU series has a
+/// few points, then stops the analyzer so the database holds still for the comparisons.
+pub fn real_history(dir: &Path) -> PathBuf {
+    let exporter = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
+    let db = dir.join("h.db");
+    let config = dir.join("analyzer.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - url: {}\n    name: local\n    interval: 300ms\n    timeout: 300ms\n",
+            exporter.url("/metrics")
+        ),
+    )
+    .unwrap();
+    let mut analyzer = analyzer(&config, &db, &[]);
+    wait_for("derived CPU samples", Duration::from_secs(30), || {
+        let conn = rusqlite::Connection::open(&db).ok()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
+                 WHERE s.name = 'pulse:cpu_utilisation:ratio'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        (n >= 3).then_some(())
+    });
+    analyzer.terminate();
+    db
 }
