@@ -18,6 +18,7 @@ packages=(
     docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
     chromium                    # report --format pdf (headless print to PDF); web console browser test
     poppler-utils               # pdfinfo/pdftoppm: the PDF report has pages that are not blank
+    bsdutils                    # script: a real pty for the `watch` live-view test
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -61,6 +61,16 @@ pub enum Command {
     Report(ReportArgs),
     /// List alerts from the history, or acknowledge / resolve one through the running analyzer.
     Alerts(AlertsArgs),
+    /// Live terminal view of key metrics, active alerts and top process groups (q to quit);
+    /// prints one plain-text snapshot when stdout is not a terminal.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// How often the view refreshes (e.g. `2s`).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

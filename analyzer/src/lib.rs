@@ -26,4 +26,5 @@ pub mod scrape;
 pub mod storage;
 pub mod suggest;
 pub mod units;
+pub mod watch;
 pub mod window;

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cli::ReportFormat;
 use crate::report::{Report, ReportError, render};
+use crate::units::utc_minute;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportMail {
@@ -32,13 +33,6 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
 }
 
-/// UTC time of `ms` to the minute, as people read it in a subject line.
-fn minute(ms: i64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    let text = humantime::format_rfc3339_seconds(time).to_string();
-    format!("{} {} UTC", &text[..10], &text[11..16])
-}
-
 impl ReportMail {
     /// Renders `report` in `format` and writes the summary around it.
     pub fn new(
@@ -54,8 +48,8 @@ impl ReportMail {
         let title = format!(
             "Pulse report {schedule}: {} ({} to {})",
             report.grade.name(),
-            minute(period.start_ms),
-            minute(period.end_ms)
+            utc_minute(period.start_ms),
+            utc_minute(period.end_ms)
         );
         let mut text = format!("{title}\n\nGrade: {}\n", report.grade.name());
         if report.reasons.is_empty() {
