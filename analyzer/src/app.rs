@@ -284,6 +284,12 @@ pub fn export(
         target: args.target.clone(),
     };
     let since = storage::now_ms() - args.since.as_millis() as i64;
+    // A count of samples on stderr; indicatif draws nothing when stderr is not a terminal,
+    // so a piped or cron export stays quiet.
+    let progress = indicatif::ProgressBar::new_spinner().with_message("exporting");
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {pos} samples") {
+        progress.set_style(style);
+    }
     let number = |v: Option<f64>| match v {
         Some(v) if v.is_finite() => serde_json::json!(v),
         Some(v) => serde_json::json!(pulse_exporter::exposition::format_value(v)),
@@ -293,6 +299,7 @@ pub fn export(
         ExportFormat::Csv => {
             writeln!(out, "target,name,labels,timestamp_ms,value")?;
             reader.export(&filter, since, |series, ts, value| {
+                progress.inc(1);
                 let labels = serde_json::to_string(&series.labels).unwrap_or_default();
                 let value = value.map_or_else(
                     || "NaN".to_owned(),
@@ -312,6 +319,7 @@ pub fn export(
             write!(out, "[")?;
             let mut current: Option<i64> = None;
             reader.export(&filter, since, |series, ts, value| {
+                progress.inc(1);
                 if current != Some(series.id) {
                     if current.is_some() {
                         write!(out, "]}},")?;
@@ -335,6 +343,7 @@ pub fn export(
             writeln!(out, "\n]")?;
         }
     }
+    progress.finish_with_message("exported");
     Ok(())
 }
 
