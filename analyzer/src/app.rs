@@ -574,7 +574,7 @@ fn send_report(
     out: &mut impl Write,
 ) -> Result<(), AnalysisError> {
     let mail = Arc::new(ReportMail::new(
-        "report",
+        "on-demand",
         built,
         args.format,
         &args.chromium,

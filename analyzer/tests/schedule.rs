@@ -45,6 +45,43 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// An HTTP receiver answering 200 to `n` POSTs and handing back (path, JSON body) of each.
+fn receiver(n: usize) -> (u16, std::thread::JoinHandle<Vec<(String, Value)>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for stream in listener.incoming().take(n) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let path = line.split(' ').nth(1).unwrap().to_owned();
+            let mut length = 0;
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .unwrap();
+            got.push((path, serde_json::from_slice(&body).unwrap()));
+        }
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        got
+    });
+    (port, handle)
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -228,4 +265,67 @@ fn report_send_uses_the_same_delivery() {
         "{stderr}"
     );
     assert_eq!(mails(&server.maildir).len(), 1);
+}
+
+#[test]
+fn report_send_to_webhook_and_slack_carries_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = support::real_history(dir.path());
+    let (port, received) = receiver(2);
+    let slack_url = dir.path().join("slack-url");
+    std::fs::write(&slack_url, format!("http://127.0.0.1:{port}/slack\n")).unwrap();
+    let config = dir.path().join("hooks.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "alerting:\n  channels:\n    hook:\n      webhook: {{url: 'http://127.0.0.1:{port}/hook'}}\n    \
+             chat:\n      slack: {{url: {{file: '{}'}}}}\n",
+            slack_url.display()
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&[
+        "--config.file",
+        config.to_str().unwrap(),
+        "--storage.path",
+        db.to_str().unwrap(),
+        "report",
+        "--format",
+        "json",
+        "--send",
+        "hook",
+        "--send",
+        "chat",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "report sent to chat (1 attempts)\nreport sent to hook (1 attempts)\n"
+    );
+    let got = received.join().unwrap();
+    let (path, hook) = &got[0];
+    assert_eq!(path, "/hook");
+    assert_eq!(hook["kind"], "report");
+    assert_eq!(hook["schedule"], "on-demand");
+    let grade = hook["grade"].as_str().unwrap();
+    assert_ne!(grade, "UNKNOWN", "{hook:#}");
+    assert!(
+        hook["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Grade: {grade}")),
+        "{hook:#}"
+    );
+    assert!(
+        hook["period_end_ms"].as_i64().unwrap() - hook["period_start_ms"].as_i64().unwrap()
+            == 86_400_000
+    );
+    let (path, slack) = &got[1];
+    assert_eq!(path, "/slack");
+    let text = slack["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("*Pulse report on-demand: {grade} (")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("Grade: {grade}")), "{text}");
 }

@@ -13,7 +13,7 @@ use crate::units::utc_minute;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportMail {
-    /// The schedule's name, or `report` for a one-shot `--send`.
+    /// The schedule's name, or `on-demand` for `report --send`.
     pub schedule: String,
     pub title: String,
     pub grade: String,
