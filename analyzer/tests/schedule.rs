@@ -122,13 +122,17 @@ fn daily_schedule_mails_once_per_period_across_restarts() {
     let server = smtp(dir.path());
     let exporter = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
     // Due a few seconds after start; a daily schedule, so crossing midnight is fine.
-    let fire_at = now_secs() + 8;
+    let fire_at = now_secs() + 10;
     let secs = fire_at % 86_400;
     let at = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
     let config = config(dir.path(), &exporter.url("/metrics"), server.port, &at);
     let db = dir.path().join("h.db");
 
     let mut first = analyzer(&config, &db, &[]);
+    assert!(
+        now_secs() < fire_at,
+        "the analyzer took longer to start than the schedule's lead time"
+    );
     let got = wait_for("the scheduled mail", Duration::from_secs(40), || {
         let got = mails(&server.maildir);
         (!got.is_empty()).then_some(got)
