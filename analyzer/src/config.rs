@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pulse_exporter::config::{ConfigError, parse_yaml};
-use serde::{Deserialize, Deserializer, de};
+use pulse_exporter::config::{ConfigError, parse_yaml, read_file};
+use serde::{Deserialize, Deserializer};
 
 use crate::anomaly::AnomalyConfig;
 use crate::derived::Derived;
@@ -62,11 +62,7 @@ impl Default for Config {
 impl Config {
     /// Reads and validates `path`. An empty file is the default configuration.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read_file(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
@@ -149,21 +145,9 @@ pub enum SourceKind {
     Prometheus,
 }
 
-/// A validated duration written the humantime way (`15s`, `5m`, `48h`, `90d`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Dur(pub Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let duration = humantime::parse_duration(&text)
-            .map_err(|e| de::Error::custom(format!("invalid duration {text:?}: {e}")))?;
-        if duration.is_zero() {
-            return Err(de::Error::custom("duration must be positive"));
-        }
-        Ok(Dur(duration))
-    }
-}
+/// A validated, non-zero duration written the humantime way (`15s`, `5m`, `48h`, `90d`);
+/// the same type as the exporter's config durations, so both binaries read them alike.
+pub use pulse_exporter::config::ConfigDuration as Dur;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "RawTarget")]

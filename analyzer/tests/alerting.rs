@@ -18,7 +18,7 @@ use pulse_analyzer::alerting::{Severity, Signal, SignalStatus};
 use pulse_analyzer::storage::{Policy, Store, now_ms};
 use serde_json::Value;
 use support::mail::{Smtp, python_with_aiosmtpd, smtp};
-use support::{Killed, analyzer, free_port, get_json, wait_for};
+use support::{ChildGuard, analyzer, free_port, get_json, wait_for};
 
 /// An HTTP server that records every JSON body POSTed to it, answering after `delay`.
 struct Receiver {
@@ -322,7 +322,7 @@ fn secure_smtp(dir: &Path, mode: &str) -> (Smtp, PathBuf) {
     });
     (
         Smtp {
-            _child: Killed(child),
+            _child: ChildGuard(child),
             port,
             maildir,
         },
@@ -398,7 +398,7 @@ async fn alertmanager_lists_the_pushed_alert_and_drops_it_when_resolved() {
     )
     .unwrap();
     let port = free_port();
-    let _am = Killed(
+    let _am = ChildGuard(
         Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))

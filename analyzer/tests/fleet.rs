@@ -4,27 +4,10 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Process, analyzer, exporter_bin, get_json, wait_for};
-
-struct Prometheus(Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{ChildGuard, Process, analyzer, exporter_bin, free_port, get_json, wait_for};
 
 #[test]
 fn fleet_mode_reads_history_from_prometheus() {
@@ -41,7 +24,7 @@ fn fleet_mode_reads_history_from_prometheus() {
     )
     .unwrap();
     let port = free_port();
-    let prometheus = Prometheus(
+    let prometheus = ChildGuard(
         Command::new("prometheus")
             .arg(format!("--config.file={}", prom_config.display()))
             .arg(format!(

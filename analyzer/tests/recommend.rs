@@ -8,70 +8,34 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Process, analyzer, exporter_bin, get_json, promtool_check, wait_for};
+use support::{
+    ChildGuard, Process, analyzer, exporter_bin, get_json, promtool_check, redis_server, wait_for,
+};
 
 const PASSWORD: &str = "pulse-test-secret";
 const MIB: u64 = 1024 * 1024;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// redis-server with a 2 MB LRU limit, so a modest workload evicts.
+fn start_redis() -> (ChildGuard, u16) {
+    redis_server(&[
+        "--requirepass",
+        PASSWORD,
+        "--maxmemory",
+        "2mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ])
 }
 
-struct Server(Child);
-
-impl Server {
-    fn assert_running(&mut self) {
-        let status = self.0.try_wait().unwrap();
-        assert!(status.is_none(), "redis-server exited: {status:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis(port: u16) -> Server {
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--requirepass",
-            PASSWORD,
-            "--maxmemory",
-            "2mb",
-            "--maxmemory-policy",
-            "allkeys-lru",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server must be installed (tests/run.sh)");
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
+/// Fails the test when redis-server has exited (a crash would otherwise look like a refused apply).
+fn assert_running(redis: &mut ChildGuard) {
+    let status = redis.0.try_wait().unwrap();
+    assert!(status.is_none(), "redis-server exited: {status:?}");
 }
 
 /// A RESP connection for the workload and for checking `maxmemory`. Commands are
@@ -201,8 +165,7 @@ fn analyzer_config(dir: &std::path::Path, name: &str, exporter: &Process, body: 
 
 #[test]
 fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds() {
-    let port = free_port();
-    let mut redis = start_redis(port);
+    let (mut redis, port) = start_redis();
     let dir = tempfile::tempdir().unwrap();
     let password_file = dir.path().join("redis-password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
@@ -254,7 +217,7 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         "the dry-run analyzer to recommend and log a change",
         Duration::from_secs(90),
         || {
-            redis.assert_running();
+            assert_running(&mut redis);
             let (_, body) = get_json(&dry.url("/api/v1/recommendations"));
             (!body["actions"].as_array()?.is_empty()).then_some(body)
         },
@@ -287,7 +250,7 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         "the apply-mode analyzer to apply a change",
         Duration::from_secs(90),
         || {
-            redis.assert_running();
+            assert_running(&mut redis);
             let (_, body) = get_json(&live.url("/api/v1/recommendations"));
             (!body["actions"].as_array()?.is_empty()).then_some(body)
         },

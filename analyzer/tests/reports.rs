@@ -7,7 +7,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{real_history, run};
+use support::{promtool_check_rules, real_history, run};
 
 fn sql_f64(db: &Path, sql: &str) -> f64 {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -218,22 +218,6 @@ fn sql_percentile(db: &Path, name: &str, extra: &str, p: f64) -> f64 {
         |r| r.get(0),
     )
     .unwrap()
-}
-
-fn promtool_check_rules(path: &Path) -> (bool, String) {
-    let out = std::process::Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(path)
-        .output()
-        .expect("promtool on PATH (Debian package prometheus)");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// The threshold at the end of the `expr:` line following the comment that contains `what`.

@@ -71,11 +71,7 @@ pub struct Config {
 impl Config {
     /// Reads and validates `path`. An empty file is the default configuration.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &read_file(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
@@ -84,6 +80,14 @@ impl Config {
         }
         parse_yaml(path, text)
     }
+}
+
+/// Reads a config file, naming it in the error. Shared by both binaries' config loaders.
+pub fn read_file(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: path.to_owned(),
+        source,
+    })
 }
 
 /// Deserializes YAML, turning a failure into a [`ConfigError::Invalid`] that names the
@@ -481,8 +485,8 @@ impl<'de> Deserialize<'de> for NameTemplate {
 }
 
 /// A duration written like `5s` or `250ms`; zero is rejected because a zero timeout or
-/// interval can only be a mistake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// interval can only be a mistake. The analyzer's config uses it too (as `Dur`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ConfigDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for ConfigDuration {

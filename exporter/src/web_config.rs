@@ -16,7 +16,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{ConfigError, parse_yaml};
+use crate::config::{ConfigError, parse_yaml, read_file};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
@@ -90,10 +90,7 @@ const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV
 
 impl WebConfig {
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
+        let text = read_file(path)?;
         let mut config: WebConfig = if text.trim().is_empty() {
             WebConfig::default()
         } else {

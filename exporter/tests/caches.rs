@@ -6,46 +6,10 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use support::{Exporter, promtool_check};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server process killed when the test ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(program: &str, args: &[&str], port: u16) -> Server {
-    let child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program} must be installed (tests/run.sh): {e}"));
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{program} did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    server
-}
+use support::{ChildGuard, Exporter, free_port, promtool_check, redis_server};
 
 /// Sends one inline command and reads one reply line (plus a bulk body if any).
 fn redis(stream: &mut BufReader<TcpStream>, command: &str) -> String {
@@ -80,25 +44,10 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap()
 }
 
-fn start_redis(password: &str, extra: &[&str]) -> (Server, u16) {
-    let port = free_port();
-    let port_text = port.to_string();
-    let mut args = vec![
-        "--port",
-        &port_text,
-        "--bind",
-        "127.0.0.1",
-        "--requirepass",
-        password,
-        "--maxmemory",
-        "64mb",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ];
+fn start_redis(password: &str, extra: &[&str]) -> (ChildGuard, u16) {
+    let mut args = vec!["--requirepass", password, "--maxmemory", "64mb"];
     args.extend_from_slice(extra);
-    (spawn("redis-server", &args, port), port)
+    redis_server(&args)
 }
 
 fn config(dir: &Path, text: &str) -> String {
@@ -126,7 +75,7 @@ fn redis_and_memcached_counters_match_workload_and_dead_targets_are_isolated() {
     redis(&mut conn, "SET other x");
 
     let memcached_port = free_port();
-    let _memcached = spawn(
+    let _memcached = ChildGuard::spawn_listening(
         "memcached",
         &[
             "-p",
@@ -313,7 +262,7 @@ fn redis_over_tls_with_a_private_ca() {
     let tls_port = free_port();
     let tls_port_text = tls_port.to_string();
     let (cert_file, key_file, ca_file) = (path("server.crt"), path("server.key"), path("ca.crt"));
-    let _redis = spawn(
+    let _redis = ChildGuard::spawn_listening(
         "redis-server",
         &[
             "--port",

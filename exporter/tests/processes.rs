@@ -7,30 +7,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::Exporter;
+use support::{ChildGuard, Exporter, free_port};
 
 const PROCESS_EXPORTER: &str = "/usr/bin/prometheus-process-exporter";
-
-/// Kills the child on drop, so a failed assertion leaves nothing running.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn get(url: &str) -> String {
     let client = reqwest::blocking::Client::builder()
@@ -90,8 +72,8 @@ fn agrees_with_process_exporter_on_live_processes() {
     // copy can fail to exec with ETXTBSY while a parallel test's fork still holds it open.
     let sleeper = dir.path().join("pulsesleeper");
     std::os::unix::fs::symlink("/bin/sleep", &sleeper).unwrap();
-    let _sleepers: Vec<Guard> = (0..3)
-        .map(|_| Guard(Command::new(&sleeper).arg("600").spawn().unwrap()))
+    let _sleepers: Vec<ChildGuard> = (0..3)
+        .map(|_| ChildGuard(Command::new(&sleeper).arg("600").spawn().unwrap()))
         .collect();
 
     let pe_config = dir.path().join("pe.yml");
@@ -101,7 +83,7 @@ fn agrees_with_process_exporter_on_live_processes() {
     )
     .unwrap();
     let pe_port = free_port();
-    let _pe = Guard(
+    let _pe = ChildGuard(
         Command::new(PROCESS_EXPORTER)
             .args([
                 "-config.path",

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{Killed, free_port, wait_for};
+use super::{ChildGuard, free_port, wait_for};
 
 pub fn python_with_aiosmtpd() -> &'static str {
     let python = "/usr/bin/python3";
@@ -22,7 +22,7 @@ pub fn python_with_aiosmtpd() -> &'static str {
 
 /// A real SMTP server writing each mail into a Maildir.
 pub struct Smtp {
-    pub _child: Killed,
+    pub _child: ChildGuard,
     pub port: u16,
     pub maildir: PathBuf,
 }
@@ -42,7 +42,7 @@ pub fn smtp(dir: &Path) -> Smtp {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok()
     });
     Smtp {
-        _child: Killed(child),
+        _child: ChildGuard(child),
         port,
         maildir,
     }

@@ -2,6 +2,12 @@
 //! synthetic exporter (an in-test HTTP server serving thousands of series).
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // Each test binary uses its own subset.
+pub use pulse_testkit::{
+    ChildGuard, free_port, promtool_check_metrics as promtool_check, promtool_check_rules,
+    redis_server, wait_for,
+};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -230,18 +236,6 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Polls `check` until it returns Some or the deadline passes.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// GET returning (status, JSON body); status 0 when the server is not reachable (yet).
 pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     let Ok(response) = reqwest::blocking::get(url) else {
@@ -249,50 +243,6 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     };
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(serde_json::Value::Null))
-}
-
-/// `promtool check metrics` on an exposition: whether it is clean, and what promtool said.
-pub fn promtool_check(metrics: &str) -> (bool, String) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process stopped when the test ends, also when it fails.
-pub struct Killed(pub Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Runs the real exporter and the analyzer scraping it until the derived CPU series has a

@@ -1,7 +1,10 @@
 //! Starts the real `pulse-exporter` binary for black-box tests.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+#[allow(unused_imports)] // Each test binary uses its own subset.
+pub use pulse_testkit::{ChildGuard, free_port, redis_server, wait_for};
+
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,24 +86,6 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
 
 /// `promtool check metrics` on an exposition; any complaint fails the test.
 pub fn promtool_check(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool must be installed (tests/run.sh)");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(text.as_bytes())
-        .expect("writing to promtool");
-    let out = child.wait_with_output().expect("waiting for promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (clean, said) = pulse_testkit::promtool_check_metrics(text);
+    assert!(clean, "promtool check metrics failed:\n{said}");
 }
