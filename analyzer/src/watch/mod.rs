@@ -29,8 +29,14 @@ pub enum WatchError {
     NoHistory(std::path::PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("terminal: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+/// When a snapshot was taken, to the second: the view is live, so seconds matter.
+fn taken_at(ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(time).to_string()
 }
 
 /// Shows the live view on a terminal, or prints one snapshot when stdout is not one.
@@ -43,7 +49,10 @@ pub fn run(db: &Path, interval: Duration, out: &mut impl Write) -> Result<(), Wa
         tui::run(&reader, db, interval.max(MIN_INTERVAL))
     } else {
         let snapshot = snapshot::take(&reader, crate::storage::now_ms())?;
-        text::write(&snapshot, db, out)?;
-        Ok(())
+        match text::write(&snapshot, db, out) {
+            // `watch | head`: the reader has what it wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => Ok(other?),
+        }
     }
 }

@@ -9,7 +9,7 @@ pub fn write(snapshot: &Snapshot, db: &Path, out: &mut impl Write) -> std::io::R
     writeln!(
         out,
         "pulse watch  {}  history {}",
-        crate::units::utc_minute(snapshot.taken_at_ms),
+        super::taken_at(snapshot.taken_at_ms),
         db.display()
     )?;
     for table in [&snapshot.targets, &snapshot.alerts, &snapshot.processes] {

@@ -99,12 +99,12 @@ fn draw(frame: &mut Frame, snapshot: Option<&Snapshot>, db: &Path, error: Option
     let status = match (snapshot, error) {
         (_, Some(e)) => format!(
             "pulse watch  {}  history {}  error: {e}",
-            crate::units::utc_minute(now_ms()),
+            super::taken_at(now_ms()),
             db.display()
         ),
         (Some(s), None) => format!(
             "pulse watch  {}  history {}  (q to quit)",
-            crate::units::utc_minute(s.taken_at_ms),
+            super::taken_at(s.taken_at_ms),
             db.display()
         ),
         (None, None) => "pulse watch".to_owned(),
