@@ -152,3 +152,31 @@ fn live_view_quits_on_q_esc_and_ctrl_c_and_restores_the_terminal() {
         quits_on(&db, key);
     }
 }
+
+#[test]
+fn live_view_ends_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = real_history(dir.path());
+    let shell = format!(
+        "stty rows 40 cols 160; '{}' --storage.path '{}' watch --interval 500ms & pid=$!; \
+         sleep 3; kill -TERM $pid; wait $pid; echo \"watch-exit=$?\"; stty -a",
+        analyzer_bin().display(),
+        db.display()
+    );
+    let out = Command::new("script")
+        .args(["-qfc", &shell, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script from util-linux (bsdutils)");
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("watch-exit=0"), "{t}");
+    let entered = t.find("\x1b[?1049h").expect("entered the alternate screen");
+    let left = t.rfind("\x1b[?1049l").expect("left the alternate screen");
+    assert!(entered < left);
+    assert!(t[entered..left].contains("TARGET"), "{t}");
+    let settings = &t[left..];
+    assert!(
+        settings.contains(" icanon"),
+        "canonical mode is back: {settings}"
+    );
+}

@@ -2,9 +2,12 @@
 //!
 //! `ratatui::try_init` enters raw mode and the alternate screen and installs a panic hook
 //! that restores the terminal first; [`Restore`] restores it on every other way out, so a
-//! shell is never left in raw mode.
+//! shell is never left in raw mode. SIGTERM, SIGHUP and SIGINT only set a flag the loop
+//! checks, so `kill` ends the view the same clean way as q.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -27,7 +30,18 @@ impl Drop for Restore {
     }
 }
 
+/// How often a pending signal is noticed while waiting for a key.
+const SIGNAL_CHECK: Duration = Duration::from_millis(200);
+
 pub fn run(reader: &Reader, db: &Path, interval: Duration) -> Result<(), WatchError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+        signal_hook::consts::SIGINT,
+    ] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
     // The guard first: if entering the alternate screen fails after raw mode is on, raw
     // mode is still switched off.
     let _restore = Restore;
@@ -46,8 +60,15 @@ pub fn run(reader: &Reader, db: &Path, interval: Duration) -> Result<(), WatchEr
         terminal.draw(|frame| draw(frame, last.as_ref(), db, error.as_deref()))?;
         let deadline = Instant::now() + interval;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            if !event::poll(left)? {
-                break;
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            match event::poll(left.min(SIGNAL_CHECK)) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                // A signal arrived during the wait: the flag check above sees it.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
             }
             if let Event::Key(key) = event::read()?
                 && key.kind == KeyEventKind::Press
