@@ -21,7 +21,9 @@
 //! Each member's deviation is calibrated per series into a surprise
 //! `-ln p` (see the `likelihood` module), so members with very different raw scales
 //! become comparable, and the ensemble reports the mean surprise of its two
-//! most surprised members (see `combine`).
+//! most surprised views of the series: shape (spike, step, novelty), level
+//! and rhythm (seasonal), each as surprised as its most surprised member
+//! (see `combine`).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
 //! its values, so that member stays calibrated and quiet: season detection
 //! falls out of the calibration rather than needing a separate test.
@@ -31,11 +33,13 @@
 //! every sample while it lasts. After a surprising point the detector
 //! remembers the peak surprise and decays it; later points are only
 //! reported at full strength if they are more surprising than that decayed
-//! peak. This also keeps one long episode from hiding under many alerts.
+//! peak and than every point of the last day (see the `suppress` module).
+//! This also keeps one long episode from hiding under many alerts.
 
 mod likelihood;
 mod novelty;
 mod seasonal;
+mod suppress;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +47,7 @@ use crate::window::RollingQuantiles;
 use likelihood::{Calibrator, TailCalibrator};
 use novelty::Novelty;
 use seasonal::SeasonalProfile;
+use suppress::Suppressor;
 
 /// Detector parameters. The defaults are meant to work on any metric without
 /// per-series tuning; every window is counted in samples, so they scale with
@@ -108,10 +113,20 @@ pub struct DetectorConfig {
     /// regular series does not turn rounding noise into certainty.
     pub likelihood_min_std: f64,
     /// Half-life, in samples, of the remembered peak surprise used for alert
-    /// suppression. 0 disables suppression.
+    /// suppression. 0 disables this rule.
     pub suppression_half_life: f64,
-    /// Fraction of the score kept for points that are not more surprising
-    /// than the decayed recent peak.
+    /// Rest window, in samples: a point is reported in full only if it is
+    /// more surprising than every point of this many previous samples, so
+    /// an episode that comes back at a similar strength within the window
+    /// is not reported again (see the `suppress` module).
+    /// One day of 5-minute samples. On NAB's shared split this raised the
+    /// scores from 53.2 / 40.1 / 62.8 to 55.4 / 42.7 / 63.0; 144 and 400
+    /// samples scored 56.2 (standard), 576 only 47.8: a window longer
+    /// than the gap between two real incidents hides the second. 0
+    /// disables this rule.
+    pub suppression_window: usize,
+    /// Fraction of the score kept for points that are not news by the
+    /// rules above.
     pub suppressed_fraction: f64,
     /// How each member's deviation is turned into a surprise.
     pub calibration: Calibration,
@@ -146,6 +161,7 @@ impl Default for DetectorConfig {
             likelihood_min_history: 400,
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
+            suppression_window: 288,
             suppressed_fraction: 0.1,
             calibration: Calibration::Tail,
             tail_fraction: 0.02,
@@ -292,7 +308,7 @@ pub struct Detector {
     last_value: Option<f64>,
     changes: RollingQuantiles,
     novelty: Novelty,
-    peak: f64,
+    suppressor: Suppressor,
     /// Score of the latest point before suppression, see
     /// [`Detector::unsuppressed_score`].
     unsuppressed: f64,
@@ -311,7 +327,11 @@ impl Detector {
             baseline: RollingQuantiles::new(config.baseline_window),
             recent: std::collections::VecDeque::with_capacity(config.level_points.max(1)),
             seasonal: Vec::new(),
-            peak: 0.0,
+            suppressor: Suppressor::new(
+                config.suppression_half_life,
+                config.suppression_window,
+                config.suppressed_fraction,
+            ),
             unsuppressed: 0.0,
             config,
         }
@@ -417,18 +437,7 @@ impl Detector {
         }
         self.unsuppressed = self.to_score(surprise);
 
-        let reported = if self.config.suppression_half_life > 0.0 {
-            let decay = 0.5f64.powf(1.0 / self.config.suppression_half_life);
-            let previous = self.peak * decay;
-            self.peak = previous.max(surprise);
-            if surprise > previous {
-                surprise
-            } else {
-                surprise * self.config.suppressed_fraction
-            }
-        } else {
-            surprise
-        };
+        let reported = self.suppressor.report(surprise);
         self.to_score(reported)
     }
 
@@ -465,25 +474,44 @@ impl Detector {
     }
 }
 
+/// Which view of the series each member takes: spike, step and novelty
+/// all look at the shape of the last few points, level at the recent mean,
+/// and the seasonal members (every member from [`FIXED_MEMBERS`] on) at the
+/// daily and weekly rhythm.
+const VIEW_OF_FIXED: [usize; FIXED_MEMBERS] = [SHAPE, LEVEL, SHAPE, SHAPE];
+const SHAPE: usize = 0;
+const LEVEL: usize = 1;
+const RHYTHM: usize = 2;
+
 /// The ensemble reports the mean surprise of its two most surprised
-/// members. Their surprises are already on a common per-series scale, which
-/// is what makes averaging them meaningful. A real incident nearly always
-/// disturbs more than one view of the series (a spike is also a step and a
-/// new pattern; a level shift is also off the seasonal baseline), while
-/// noise rarely fools two members at once, so one member alone can raise
-/// the score only half as far. On NAB this beat both the maximum (one
-/// confident member suffices) and the second largest (two must agree), as
-/// well as summing surprises as if the members were independent evidence.
+/// *views* of the series, a view being as surprised as its most surprised
+/// member. Surprises are already on a common per-series scale, which is
+/// what makes averaging them meaningful. A real incident nearly always
+/// disturbs more than one view (a level shift is off both the recent level
+/// and the seasonal baseline; a spike off the daily rhythm is also a new
+/// shape), while noise rarely fools two at once, so one view alone can
+/// raise the score only half as far.
+///
+/// Members, rather than views, used to be the unit. But one odd point is at
+/// once a spike, a step and a new pattern: three members agreeing about a
+/// single piece of evidence, which let every isolated outlier of a bursty
+/// series pass as corroborated. On NAB's shared split, grouping them into
+/// one shape view raised the standard score by 1.9 to 2.6 and low FN by
+/// 1.3 to 2.4 with any rest window from 144 to 400 samples (low FP: -0.6
+/// to +0.8), to 57.3 / 42.2 / 64.3 with the default 288. Mean of the top
+/// two beat the maximum (one confident member suffices), the second
+/// largest (two must agree) and summing surprises as if the members were
+/// independent evidence.
 fn combine(surprises: &[Option<f64>; MAX_MEMBERS]) -> f64 {
-    let mut top = [0.0f64; 2];
-    for &x in surprises.iter().flatten() {
-        if x > top[0] {
-            top = [x, top[0]];
-        } else if x > top[1] {
-            top[1] = x;
+    let mut views = [0.0f64; 3];
+    for (member, &x) in surprises.iter().enumerate() {
+        let view = VIEW_OF_FIXED.get(member).copied().unwrap_or(RHYTHM);
+        if let Some(x) = x {
+            views[view] = views[view].max(x);
         }
     }
-    0.5 * (top[0] + top[1])
+    views.sort_by(|a, b| b.total_cmp(a));
+    0.5 * (views[0] + views[1])
 }
 
 /// Guards against a zero spread on flat or quantised series: any change is
@@ -589,6 +617,25 @@ mod tests {
             "the incident lasts longer than its report: {unsuppressed:?} vs {reported:?}"
         );
         assert!(unsuppressed[29] > 5.0 * reported[29], "{unsuppressed:?}");
+    }
+
+    #[test]
+    fn one_view_alone_raises_the_score_only_half_as_far() {
+        let mut shape_only = [None; MAX_MEMBERS];
+        shape_only[0] = Some(10.0);
+        shape_only[2] = Some(10.0);
+        shape_only[3] = Some(10.0);
+        assert_eq!(
+            combine(&shape_only),
+            5.0,
+            "spike, step and novelty are one view"
+        );
+        let mut two_views = shape_only;
+        two_views[FIXED_MEMBERS + 1] = Some(6.0);
+        assert_eq!(combine(&two_views), 8.0, "shape and weekly rhythm");
+        let mut level_too = two_views;
+        level_too[1] = Some(8.0);
+        assert_eq!(combine(&level_too), 9.0, "the two most surprised views");
     }
 
     #[test]

@@ -1,0 +1,139 @@
+//! Alert suppression: report an incident once, at its start.
+//!
+//! Two rules, both about "is this news compared with what was just
+//! reported?":
+//! - a **decaying peak**: the largest recent surprise, halved every
+//!   `half_life` samples. A point is news only above it, so a long
+//!   episode is reported at its start and again only if it gets markedly
+//!   worse.
+//! - a **rest window**: a point is news only if it is also more surprising
+//!   than every point of the last `window` samples. The decaying peak alone
+//!   reports an episode again when it comes back at a similar strength a
+//!   few hours later (a second burst of the same incident, a flapping
+//!   value): by then the peak has decayed below it. Each such repeat is
+//!   one more alert about something already reported, and on NAB one more
+//!   false positive. Holding the peak undecayed for a window of one day of
+//!   5-minute samples reports the episode once, at its worst so far.
+//!
+//! Points that are not news keep `fraction` of their surprise, so they
+//! still order below real news rather than collapsing to one value.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// Suppression state of one series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Suppressor {
+    /// Per-sample decay of the peak; 0 when the peak rule is off.
+    decay: f64,
+    window: usize,
+    fraction: f64,
+    peak: f64,
+    /// Sample count, to age entries out of `recent`.
+    seen: u64,
+    /// The maxima of the rest window: `(sample, surprise)` with strictly
+    /// decreasing surprise, so the front is the window's maximum and the
+    /// length never exceeds `window`.
+    recent: VecDeque<(u64, f64)>,
+}
+
+impl Suppressor {
+    /// `half_life` 0 turns the peak rule off, `window` 0 the rest window;
+    /// with both off every surprise is reported as is.
+    pub(crate) fn new(half_life: f64, window: usize, fraction: f64) -> Self {
+        Self {
+            decay: if half_life > 0.0 {
+                0.5f64.powf(1.0 / half_life)
+            } else {
+                0.0
+            },
+            window,
+            fraction,
+            peak: 0.0,
+            seen: 0,
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// The surprise to report for the newest point.
+    pub(crate) fn report(&mut self, surprise: f64) -> f64 {
+        let previous = self.peak * self.decay;
+        self.peak = previous.max(surprise);
+
+        self.seen += 1;
+        let oldest = self.seen.saturating_sub(self.window as u64);
+        while self.recent.front().is_some_and(|&(at, _)| at <= oldest) {
+            self.recent.pop_front();
+        }
+        let window_max = self.recent.front().map_or(0.0, |&(_, s)| s);
+        if self.window > 0 {
+            while self.recent.back().is_some_and(|&(_, s)| s <= surprise) {
+                self.recent.pop_back();
+            }
+            self.recent.push_back((self.seen, surprise));
+        }
+
+        if surprise > previous && surprise > window_max {
+            surprise
+        } else {
+            surprise * self.fraction
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_that_comes_back_within_the_window_is_reported_once() {
+        // Bursts of the same strength 100 samples apart, then one after a
+        // long quiet spell: the decaying peak reports every one of them,
+        // the rest window only the first and the one after the quiet.
+        let bursts = [0, 100, 200, 600];
+        let count = |mut s: Suppressor| {
+            (0..700)
+                .filter(|i| {
+                    let x = if bursts.contains(i) { 10.0 } else { 1.0 };
+                    s.report(x) == x && x == 10.0
+                })
+                .count()
+        };
+        assert_eq!(count(Suppressor::new(288.0, 0, 0.1)), 4);
+        assert_eq!(count(Suppressor::new(288.0, 288, 0.1)), 2);
+    }
+
+    #[test]
+    fn news_again_after_the_window_and_the_decay() {
+        let mut s = Suppressor::new(10.0, 50, 0.1);
+        assert_eq!(s.report(8.0), 8.0);
+        assert_eq!(s.report(8.0), 0.8, "a repeat is not news");
+        for _ in 0..60 {
+            s.report(1.0);
+        }
+        assert_eq!(s.report(8.0), 8.0, "the first alert has aged out");
+    }
+
+    #[test]
+    fn a_bigger_surprise_is_always_news() {
+        let mut s = Suppressor::new(288.0, 288, 0.1);
+        s.report(5.0);
+        assert_eq!(s.report(6.0), 6.0);
+    }
+
+    #[test]
+    fn off_reports_everything() {
+        let mut s = Suppressor::new(0.0, 0, 0.1);
+        assert!([3.0, 3.0, 2.0, 3.0].iter().all(|&x| s.report(x) == x));
+    }
+
+    #[test]
+    fn the_window_stays_bounded() {
+        let mut s = Suppressor::new(0.0, 16, 0.1);
+        for i in 0..1000 {
+            s.report(f64::from(1000 - i));
+        }
+        assert!(s.recent.len() <= 16);
+    }
+}
