@@ -19,6 +19,7 @@ packages=(
     chromium                    # report --format pdf (headless print to PDF); web console browser test
     chromium-driver             # WebDriver for the web console tests that click through the page
     poppler-utils               # pdfinfo/pdftoppm: the PDF report has pages that are not blank
+    bsdutils                    # script: a real pty for the `watch` live-view test
 )
 missing=()
 for package in "${packages[@]}"; do

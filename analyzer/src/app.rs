@@ -15,13 +15,15 @@ use crate::anomaly::Engine;
 use crate::api::{self, ApiState};
 use crate::cli::{
     AlertAction, AlertsArgs, CheckArgs, CheckFormat, ExportArgs, ExportFormat, ReportArgs,
-    ReportFormat, ReportPeriod, RunArgs, Settings, SuggestArgs,
+    ReportPeriod, RunArgs, Settings, SuggestArgs,
 };
 use crate::config::SourceKind;
 use crate::fleet;
 use crate::health;
 use crate::launcher::{self, LaunchError};
 use crate::report::{self, Period, ReportError};
+use crate::schedule::mail::ReportMail;
+use crate::schedule::service::{self as schedule, ScheduleError};
 use crate::scrape::{self, ClientError, HttpClient, Ingest, SelfMetrics};
 use crate::storage::{self, ExportError, Policy, Reader, SeriesFilter, Store, StoreError};
 use crate::suggest;
@@ -42,6 +44,8 @@ pub enum RunError {
     Launch(#[from] LaunchError),
     #[error(transparent)]
     Alerting(#[from] ServiceError),
+    #[error("reports: {0}")]
+    Schedule(#[from] ScheduleError),
 }
 
 /// Runs until SIGTERM or Ctrl-C.
@@ -101,6 +105,13 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
     )?;
     tasks.extend(workers);
     tasks.push(tokio::spawn(alerting.clone().run(scraped, stop_rx.clone())));
+    tasks.extend(schedule::start(
+        &config.reports,
+        &config.alerting,
+        &settings.storage_path,
+        alerting.metrics.clone(),
+        stop_rx.clone(),
+    )?);
     let exporter = if args.spawn_exporter {
         Some(launcher::spawn(&args, config, stop_rx.clone())?)
     } else {
@@ -278,6 +289,12 @@ pub fn export(
         target: args.target.clone(),
     };
     let since = storage::now_ms() - args.since.as_millis() as i64;
+    // A count of samples on stderr; indicatif draws nothing when stderr is not a terminal,
+    // so a piped or cron export stays quiet.
+    let progress = indicatif::ProgressBar::new_spinner().with_message("exporting");
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {pos} samples") {
+        progress.set_style(style);
+    }
     let number = |v: Option<f64>| match v {
         Some(v) if v.is_finite() => serde_json::json!(v),
         Some(v) => serde_json::json!(pulse_exporter::exposition::format_value(v)),
@@ -287,6 +304,7 @@ pub fn export(
         ExportFormat::Csv => {
             writeln!(out, "target,name,labels,timestamp_ms,value")?;
             reader.export(&filter, since, |series, ts, value| {
+                progress.inc(1);
                 let labels = serde_json::to_string(&series.labels).unwrap_or_default();
                 let value = value.map_or_else(
                     || "NaN".to_owned(),
@@ -306,6 +324,7 @@ pub fn export(
             write!(out, "[")?;
             let mut current: Option<i64> = None;
             reader.export(&filter, since, |series, ts, value| {
+                progress.inc(1);
                 if current != Some(series.id) {
                     if current.is_some() {
                         write!(out, "]}},")?;
@@ -329,6 +348,7 @@ pub fn export(
             writeln!(out, "\n]")?;
         }
     }
+    progress.finish_with_message("exported");
     Ok(())
 }
 
@@ -456,6 +476,10 @@ pub enum AnalysisError {
     NoSince,
     #[error("--since is after --until")]
     Empty,
+    #[error("--send: {0}")]
+    Schedule(#[from] ScheduleError),
+    #[error("--send: {0}")]
+    Send(String),
 }
 
 impl From<StoreError> for AnalysisError {
@@ -527,6 +551,9 @@ pub fn report(
         progress.set_style(style);
     }
     let built = report::build(&reader, period, now_ms, &progress)?;
+    if !args.send.is_empty() {
+        return send_report(settings, args, &built, out);
+    }
     let mut file;
     let mut stdout;
     let target: &mut dyn Write = match &args.output {
@@ -539,17 +566,44 @@ pub fn report(
             &mut stdout
         }
     };
-    match args.format {
-        ReportFormat::Html => report::html::write(&built, target)?,
-        ReportFormat::Pdf => report::pdf::write(&built, &args.chromium, target)?,
-        ReportFormat::Csv => report::csv::write(&built, target)?,
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut *target, &built).map_err(std::io::Error::from)?;
-            writeln!(target)?;
-        }
-    }
+    report::render::write(&built, args.format, &args.chromium, target)?;
     target.flush()?;
     Ok(())
+}
+
+/// `report --send`: the scheduled reports' delivery, once, to the named channels.
+fn send_report(
+    settings: &Settings,
+    args: &ReportArgs,
+    built: &report::Report,
+    out: &mut impl Write,
+) -> Result<(), AnalysisError> {
+    let mail = Arc::new(ReportMail::new(
+        "on-demand",
+        built,
+        args.format,
+        &args.chromium,
+    )?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcomes = runtime.block_on(async {
+        let channels = schedule::channels(&settings.config.alerting, &args.send)?;
+        let metrics = Arc::new(alerting::channels::DeliveryMetrics::default());
+        Ok::<_, ScheduleError>(schedule::deliver(mail, &channels, metrics).await)
+    })?;
+    let mut failed = Vec::new();
+    for (channel, attempts, result) in outcomes {
+        match result {
+            Ok(()) => writeln!(out, "report sent to {channel} ({attempts} attempts)")?,
+            Err(e) => failed.push(format!("{channel}: {e} ({attempts} attempts)")),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(AnalysisError::Send(failed.join("; ")))
+    }
 }
 
 /// Quotes a CSV field when it holds a comma, quote or newline (RFC 4180).

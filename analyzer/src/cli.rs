@@ -61,6 +61,16 @@ pub enum Command {
     Report(ReportArgs),
     /// List alerts from the history, or acknowledge / resolve one through the running analyzer.
     Alerts(AlertsArgs),
+    /// Live terminal view of key metrics, active alerts and top process groups (q to quit);
+    /// prints one plain-text snapshot when stdout is not a terminal.
+    Watch(WatchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// How often the view refreshes (e.g. `2s`).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -70,7 +80,8 @@ pub enum ReportPeriod {
     Custom,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ReportFormat {
     Html,
     Pdf,
@@ -97,6 +108,9 @@ pub struct ReportArgs {
     /// Chromium binary that prints the HTML report to PDF (`--format pdf`).
     #[arg(long, default_value = "chromium")]
     pub chromium: PathBuf,
+    /// Send the report through this alerting channel instead of writing it (repeatable).
+    #[arg(long, conflicts_with = "output")]
+    pub send: Vec<String>,
 }
 
 #[derive(Debug, Args)]

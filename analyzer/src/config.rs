@@ -37,6 +37,8 @@ pub struct Config {
     pub analysis: crate::analysis::AnalysisConfig,
     /// Live anomaly detection and the `detect` command's detector settings.
     pub anomaly: AnomalyConfig,
+    /// Reports mailed on a schedule through the alerting channels.
+    pub reports: crate::schedule::config::ReportsConfig,
 }
 
 impl Default for Config {
@@ -52,6 +54,7 @@ impl Default for Config {
             alerting: Default::default(),
             analysis: crate::analysis::AnalysisConfig::default(),
             anomaly: AnomalyConfig::default(),
+            reports: Default::default(),
         }
     }
 }
@@ -107,6 +110,15 @@ impl Config {
                     ));
                 }
             }
+        }
+        if let Some((i, message)) =
+            crate::schedule::config::check_channels(&config.reports.schedules, &alerting.channels)
+        {
+            return Err(invalid(
+                "schedules",
+                &format!("reports.schedules[{i}]"),
+                &message,
+            ));
         }
         if let Err(e) = config.analysis.recommendations.validate() {
             return Err(invalid(e.key, &e.field, e.message));

@@ -52,6 +52,12 @@ fn main() -> ExitCode {
         Some(Command::Alerts(args)) => {
             app::alerts(&settings, &args, &mut std::io::stdout().lock()).map_err(Into::into)
         }
+        Some(Command::Watch(args)) => pulse_analyzer::watch::run(
+            &settings.storage_path,
+            args.interval,
+            &mut std::io::stdout().lock(),
+        )
+        .map_err(Into::into),
         Some(Command::Check(args)) => {
             return ExitCode::from(app::check(&settings, &args, &mut std::io::stdout().lock()));
         }

@@ -28,6 +28,13 @@ impl Unit {
     }
 }
 
+/// A UTC time to the minute as people read it (`2026-11-29 07:00 UTC`).
+pub fn utc_minute(ms: i64) -> String {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +44,6 @@ mod tests {
         assert_eq!(Unit::Ratio.show(0.876), "87.6%");
         assert_eq!(Unit::Bytes.show(3_145_728.0), "3.0 MiB");
         assert_eq!(Unit::Seconds.show(0.12), "0.120s");
+        assert_eq!(utc_minute(86_400_000 + 61_000), "1970-01-02 00:01 UTC");
     }
 }

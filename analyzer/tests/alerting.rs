@@ -17,6 +17,7 @@ use pulse_analyzer::alerting::service::Alerting;
 use pulse_analyzer::alerting::{Severity, Signal, SignalStatus};
 use pulse_analyzer::storage::{Policy, Store, now_ms};
 use serde_json::Value;
+use support::mail::{Smtp, python_with_aiosmtpd, smtp};
 use support::{ChildGuard, analyzer, free_port, get_json, wait_for};
 
 /// An HTTP server that records every JSON body POSTed to it, answering after `delay`.
@@ -242,47 +243,6 @@ async fn slack_message_is_readable_and_webhook_template_applies() {
         sms[0],
         serde_json::json!({"to": "+100", "text": "P1 [P1 CRITICAL] 1 firing: CpuHigh (instance=db1)", "n": "1"})
     );
-}
-
-fn python_with_aiosmtpd() -> &'static str {
-    let python = "/usr/bin/python3";
-    let ok = Command::new(python)
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "needs Debian's python3-aiosmtpd (tests/run.sh installs it)"
-    );
-    python
-}
-
-/// A real SMTP server writing each mail into a Maildir.
-struct Smtp {
-    _child: ChildGuard,
-    port: u16,
-    maildir: PathBuf,
-}
-
-fn smtp(dir: &Path) -> Smtp {
-    let port = free_port();
-    let maildir = dir.join("mail");
-    let child = Command::new(python_with_aiosmtpd())
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-        .args(["-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(&maildir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the SMTP server", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
-    });
-    Smtp {
-        _child: ChildGuard(child),
-        port,
-        maildir,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

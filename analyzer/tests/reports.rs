@@ -7,38 +7,7 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Process, analyzer, exporter_bin, promtool_check_rules, run, wait_for};
-
-/// Runs the real exporter and the analyzer scraping it until the derived CPU series has a
-/// few points, then stops the analyzer so the database holds still for the comparisons.
-fn real_history(dir: &Path) -> std::path::PathBuf {
-    let exporter = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
-    let db = dir.join("h.db");
-    let config = dir.join("analyzer.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "targets:\n  - url: {}\n    name: local\n    interval: 300ms\n    timeout: 300ms\n",
-            exporter.url("/metrics")
-        ),
-    )
-    .unwrap();
-    let mut analyzer = analyzer(&config, &db, &[]);
-    wait_for("derived CPU samples", Duration::from_secs(30), || {
-        let conn = rusqlite::Connection::open(&db).ok()?;
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
-                 WHERE s.name = 'pulse:cpu_utilisation:ratio'",
-                [],
-                |r| r.get(0),
-            )
-            .ok()?;
-        (n >= 3).then_some(())
-    });
-    analyzer.terminate();
-    db
-}
+use support::{promtool_check_rules, real_history, run};
 
 fn sql_f64(db: &Path, sql: &str) -> f64 {
     let conn = rusqlite::Connection::open(db).unwrap();

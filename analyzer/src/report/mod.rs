@@ -10,6 +10,7 @@ pub mod charts;
 pub mod csv;
 pub mod html;
 pub mod pdf;
+pub mod render;
 
 use std::collections::BTreeMap;
 

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod browser;
+pub mod mail;
 
 /// An HTTP server answering every request with a generated exposition: by default `series`
 /// counters that grow on each scrape plus the inputs of a few derived series
@@ -243,4 +244,35 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
     };
     let status = response.status().as_u16();
     (status, response.json().unwrap_or(serde_json::Value::Null))
+}
+
+/// Runs the real exporter and the analyzer scraping it until the derived CPU series has a
+/// few points, then stops the analyzer so the database holds still for the comparisons.
+pub fn real_history(dir: &Path) -> PathBuf {
+    let exporter = Process::start(&exporter_bin(), &["--web.listen-address", "127.0.0.1:0"]);
+    let db = dir.join("h.db");
+    let config = dir.join("analyzer.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "targets:\n  - url: {}\n    name: local\n    interval: 300ms\n    timeout: 300ms\n",
+            exporter.url("/metrics")
+        ),
+    )
+    .unwrap();
+    let mut analyzer = analyzer(&config, &db, &[]);
+    wait_for("derived CPU samples", Duration::from_secs(30), || {
+        let conn = rusqlite::Connection::open(&db).ok()?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
+                 WHERE s.name = 'pulse:cpu_utilisation:ratio'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()?;
+        (n >= 3).then_some(())
+    });
+    analyzer.terminate();
+    db
 }

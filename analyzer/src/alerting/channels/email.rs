@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -11,6 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use super::{BuildError, SendError};
 use crate::alerting::config::{EmailConfig, SmtpSecurity};
 use crate::alerting::message::Message;
+use crate::schedule::mail::ReportMail;
 
 pub struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -80,19 +82,49 @@ impl Email {
         })
     }
 
-    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+    fn builder(&self, subject: String) -> lettre::message::MessageBuilder {
         let mut mail = lettre::Message::builder()
             .from(self.from.clone())
-            .subject(message.title());
+            .subject(subject);
         for to in &self.to {
             mail = mail.to(to.clone());
         }
-        let mail = mail
+        mail
+    }
+
+    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+        let mail = self
+            .builder(message.title())
             .multipart(MultiPart::alternative_plain_html(
                 message.text(),
                 message.html(),
             ))
             .map_err(|e| SendError::Render(e.to_string()))?;
+        self.submit(mail).await
+    }
+
+    /// The summary as the text body, the rendered report as an attachment
+    /// (`multipart/mixed`).
+    pub async fn send_report(&self, report: &ReportMail) -> Result<(), SendError> {
+        let file = &report.attachment;
+        let content_type = ContentType::parse(file.content_type)
+            .map_err(|e| SendError::Render(format!("{}: {e}", file.content_type)))?;
+        // Base64 whatever the type: a rendered report may have bare LF line ends or lines
+        // longer than SMTP's 998-octet limit, which a 7bit part would send as they are.
+        let body = Body::new_with_encoding(file.bytes.clone(), ContentTransferEncoding::Base64)
+            .map_err(|_| SendError::Render("base64 encoding the attachment".into()))?;
+        let mail = self
+            .builder(report.title.clone())
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(report.text.clone()))
+                    .singlepart(Attachment::new(file.filename.clone()).body(body, content_type)),
+            )
+            .map_err(|e| SendError::Render(e.to_string()))?;
+        self.submit(mail).await
+    }
+
+    async fn submit(&self, mail: lettre::Message) -> Result<(), SendError> {
         self.transport
             .send(mail)
             .await

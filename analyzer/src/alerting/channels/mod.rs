@@ -20,6 +20,14 @@ use backon::{ExponentialBuilder, Retryable};
 
 use super::config::{ChannelConfig, ChannelKind, Retry, SecretError};
 use super::message::Message;
+use crate::schedule::mail::ReportMail;
+
+/// What a channel carries: a group's alerts, or a report (see [`crate::schedule`]).
+#[derive(Clone, Copy)]
+enum Payload<'a> {
+    Alerts(&'a Message),
+    Report(&'a ReportMail),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -181,13 +189,19 @@ impl Channel {
     }
 
     /// One attempt, bounded by the retry timeout.
-    pub async fn send_once(&self, message: &Message) -> Result<(), SendError> {
+    async fn send_once(&self, payload: Payload<'_>) -> Result<(), SendError> {
         let attempt = async {
-            match &self.kind {
-                Kind::Slack(c) => c.send(message).await,
-                Kind::Email(c) => c.send(message).await,
-                Kind::Webhook(c) => c.send(message).await,
-                Kind::Alertmanager(c) => c.send(message).await,
+            match (&self.kind, payload) {
+                (Kind::Slack(c), Payload::Alerts(m)) => c.send(m).await,
+                (Kind::Email(c), Payload::Alerts(m)) => c.send(m).await,
+                (Kind::Webhook(c), Payload::Alerts(m)) => c.send(m).await,
+                (Kind::Alertmanager(c), Payload::Alerts(m)) => c.send(m).await,
+                (Kind::Slack(c), Payload::Report(r)) => c.send_report(r).await,
+                (Kind::Email(c), Payload::Report(r)) => c.send_report(r).await,
+                (Kind::Webhook(c), Payload::Report(r)) => c.send_report(r).await,
+                (Kind::Alertmanager(_), Payload::Report(_)) => Err(SendError::Render(
+                    "Alertmanager takes alerts, not reports".into(),
+                )),
             }
         };
         tokio::time::timeout(self.retry.timeout, attempt)
@@ -195,10 +209,32 @@ impl Channel {
             .unwrap_or(Err(SendError::Timeout(self.retry.timeout)))
     }
 
+    /// Whether this channel can carry a report (Alertmanager only takes alerts).
+    pub fn takes_reports(&self) -> bool {
+        !matches!(self.kind, Kind::Alertmanager(_))
+    }
+
     /// Delivers with retries; returns the attempts made and the final outcome.
     pub async fn deliver(
         &self,
         message: &Message,
+        metrics: &DeliveryMetrics,
+    ) -> (u32, Result<(), SendError>) {
+        self.retrying(Payload::Alerts(message), metrics).await
+    }
+
+    /// Delivers a report with the same retries and backoff as alerts.
+    pub async fn deliver_report(
+        &self,
+        report: &ReportMail,
+        metrics: &DeliveryMetrics,
+    ) -> (u32, Result<(), SendError>) {
+        self.retrying(Payload::Report(report), metrics).await
+    }
+
+    async fn retrying(
+        &self,
+        payload: Payload<'_>,
         metrics: &DeliveryMetrics,
     ) -> (u32, Result<(), SendError>) {
         let backoff = ExponentialBuilder::default()
@@ -209,7 +245,7 @@ impl Channel {
         let attempts = std::sync::atomic::AtomicU32::new(0);
         let result = (|| async {
             attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let outcome = self.send_once(message).await;
+            let outcome = self.send_once(payload).await;
             if outcome.is_err() {
                 metrics.add(&self.name, 0, 1);
             }

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{BuildError, SendError};
 use crate::alerting::config::SlackConfig;
 use crate::alerting::message::{Message, alert_line};
+use crate::schedule::mail::ReportMail;
 
 pub struct Slack {
     url: String,
@@ -40,7 +41,27 @@ impl Slack {
     }
 
     pub async fn send(&self, message: &Message) -> Result<(), SendError> {
-        let mut body = json!({ "text": text(message) });
+        self.post(text(message)).await
+    }
+
+    /// The report's summary: bold title, then the rest as a code block so the
+    /// reasons and numbers keep their lines.
+    pub async fn send_report(&self, report: &ReportMail) -> Result<(), SendError> {
+        let body = report
+            .text
+            .strip_prefix(&report.title)
+            .unwrap_or(&report.text)
+            .trim();
+        self.post(format!(
+            "*{}*\n```{}```",
+            escape(&report.title),
+            escape(body)
+        ))
+        .await
+    }
+
+    async fn post(&self, text: String) -> Result<(), SendError> {
+        let mut body = json!({ "text": text });
         if let Some(channel) = &self.channel {
             body["channel"] = json!(channel);
         }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::{BuildError, SendError};
 use crate::alerting::config::WebhookConfig;
 use crate::alerting::message::Message;
+use crate::schedule::mail::ReportMail;
 
 pub struct Webhook {
     url: String,
@@ -46,7 +47,20 @@ impl Webhook {
             None => serde_json::to_value(message).map_err(|e| SendError::Render(e.to_string()))?,
             Some(template) => fill(template, message)?,
         };
-        let mut request = self.http.post(&self.url).json(&body);
+        self.post(&body).await
+    }
+
+    /// The report's summary as JSON (`kind: report`); the body template is for alerts only,
+    /// since its placeholders describe an alert group.
+    pub async fn send_report(&self, report: &ReportMail) -> Result<(), SendError> {
+        let mut body =
+            serde_json::to_value(report).map_err(|e| SendError::Render(e.to_string()))?;
+        body["kind"] = Value::String("report".into());
+        self.post(&body).await
+    }
+
+    async fn post(&self, body: &Value) -> Result<(), SendError> {
+        let mut request = self.http.post(&self.url).json(body);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
