@@ -13,6 +13,9 @@
 //!   the spread of recent changes);
 //! - **new patterns**: ordinary values in an unfamiliar order (distance of
 //!   the last few values to the nearest earlier window, see the `novelty` module);
+//! - **new sequences**: a value that never followed the last one or two
+//!   before, judged on a coarse grid of the series' range (CAD-style sequence
+//!   memory, see the `context` module);
 //! - **broken rhythm**: the daily peak does not come, or the series goes flat
 //!   where it normally oscillates (residual against a seasonal profile of the
 //!   same phase in previous days/weeks, scored against the spread of those
@@ -21,7 +24,7 @@
 //! Each member's deviation is calibrated per series into a surprise
 //! `-ln p` (see the `likelihood` module), so members with very different raw scales
 //! become comparable, and the ensemble reports the mean surprise of its two
-//! most surprised views of the series: shape (spike, step, novelty), level
+//! most surprised views of the series: shape (spike, step, novelty, context), level
 //! and rhythm (seasonal), each as surprised as its most surprised member
 //! (see `combine`).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
@@ -502,9 +505,9 @@ impl Detector {
     }
 }
 
-/// Which view of the series each member takes: spike, step and novelty
-/// all look at the shape of the last few points, level at the recent mean,
-/// and the seasonal members (every member from [`FIXED_MEMBERS`] on) at the
+/// Which view of the series each member takes: spike, step, novelty and
+/// context all look at the shape of the last few points, level at the
+/// recent mean, and the seasonal members (every member from [`FIXED_MEMBERS`] on) at the
 /// daily and weekly rhythm.
 const VIEW_OF_FIXED: [usize; FIXED_MEMBERS] = [SHAPE, LEVEL, SHAPE, SHAPE, SHAPE];
 const SHAPE: usize = 0;
@@ -530,6 +533,11 @@ const RHYTHM: usize = 2;
 /// two beat the maximum (one confident member suffices), the second
 /// largest (two must agree) and summing surprises as if the members were
 /// independent evidence.
+///
+/// The context member joined the shape view (57.9 / 43.8 / 64.6): a new
+/// sequence is another reading of the same few points. As a fourth view
+/// of its own it scored 57.6 / 43.2 / 64.4, and scaling its surprise up
+/// (x1.3 to x4) only added false positives (57.4 down to 48.3 standard).
 fn combine(surprises: &[Option<f64>; MAX_MEMBERS]) -> f64 {
     let mut views = [0.0f64; 3];
     for (member, &x) in surprises.iter().enumerate() {
