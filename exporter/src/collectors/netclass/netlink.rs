@@ -1,0 +1,277 @@
+//! The interface list and most netclass attributes from one rtnetlink `RTM_GETLINK` dump.
+//!
+//! Reading `/sys/class/net/<device>/<attribute>` costs an open, a read and a close per value,
+//! ~22 files per interface per scrape; one dump returns the same kernel fields for every
+//! interface in a few system calls. Only what rtnetlink reports with the *same* meaning is
+//! taken from it (see [`Link::number`] and [`Link::info`]); the rest (`flags`, `speed`,
+//! `duplex`, `dev_id`, `addr_assign_type`, `name_assign_type`) is still read from sysfs.
+//!
+//! rtnetlink answers for this process's network namespace, which is the one `/sys` shows
+//! when it is mounted in this namespace; so the collector uses the dump only for the default
+//! sysfs root and reads files otherwise (fixture trees, a host `/sys` bind-mounted into a
+//! container).
+
+use std::fmt::Write;
+use std::io;
+
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::link::{LinkAttribute, LinkExtentMask, LinkFlags, LinkMessage, State};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+
+/// Large enough for one kernel dump batch: the kernel sizes each batch to the reader's buffer
+/// (up to 32 KiB), and a batch that did not fit would be cut off (`MSG_TRUNC`).
+const RECV_BUFFER: usize = 32 * 1024;
+
+/// A dump the kernel marks as interrupted (an interface came or went meanwhile) is taken
+/// again, this many times at most; the last one is used as it is.
+const DUMP_TRIES: usize = 3;
+
+/// What one `RTM_NEWLINK` message of the dump says about an interface.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Link {
+    pub name: String,
+    index: u32,
+    link_type: u16,
+    /// `IFF_UP`: the device is open (`netif_running`), without which sysfs refuses to
+    /// answer `carrier` and `dormant`.
+    running: bool,
+    /// `IFF_DORMANT` as `dev_get_flags` reports it, set only while running.
+    dormant: bool,
+    address: String,
+    broadcast: String,
+    ifalias: String,
+    operstate: &'static str,
+    carrier: Option<u8>,
+    carrier_changes: Option<u32>,
+    carrier_up_count: Option<u32>,
+    carrier_down_count: Option<u32>,
+    /// `IFLA_LINK`, which the kernel leaves out when it equals the interface's own index.
+    link: Option<u32>,
+    link_mode: Option<u8>,
+    mtu: Option<u32>,
+    group: Option<u32>,
+    tx_queue_len: Option<u32>,
+}
+
+impl Link {
+    /// The value of the numeric sysfs attribute `file` as sysfs would show it: `Some(None)`
+    /// where sysfs refuses to answer (`carrier`, `dormant` of a device that is down) or the
+    /// kernel sent nothing, `None` when rtnetlink does not carry that attribute.
+    ///
+    /// `flags` is deliberately not taken from the message: its `ifi_flags` are
+    /// `dev_get_flags()` (with `IFF_RUNNING`/`IFF_LOWER_UP` computed, promiscuity as the user
+    /// asked), while the sysfs file shows `dev->flags`.
+    pub fn number(&self, file: &str) -> Option<Option<i64>> {
+        let value = match file {
+            "carrier" => self.carrier.filter(|_| self.running).map(i64::from),
+            "carrier_changes" => self.carrier_changes.map(i64::from),
+            "carrier_up_count" => self.carrier_up_count.map(i64::from),
+            "carrier_down_count" => self.carrier_down_count.map(i64::from),
+            "dormant" => self.running.then_some(i64::from(self.dormant)),
+            "ifindex" => Some(i64::from(self.index)),
+            "iflink" => Some(i64::from(self.link.unwrap_or(self.index))),
+            "link_mode" => self.link_mode.map(i64::from),
+            "mtu" => self.mtu.map(i64::from),
+            "netdev_group" => self.group.map(i64::from),
+            "tx_queue_len" => self.tx_queue_len.map(i64::from),
+            "type" => Some(i64::from(self.link_type)),
+            _ => return None,
+        };
+        Some(value)
+    }
+
+    /// The text of the `node_network_info` attribute `file` as sysfs would show it (`""` for
+    /// an absent value), `None` when rtnetlink does not carry it (`duplex`).
+    pub fn info(&self, file: &str) -> Option<&str> {
+        match file {
+            "address" => Some(&self.address),
+            "broadcast" => Some(&self.broadcast),
+            "ifalias" => Some(&self.ifalias),
+            "operstate" => Some(self.operstate),
+            _ => None,
+        }
+    }
+}
+
+/// Every interface of this network namespace.
+pub fn dump_links() -> io::Result<Vec<Link>> {
+    let socket = connect()?;
+    let mut links = Vec::new();
+    for _ in 0..DUMP_TRIES {
+        links.clear();
+        if !dump(&socket, &mut links)? {
+            break;
+        }
+    }
+    Ok(links)
+}
+
+fn connect() -> io::Result<Socket> {
+    let mut socket = Socket::new(NETLINK_ROUTE)?;
+    socket.bind_auto()?;
+    socket.connect(&SocketAddr::new(0, 0))?;
+    Ok(socket)
+}
+
+/// One dump into `links`; true when the kernel flagged it as interrupted.
+fn dump(socket: &Socket, links: &mut Vec<Link>) -> io::Result<bool> {
+    send_request(socket)?;
+    let mut buffer = vec![0u8; RECV_BUFFER];
+    let mut interrupted = false;
+    loop {
+        let size = socket.recv(&mut &mut buffer[..], 0)?;
+        if size > buffer.len() {
+            return Err(io::Error::other(format!(
+                "rtnetlink dump batch of {size} bytes exceeds the {RECV_BUFFER}-byte buffer"
+            )));
+        }
+        let mut batch = &buffer[..size];
+        while !batch.is_empty() {
+            let message = NetlinkMessage::<RouteNetlinkMessage>::deserialize(batch)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            interrupted |= message.header.flags & NLM_F_DUMP_INTR != 0;
+            match message.payload {
+                NetlinkPayload::Done(_) => return Ok(interrupted),
+                NetlinkPayload::Error(e) => return Err(e.to_io()),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                    links.push(from_message(link));
+                }
+                _ => {}
+            }
+            let length = message.header.length as usize;
+            if length == 0 || length > batch.len() {
+                break;
+            }
+            // Messages are padded to 4 bytes within a batch.
+            batch = batch.get(length.next_multiple_of(4)..).unwrap_or_default();
+        }
+    }
+}
+
+fn send_request(socket: &Socket) -> io::Result<()> {
+    let mut request = LinkMessage::default();
+    // Counters are not needed here (netdev reads /proc/net/dev): spares the kernel filling
+    // them. Kernels before 5.11 ignore the bit and send them anyway.
+    request
+        .attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    let mut message = NetlinkMessage::new(
+        NetlinkHeader::default(),
+        NetlinkPayload::from(RouteNetlinkMessage::GetLink(request)),
+    );
+    message.header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+    message.header.sequence_number = 1;
+    message.finalize();
+    let mut bytes = vec![0u8; message.buffer_len()];
+    message.serialize(&mut bytes);
+    socket.send(&bytes, 0)?;
+    Ok(())
+}
+
+fn from_message(message: LinkMessage) -> Link {
+    let flags = message.header.flags;
+    let mut link = Link {
+        index: message.header.index,
+        link_type: message.header.link_layer_type.into(),
+        running: flags.contains(LinkFlags::Up),
+        dormant: flags.contains(LinkFlags::Dormant),
+        ..Link::default()
+    };
+    for attribute in message.attributes {
+        match attribute {
+            LinkAttribute::IfName(name) => link.name = name,
+            LinkAttribute::Address(bytes) => link.address = hardware_address(&bytes),
+            LinkAttribute::Broadcast(bytes) => link.broadcast = hardware_address(&bytes),
+            LinkAttribute::IfAlias(alias) => link.ifalias = alias,
+            LinkAttribute::OperState(state) => link.operstate = operstate(state),
+            LinkAttribute::Carrier(carrier) => link.carrier = Some(carrier),
+            LinkAttribute::CarrierChanges(n) => link.carrier_changes = Some(n),
+            LinkAttribute::CarrierUpCount(n) => link.carrier_up_count = Some(n),
+            LinkAttribute::CarrierDownCount(n) => link.carrier_down_count = Some(n),
+            LinkAttribute::Link(index) => link.link = Some(index),
+            LinkAttribute::Mode(mode) => link.link_mode = Some(mode.into()),
+            LinkAttribute::Mtu(mtu) => link.mtu = Some(mtu),
+            LinkAttribute::Group(group) => link.group = Some(group),
+            LinkAttribute::TxQueueLen(len) => link.tx_queue_len = Some(len),
+            _ => {}
+        }
+    }
+    link
+}
+
+/// As sysfs prints `address` and `broadcast` (`%*phC`): lowercase hex bytes joined by `:`.
+fn hardware_address(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 3);
+    for (i, byte) in bytes.iter().enumerate() {
+        if i > 0 {
+            text.push(':');
+        }
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// The kernel's `operstates[]` names, which sysfs prints; a state it does not name makes
+/// sysfs fail the read, which the file path shows as an empty label too.
+fn operstate(state: State) -> &'static str {
+    match state {
+        State::Unknown => "unknown",
+        State::NotPresent => "notpresent",
+        State::Down => "down",
+        State::LowerLayerDown => "lowerlayerdown",
+        State::Testing => "testing",
+        State::Dormant => "dormant",
+        State::Up => "up",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_addresses_as_sysfs() {
+        assert_eq!(
+            hardware_address(&[0x02, 0xfc, 0, 0x0a, 0xff, 1]),
+            "02:fc:00:0a:ff:01"
+        );
+        assert_eq!(hardware_address(&[]), "");
+    }
+
+    #[test]
+    fn leaves_carrier_and_dormant_out_while_down_as_sysfs_does() {
+        let down = Link {
+            carrier: Some(0),
+            index: 7,
+            ..Link::default()
+        };
+        assert_eq!(down.number("carrier"), Some(None));
+        assert_eq!(down.number("dormant"), Some(None));
+        assert_eq!(down.number("iflink"), Some(Some(7)));
+        assert_eq!(down.number("flags"), None);
+        assert_eq!(down.info("duplex"), None);
+        let up = Link {
+            running: true,
+            carrier: Some(1),
+            link: Some(2),
+            ..down
+        };
+        assert_eq!(up.number("carrier"), Some(Some(1)));
+        assert_eq!(up.number("dormant"), Some(Some(0)));
+        assert_eq!(up.number("iflink"), Some(Some(2)));
+    }
+
+    #[test]
+    fn dumps_the_loopback_interface() {
+        let links = dump_links().unwrap();
+        let lo = links.iter().find(|l| l.name == "lo").unwrap();
+        assert_eq!(lo.number("type"), Some(Some(772))); // ARPHRD_LOOPBACK
+        assert_eq!(lo.info("address"), Some("00:00:00:00:00:00"));
+        assert!(lo.number("mtu").flatten().unwrap() > 0);
+    }
+}
