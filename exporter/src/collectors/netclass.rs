@@ -160,11 +160,12 @@ fn read_device(dir: &Path, name: String, link: Option<&Link>) -> Device {
         Some(text) => text.to_owned(),
         None => read(file).unwrap_or_default(),
     });
-    let numbers = NUMERIC.map(|(file, _, _)| match link.and_then(|l| l.number(file)) {
+    let mut numeric = |file: &str| match link.and_then(|l| l.number(file)) {
         Some(value) => value,
         None => number(dir, file, read(file)),
-    });
-    let speed_mbps = number(dir, "speed", read("speed")).filter(|s| *s >= 0);
+    };
+    let numbers = NUMERIC.map(|(file, _, _)| numeric(file));
+    let speed_mbps = numeric("speed").filter(|s| *s >= 0);
     Device {
         name,
         info,

@@ -58,8 +58,8 @@ pub struct Link {
 
 impl Link {
     /// The value of the numeric sysfs attribute `file` as sysfs would show it: `Some(None)`
-    /// where sysfs refuses to answer (`carrier`, `dormant` of a device that is down) or the
-    /// kernel sent nothing, `None` when rtnetlink does not carry that attribute.
+    /// where sysfs refuses to answer (`carrier`, `dormant`, `speed` of a device that is down)
+    /// or the kernel sent nothing, `None` when the file must be read.
     ///
     /// `flags` is deliberately not taken from the message: its `ifi_flags` are
     /// `dev_get_flags()` (with `IFF_RUNNING`/`IFF_LOWER_UP` computed, promiscuity as the user
@@ -78,19 +78,24 @@ impl Link {
             "netdev_group" => self.group.map(i64::from),
             "tx_queue_len" => self.tx_queue_len.map(i64::from),
             "type" => Some(i64::from(self.link_type)),
+            // Not in the message, but sysfs answers EINVAL for a device that is down, so
+            // there is no file to read then.
+            "speed" if !self.running => None,
             _ => return None,
         };
         Some(value)
     }
 
     /// The text of the `node_network_info` attribute `file` as sysfs would show it (`""` for
-    /// an absent value), `None` when rtnetlink does not carry it (`duplex`).
+    /// an absent value), `None` when the file must be read (`duplex` of a running device).
     pub fn info(&self, file: &str) -> Option<&str> {
         match file {
             "address" => Some(&self.address),
             "broadcast" => Some(&self.broadcast),
             "ifalias" => Some(&self.ifalias),
             "operstate" => Some(self.operstate),
+            // As `speed`: EINVAL while down, read from the file only while up.
+            "duplex" if !self.running => Some(""),
             _ => None,
         }
     }
@@ -254,7 +259,8 @@ mod tests {
         assert_eq!(down.number("dormant"), Some(None));
         assert_eq!(down.number("iflink"), Some(Some(7)));
         assert_eq!(down.number("flags"), None);
-        assert_eq!(down.info("duplex"), None);
+        assert_eq!(down.number("speed"), Some(None));
+        assert_eq!(down.info("duplex"), Some(""));
         let up = Link {
             running: true,
             carrier: Some(1),
@@ -264,6 +270,8 @@ mod tests {
         assert_eq!(up.number("carrier"), Some(Some(1)));
         assert_eq!(up.number("dormant"), Some(Some(0)));
         assert_eq!(up.number("iflink"), Some(Some(2)));
+        assert_eq!(up.number("speed"), None);
+        assert_eq!(up.info("duplex"), None);
     }
 
     #[test]
