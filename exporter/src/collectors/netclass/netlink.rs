@@ -299,6 +299,24 @@ mod tests {
     }
 
     #[test]
+    fn request_is_a_link_dump() {
+        let bytes = request();
+        let message = NetlinkBuffer::new_checked(&bytes[..]).unwrap();
+        assert_eq!(message.message_type(), RTM_GETLINK);
+        assert_eq!(message.flags(), NLM_F_DUMP | NLM_F_REQUEST);
+        assert_eq!(message.length() as usize, bytes.len());
+    }
+
+    #[test]
+    fn malformed_messages_are_errors_not_panics() {
+        assert!(parse_link(&[0u8; 4]).is_err());
+        // A valid header followed by an attribute claiming more bytes than there are.
+        let mut payload = vec![0u8; 16];
+        payload.extend_from_slice(&[64, 0, 3, 0, b'l', b'o', 0, 0]);
+        assert!(parse_link(&payload).is_err());
+    }
+
+    #[test]
     fn dumps_the_loopback_interface() {
         let links = dump_links().unwrap();
         let lo = links.iter().find(|l| l.name == "lo").unwrap();
