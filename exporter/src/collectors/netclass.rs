@@ -25,7 +25,7 @@ use super::{BuildContext, Collector, CollectorError, CollectorSpec};
 use crate::config::DeviceFilter;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
-use netlink::Link;
+use netlink::{Link, Links};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
     name: "netclass",
@@ -73,7 +73,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
             device_include: filter.device_include.clone(),
             device_exclude: filter.device_exclude.clone(),
         },
-        netlink: ctx.paths.sysfs == Paths::default().sysfs,
+        netlink: (ctx.paths.sysfs == Paths::default().sysfs).then(Links::default),
         netlink_warned: AtomicBool::new(false),
     }))
 }
@@ -81,8 +81,8 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
 struct NetclassCollector {
     class: PathBuf,
     filter: DeviceFilter,
-    /// Whether `class` is this namespace's `/sys/class/net`, which rtnetlink describes too.
-    netlink: bool,
+    /// Set when `class` is this namespace's `/sys/class/net`, which rtnetlink describes too.
+    netlink: Option<Links>,
     /// A failed dump (e.g. netlink sockets denied by a seccomp profile) is logged once, then
     /// every scrape quietly reads the files.
     netlink_warned: AtomicBool,
@@ -101,7 +101,7 @@ struct Device {
 
 impl Collector for NetclassCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let mut devices = match self.netlink.then(netlink::dump_links) {
+        let mut devices = match self.netlink.as_ref().map(Links::dump) {
             Some(Ok(links)) => links
                 .into_iter()
                 .filter(|link| self.filter.accepts(&link.name))
@@ -283,7 +283,7 @@ mod tests {
         NetclassCollector {
             class: root.to_owned(),
             filter,
-            netlink: false,
+            netlink: None,
             netlink_warned: AtomicBool::new(false),
         }
         .collect(&mut out)
@@ -389,8 +389,8 @@ mod tests {
             .unwrap();
             out
         };
-        let from_files = live(false);
-        let from_netlink = live(true);
+        let from_files = live(None);
+        let from_netlink = live(Some(Links::default()));
         assert!(!from_files.families.is_empty());
         assert!(
             samples(&from_files, "node_network_up")
@@ -409,7 +409,7 @@ mod tests {
         let result = NetclassCollector {
             class: root.path().join("net"),
             filter: DeviceFilter::default(),
-            netlink: false,
+            netlink: None,
             netlink_warned: AtomicBool::new(false),
         }
         .collect(&mut MetricSet::default());

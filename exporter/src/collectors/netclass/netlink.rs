@@ -17,6 +17,7 @@
 
 use std::fmt::Write;
 use std::io;
+use std::sync::{Mutex, PoisonError};
 
 use libc::{
     IFLA_ADDRESS, IFLA_BROADCAST, IFLA_CARRIER, IFLA_CARRIER_CHANGES, IFLA_CARRIER_DOWN_COUNT,
@@ -114,17 +115,31 @@ impl Link {
     }
 }
 
-/// Every interface of this network namespace.
-pub fn dump_links() -> io::Result<Vec<Link>> {
-    let socket = connect()?;
-    let mut links = Vec::new();
-    for _ in 0..DUMP_TRIES {
-        links.clear();
-        if !dump(&socket, &mut links)? {
-            break;
+/// Dumps every interface of this network namespace over one rtnetlink socket, kept open
+/// between scrapes (opening one takes four system calls). A socket that saw an error is
+/// dropped, so no half-read dump is left in it, and the next scrape opens a new one.
+#[derive(Default)]
+pub struct Links {
+    socket: Mutex<Option<Socket>>,
+}
+
+impl Links {
+    pub fn dump(&self) -> io::Result<Vec<Link>> {
+        let mut slot = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
+        let socket = match slot.take() {
+            Some(socket) => socket,
+            None => connect()?,
+        };
+        let mut links = Vec::new();
+        for _ in 0..DUMP_TRIES {
+            links.clear();
+            if !dump(&socket, &mut links)? {
+                break;
+            }
         }
+        *slot = Some(socket);
+        Ok(links)
     }
-    Ok(links)
 }
 
 fn connect() -> io::Result<Socket> {
@@ -318,7 +333,10 @@ mod tests {
 
     #[test]
     fn dumps_the_loopback_interface() {
-        let links = dump_links().unwrap();
+        let dumper = Links::default();
+        let links = dumper.dump().unwrap();
+        // The kept socket serves the next scrape too.
+        assert_eq!(dumper.dump().unwrap(), links);
         let lo = links.iter().find(|l| l.name == "lo").unwrap();
         assert_eq!(lo.number("type"), Some(Some(772))); // ARPHRD_LOOPBACK
         assert_eq!(lo.info("address"), Some("00:00:00:00:00:00"));
