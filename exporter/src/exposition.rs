@@ -233,7 +233,7 @@ fn write_text_sample(
         out.push('}');
     }
     out.push(' ');
-    out.push_str(&format_value(value));
+    write_value(out, value);
     out.push('\n');
 }
 
@@ -261,19 +261,32 @@ fn escape_label_value(out: &mut String, value: &str) {
 /// Formats a sample value the way Prometheus parses it: `+Inf`, `-Inf`, `NaN`, and the
 /// shortest representation that round-trips otherwise.
 pub fn format_value(v: f64) -> String {
+    let mut text = String::new();
+    write_value(&mut text, v);
+    text
+}
+
+/// [`format_value`] appended to `out`, without a `String` per sample in the common cases
+/// (integers, and values whose plain form is short).
+fn write_value(out: &mut String, v: f64) {
+    // Writing into a String cannot fail.
     if v.is_nan() {
-        "NaN".to_owned()
+        out.push_str("NaN");
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
+        let _ = write!(out, "{}", v as i64);
     } else {
-        let plain = format!("{v}");
-        let scientific = format!("{v:e}");
-        if plain.len() <= scientific.len() {
-            plain
-        } else {
-            scientific
+        let start = out.len();
+        let _ = write!(out, "{v}");
+        // `{:e}` needs at least 4 characters ("1e-7") and is only ever shorter for very
+        // large or very small magnitudes, whose plain form is long.
+        if out.len() - start > 4 {
+            let scientific = format!("{v:e}");
+            if scientific.len() < out.len() - start {
+                out.truncate(start);
+                out.push_str(&scientific);
+            }
         }
     }
 }
@@ -409,5 +422,10 @@ mod tests {
         assert_eq!(format_value(3.0), "3");
         assert_eq!(format_value(0.25), "0.25");
         assert_eq!(format_value(1.5e300), "1.5e300");
+        assert_eq!(format_value(1e-7), "1e-7");
+        assert_eq!(format_value(0.0001), "1e-4");
+        assert_eq!(format_value(123.456), "123.456");
+        assert_eq!(format_value(-2.5), "-2.5");
+        assert_eq!(format_value(1e15), "1e15");
     }
 }

@@ -6,9 +6,13 @@
 //! by their position in the file: with an offline CPU the kernel skips its line (`cpu0`,
 //! `cpu2`), and positional numbering would then put one CPU's time under another's label.
 
+mod topology;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+
+use topology::Topology;
 
 use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
 use crate::exposition::{Kind, MetricSet};
@@ -45,6 +49,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
     Ok(Box::new(CpuCollector {
         stat: ctx.paths.proc("stat"),
         cpu_dir: ctx.paths.sys("devices/system/cpu"),
+        topology: Topology::new(ctx.paths.sys("devices/system/cpu")),
         // USER_HZ is 100 on every Linux architecture in use; asking keeps us right if not.
         ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
         last: Mutex::new(BTreeMap::new()),
@@ -54,6 +59,7 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
 struct CpuCollector {
     stat: PathBuf,
     cpu_dir: PathBuf,
+    topology: Topology,
     ticks_per_second: f64,
     /// Last seconds exported per CPU, so the counters never go backwards.
     last: Mutex<BTreeMap<u32, [f64; 10]>>,
@@ -100,7 +106,8 @@ impl Collector for CpuCollector {
             guest.sample(&[("cpu", &cpu), ("mode", "nice")], values[GUEST_NICE]);
         }
 
-        self.throttles(out);
+        let online: Vec<u32> = seconds.iter().map(|(cpu, _)| *cpu).collect();
+        self.throttles(&online, out);
         self.isolated(out);
         Ok(())
     }
@@ -109,30 +116,15 @@ impl Collector for CpuCollector {
 impl CpuCollector {
     /// `node_cpu_{core,package}_throttles_total` from `cpuN/thermal_throttle` (Intel only).
     /// Each core and package is read once, from the first CPU that belongs to it.
-    fn throttles(&self, out: &mut MetricSet) {
-        let mut packages: BTreeMap<u64, Option<u64>> = BTreeMap::new();
-        let mut cores: BTreeMap<(u64, u64), Option<u64>> = BTreeMap::new();
-        for (_, dir) in cpu_dirs(&self.cpu_dir) {
-            let (Some(package), Some(core)) = (
-                read_u64(&dir.join("topology/physical_package_id")),
-                read_u64(&dir.join("topology/core_id")),
-            ) else {
-                continue;
-            };
-            cores
-                .entry((package, core))
-                .or_insert_with(|| read_u64(&dir.join("thermal_throttle/core_throttle_count")));
-            packages
-                .entry(package)
-                .or_insert_with(|| read_u64(&dir.join("thermal_throttle/package_throttle_count")));
-        }
+    fn throttles(&self, online: &[u32], out: &mut MetricSet) {
+        let files = self.topology.throttle_files(online);
         let family = out.family(
             "node_cpu_core_throttles_total",
             "Number of times this CPU core has been throttled.",
             Kind::Counter,
         );
-        for ((package, core), count) in cores {
-            if let Some(count) = count {
+        for (&(package, core), path) in &files.cores {
+            if let Some(count) = read_u64(path) {
                 family.sample(
                     &[
                         ("core", &core.to_string()),
@@ -147,8 +139,8 @@ impl CpuCollector {
             "Number of times this CPU package has been throttled.",
             Kind::Counter,
         );
-        for (package, count) in packages {
-            if let Some(count) = count {
+        for (&package, path) in &files.packages {
+            if let Some(count) = read_u64(path) {
                 family.sample(&[("package", &package.to_string())], count as f64);
             }
         }
@@ -310,6 +302,40 @@ ctxt 1230767
         replugged[IDLE] = 1.0;
         replugged[4] = 0.5;
         assert_eq!(monotonic(prev, replugged), replugged);
+    }
+
+    /// The topology is cached, the counters are not: a throttle between two scrapes shows.
+    #[test]
+    fn throttle_counters_are_read_on_every_scrape() {
+        let root = tempfile::tempdir().unwrap();
+        let cpu0 = root.path().join("cpu0");
+        std::fs::create_dir_all(cpu0.join("topology")).unwrap();
+        std::fs::create_dir_all(cpu0.join("thermal_throttle")).unwrap();
+        std::fs::write(cpu0.join("topology/physical_package_id"), "0\n").unwrap();
+        std::fs::write(cpu0.join("topology/core_id"), "0\n").unwrap();
+        let stat = root.path().join("stat");
+        std::fs::write(&stat, "cpu0 1 2 3 4\n").unwrap();
+        let collector = CpuCollector {
+            stat,
+            cpu_dir: root.path().to_owned(),
+            topology: Topology::new(root.path().to_owned()),
+            ticks_per_second: 100.0,
+            last: Mutex::new(BTreeMap::new()),
+        };
+        let core_throttles = |count: &str| {
+            std::fs::write(cpu0.join("thermal_throttle/core_throttle_count"), count).unwrap();
+            let mut out = MetricSet::default();
+            collector.collect(&mut out).unwrap();
+            out.normalize();
+            let family = out
+                .families
+                .iter()
+                .find(|f| f.name == "node_cpu_core_throttles_total")
+                .unwrap();
+            family.samples[0].value.clone()
+        };
+        assert_eq!(core_throttles("3\n"), crate::exposition::Value::Number(3.0));
+        assert_eq!(core_throttles("5\n"), crate::exposition::Value::Number(5.0));
     }
 
     #[test]

@@ -112,18 +112,23 @@ impl Collector for FilesystemCollector {
         });
         // A filesystem mounted twice on one point (or listed twice) is one series.
         let mut seen = HashSet::with_capacity(mounts.len());
-        let mut rows = Vec::with_capacity(mounts.len());
-        for mount in &mounts {
-            let key = (
-                mount.device.as_str(),
-                mount.mount_point.as_str(),
-                mount.fs_type.as_str(),
-            );
-            if !seen.insert(key) {
-                continue;
-            }
-            let target = self.paths.rooted(&mount.mount_point);
-            let outcome = self.statfs.usage(&target);
+        let unique: Vec<&Mount> = mounts
+            .iter()
+            .filter(|m| {
+                seen.insert((
+                    m.device.as_str(),
+                    m.mount_point.as_str(),
+                    m.fs_type.as_str(),
+                ))
+            })
+            .collect();
+        let targets: Vec<_> = unique
+            .iter()
+            .map(|m| self.paths.rooted(&m.mount_point))
+            .collect();
+        let outcomes = self.statfs.usage_all(&targets);
+        let mut rows = Vec::with_capacity(unique.len());
+        for ((mount, target), outcome) in unique.into_iter().zip(&targets).zip(outcomes) {
             match &outcome {
                 Outcome::Usage(_) => {}
                 Outcome::Failed(e) => tracing::debug!(

@@ -3,8 +3,9 @@
 //! `std::fs::read_to_string` asks for the file's size first (a `statx` and an `lseek`),
 //! useless here: procfs reports 0 and sysfs 4096 for everything. A scrape reads ~130 such
 //! files. [`AttrDir`] further opens the attributes of one sysfs directory relative to a
-//! directory fd instead of walking the whole path again for each: netclass alone reads ~22
-//! attributes per interface per scrape.
+//! directory fd instead of walking the whole path again for each (netclass reads up to 22
+//! attributes per interface per scrape, 6 when rtnetlink supplies the rest), with one `read`
+//! each.
 
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
@@ -58,10 +59,14 @@ impl AttrDir {
         let mut chunk = [0u8; 4096];
         loop {
             let n = rustix::io::read(&file, &mut chunk[..])?;
-            if n == 0 {
+            self.buf.extend_from_slice(&chunk[..n]);
+            // A sysfs attribute is one `show()` record that the kernel hands out whole: a read
+            // that did not fill the buffer has reached the end, so the usual second read
+            // that returns 0 is skipped. (Not so for multi-record /proc files, which stop
+            // short before a record that does not fit; those go through read_to_string.)
+            if n < chunk.len() {
                 break;
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
         let text = std::str::from_utf8(&self.buf)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;

@@ -49,11 +49,10 @@ impl Collector for MeminfoCollector {
 fn parse_meminfo(text: &str) -> Result<Vec<(String, f64)>, String> {
     let mut fields = Vec::new();
     for line in text.lines() {
-        let parts: Vec<&str> = line.split_ascii_whitespace().collect();
-        let (key, value, unit) = match parts.as_slice() {
-            [] => continue,
-            [key, value] => (*key, *value, None),
-            [key, value, unit] => (*key, *value, Some(*unit)),
+        let mut parts = line.split_ascii_whitespace();
+        let (key, value, unit) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (None, ..) => continue,
+            (Some(key), Some(value), unit, None) => (key, value, unit),
             _ => return Err(format!("unexpected line {line:?}")),
         };
         let key = key
@@ -62,30 +61,31 @@ fn parse_meminfo(text: &str) -> Result<Vec<(String, f64)>, String> {
         let value: f64 = value
             .parse()
             .map_err(|_| format!("bad value {value:?} for {key}"))?;
-        let key = rename(key);
         fields.push(match unit {
-            None => (key, value),
-            Some("kB") => (format!("{key}_bytes"), value * 1024.0),
+            None => (rename(key, ""), value),
+            Some("kB") => (rename(key, "_bytes"), value * 1024.0),
             Some(other) => return Err(format!("unknown unit {other:?} for {key}")),
         });
     }
     Ok(fields)
 }
 
-/// `Active(anon)` → `Active_anon`: the parenthesised part (first `(` to last `)`) becomes a
-/// `_`-prefixed suffix, as node_exporter's `\((.*)\)` → `_$1`.
-fn rename(key: &str) -> String {
+/// `Active(anon)` → `Active_anon` (then `suffix`): the parenthesised part (first `(` to last
+/// `)`) becomes a `_`-prefixed suffix, as node_exporter's `\((.*)\)` → `_$1`. One `String`
+/// per field: a scrape names ~55 of them.
+fn rename(key: &str, suffix: &str) -> String {
+    let mut name = String::with_capacity(key.len() + suffix.len() + 1);
     match (key.find('('), key.rfind(')')) {
         (Some(open), Some(close)) if open < close => {
-            format!(
-                "{}_{}{}",
-                &key[..open],
-                &key[open + 1..close],
-                &key[close + 1..]
-            )
+            name.push_str(&key[..open]);
+            name.push('_');
+            name.push_str(&key[open + 1..close]);
+            name.push_str(&key[close + 1..]);
         }
-        _ => key.to_owned(),
+        _ => name.push_str(key),
     }
+    name.push_str(suffix);
+    name
 }
 
 #[cfg(test)]

@@ -8,14 +8,24 @@
 //! every file in the directory). A file the kernel refuses to read is normal: `carrier` and
 //! `speed` answer EINVAL while the link is down, `phys_port_name` EOPNOTSUPP on most drivers;
 //! such a metric is left out for that device.
+//!
+//! With the default sysfs root, the interface list and most attributes come from one
+//! rtnetlink dump ([`netlink`]) and only the rest from files; the series and values are the
+//! same either way (a test compares the two on the live interfaces).
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+
+mod netlink;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::kernel_files::AttrDir;
 use super::{BuildContext, Collector, CollectorError, CollectorSpec};
 use crate::config::DeviceFilter;
 use crate::exposition::{Kind, MetricSet};
+use crate::paths::Paths;
+use netlink::{Link, Links};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
     name: "netclass",
@@ -63,12 +73,19 @@ fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
             device_include: filter.device_include.clone(),
             device_exclude: filter.device_exclude.clone(),
         },
+        netlink: (ctx.paths.sysfs == Paths::default().sysfs).then(Links::default),
+        netlink_warned: AtomicBool::new(false),
     }))
 }
 
 struct NetclassCollector {
     class: PathBuf,
     filter: DeviceFilter,
+    /// Set when `class` is this namespace's `/sys/class/net`, which rtnetlink describes too.
+    netlink: Option<Links>,
+    /// A failed dump (e.g. netlink sockets denied by a seccomp profile) is logged once, then
+    /// every scrape quietly reads the files.
+    netlink_warned: AtomicBool,
 }
 
 /// What one interface directory yielded.
@@ -84,6 +101,31 @@ struct Device {
 
 impl Collector for NetclassCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
+        let mut devices = match self.netlink.as_ref().map(Links::dump) {
+            Some(Ok(links)) => links
+                .into_iter()
+                .filter(|link| self.filter.accepts(&link.name))
+                .map(|link| {
+                    read_device(&self.class.join(&link.name), link.name.clone(), Some(&link))
+                })
+                .collect(),
+            Some(Err(e)) => {
+                if !self.netlink_warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %e, "netclass: rtnetlink dump failed, reading sysfs instead");
+                }
+                self.read_sysfs()?
+            }
+            None => self.read_sysfs()?,
+        };
+        devices.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        emit(&devices, out);
+        Ok(())
+    }
+}
+
+impl NetclassCollector {
+    /// Every interface directory under `class`, all attributes from files.
+    fn read_sysfs(&self) -> Result<Vec<Device>, CollectorError> {
         let entries = match std::fs::read_dir(&self.class) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -99,26 +141,31 @@ impl Collector for NetclassCollector {
                 });
             }
         };
-        let mut devices: Vec<Device> = entries
+        Ok(entries
             .filter_map(Result::ok)
             // `bonding_masters` is a plain file; interfaces are links to directories.
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|name| self.filter.accepts(name))
-            .map(|name| read_device(&self.class.join(&name), name))
-            .collect();
-        devices.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        emit(&devices, out);
-        Ok(())
+            .map(|name| read_device(&self.class.join(&name), name, None))
+            .collect())
     }
 }
 
-fn read_device(dir: &Path, name: String) -> Device {
+/// One interface: each attribute from `link` where rtnetlink carries it, else from its file.
+fn read_device(dir: &Path, name: String, link: Option<&Link>) -> Device {
     let mut attrs = AttrDir::open(dir).ok();
     let mut read = |file: &str| attrs.as_mut()?.read(file).ok().map(str::to_owned);
-    let info = INFO.map(|file| read(file).unwrap_or_default());
-    let numbers = NUMERIC.map(|(file, _, _)| number(dir, file, read(file)));
-    let speed_mbps = number(dir, "speed", read("speed")).filter(|s| *s >= 0);
+    let info = INFO.map(|file| match link.and_then(|l| l.info(file)) {
+        Some(text) => text.to_owned(),
+        None => read(file).unwrap_or_default(),
+    });
+    let mut numeric = |file: &str| match link.and_then(|l| l.number(file)) {
+        Some(value) => value,
+        None => number(dir, file, read(file)),
+    };
+    let numbers = NUMERIC.map(|(file, _, _)| numeric(file));
+    let speed_mbps = numeric("speed").filter(|s| *s >= 0);
     Device {
         name,
         info,
@@ -236,6 +283,8 @@ mod tests {
         NetclassCollector {
             class: root.to_owned(),
             filter,
+            netlink: None,
+            netlink_warned: AtomicBool::new(false),
         }
         .collect(&mut out)
         .unwrap();
@@ -324,12 +373,44 @@ mod tests {
         assert_eq!(samples(&out, "node_network_up"), [("eth0".into(), 1.0)]);
     }
 
+    /// The rtnetlink path must give the very series and values the files give, on this
+    /// host's real interfaces (lo, and whatever else the machine has).
+    #[test]
+    fn netlink_matches_sysfs_on_live_interfaces() {
+        let live = |netlink| {
+            let mut out = MetricSet::default();
+            NetclassCollector {
+                class: Paths::default().sys("class/net"),
+                filter: DeviceFilter::default(),
+                netlink,
+                netlink_warned: AtomicBool::new(false),
+            }
+            .collect(&mut out)
+            .unwrap();
+            out
+        };
+        let from_files = live(None);
+        let from_netlink = live(Some(Links::default()));
+        assert!(!from_files.families.is_empty());
+        assert!(
+            samples(&from_files, "node_network_up")
+                .iter()
+                .any(|(device, _)| device == "lo")
+        );
+        for (files, netlink) in from_files.families.iter().zip(&from_netlink.families) {
+            assert_eq!(files, netlink, "{} differs", files.name);
+        }
+        assert_eq!(from_files, from_netlink);
+    }
+
     #[test]
     fn missing_class_is_no_data() {
         let root = tempfile::tempdir().unwrap();
         let result = NetclassCollector {
             class: root.path().join("net"),
             filter: DeviceFilter::default(),
+            netlink: None,
+            netlink_warned: AtomicBool::new(false),
         }
         .collect(&mut MetricSet::default());
         assert!(matches!(result, Err(CollectorError::NoData(_))));

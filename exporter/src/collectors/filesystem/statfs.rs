@@ -5,9 +5,9 @@
 //! as failed and remembered as stuck: later scrapes skip it (instead of starting another
 //! thread that would hang as well) until the stuck call returns.
 //!
-//! The calls run on one long-lived worker thread, so a healthy scrape starts no thread. When a
-//! call overruns, that worker is left behind with the stuck call and a fresh one takes the
-//! next mount; the abandoned worker clears the mount's stuck mark when its call returns, then
+//! The calls run on one long-lived worker thread, so a healthy scrape starts no thread; a
+//! scrape hands it all its mounts at once. When a call overruns, that worker is left behind
+//! with the stuck call and a fresh one takes the remaining mounts; the abandoned worker clears the mount's stuck mark when its call returns, then
 //! exits. So there is at most one thread per stuck mount, plus one.
 
 use std::collections::HashSet;
@@ -66,7 +66,7 @@ pub enum Outcome {
 type Reply = io::Result<Usage>;
 
 struct Worker {
-    jobs: mpsc::Sender<PathBuf>,
+    jobs: mpsc::Sender<Vec<PathBuf>>,
     replies: mpsc::Receiver<Reply>,
 }
 
@@ -95,62 +95,113 @@ impl<S: StatFs> TimedStatFs<S> {
         }
     }
 
-    pub fn usage(&self, path: &Path) -> Outcome {
-        if lock(&self.stuck).contains(path) {
-            return Outcome::Stuck;
+    /// One outcome per path, in order. All the paths go to the worker in one message and it
+    /// answers them one by one, so a scrape wakes it once rather than once per mount; each
+    /// answer still has its own timeout.
+    pub fn usage_all(&self, paths: &[PathBuf]) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(paths.len());
+        let mut pending = Vec::with_capacity(paths.len());
+        {
+            let stuck = lock(&self.stuck);
+            for (index, path) in paths.iter().enumerate() {
+                if stuck.contains(path) {
+                    outcomes.push(Some(Outcome::Stuck));
+                } else {
+                    outcomes.push(None);
+                    pending.push(index);
+                }
+            }
         }
         let mut slot = lock(&self.worker);
+        while !pending.is_empty() {
+            let answered = self.run_batch(&mut slot, paths, &pending, &mut outcomes);
+            pending.drain(..answered);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Failed(io::Error::other("statfs not run"))))
+            .collect()
+    }
+
+    /// Sends `pending` to the worker and collects answers until one fails to come; returns
+    /// how many of `pending` got an outcome. A worker left with a stuck or panicked call is
+    /// dropped, and the caller sends the rest to a fresh one.
+    fn run_batch(
+        &self,
+        slot: &mut Option<Worker>,
+        paths: &[PathBuf],
+        pending: &[usize],
+        outcomes: &mut [Option<Outcome>],
+    ) -> usize {
         let worker = match slot.as_mut() {
             Some(worker) => worker,
             None => match self.spawn_worker() {
                 Ok(worker) => slot.insert(worker),
-                Err(e) => return Outcome::Failed(e),
+                Err(e) => {
+                    let message = e.to_string();
+                    for &index in pending {
+                        outcomes[index] = Some(Outcome::Failed(io::Error::other(message.clone())));
+                    }
+                    return pending.len();
+                }
             },
         };
-        if worker.jobs.send(path.to_owned()).is_err() {
+        let batch = pending.iter().map(|&index| paths[index].clone()).collect();
+        if worker.jobs.send(batch).is_err() {
             *slot = None;
-            return Outcome::Failed(io::Error::other("statfs worker exited"));
+            outcomes[pending[0]] = Some(Outcome::Failed(io::Error::other("statfs worker exited")));
+            return 1;
         }
-        match worker.replies.recv_timeout(self.timeout) {
-            Ok(reply) => outcome(reply),
-            Err(RecvTimeoutError::Disconnected) => {
-                // The worker panicked inside the call; the next mount gets a new one.
-                *slot = None;
-                Outcome::Failed(io::Error::other("statfs worker exited"))
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                let mut stuck = lock(&self.stuck);
-                // The reply may have arrived between the timeout and taking the lock.
-                if let Ok(reply) = worker.replies.try_recv() {
-                    return outcome(reply);
+        for (answered, &index) in pending.iter().enumerate() {
+            match worker.replies.recv_timeout(self.timeout) {
+                Ok(reply) => outcomes[index] = Some(outcome(reply)),
+                Err(RecvTimeoutError::Disconnected) => {
+                    // The worker panicked inside this call; the rest go to a new one.
+                    *slot = None;
+                    outcomes[index] =
+                        Some(Outcome::Failed(io::Error::other("statfs worker exited")));
+                    return answered + 1;
                 }
-                stuck.insert(path.to_owned());
-                // Dropped with the lock held: the worker's reply now fails, and it clears
-                // the mark itself when the call returns.
-                *slot = None;
-                Outcome::TimedOut
+                Err(RecvTimeoutError::Timeout) => {
+                    let mut stuck = lock(&self.stuck);
+                    // The reply may have arrived between the timeout and taking the lock.
+                    if let Ok(reply) = worker.replies.try_recv() {
+                        outcomes[index] = Some(outcome(reply));
+                        continue;
+                    }
+                    stuck.insert(paths[index].clone());
+                    // Dropped with the lock held: the worker's reply now fails, and it
+                    // clears the mark itself when the call returns, then exits without
+                    // touching the rest of the batch.
+                    *slot = None;
+                    outcomes[index] = Some(Outcome::TimedOut);
+                    return answered + 1;
+                }
             }
         }
+        pending.len()
     }
 
     fn spawn_worker(&self) -> io::Result<Worker> {
-        let (jobs, job_rx) = mpsc::channel::<PathBuf>();
+        let (jobs, job_rx) = mpsc::channel::<Vec<PathBuf>>();
         let (reply_tx, replies) = mpsc::channel();
         let inner = Arc::clone(&self.inner);
         let stuck = Arc::clone(&self.stuck);
         std::thread::Builder::new()
             .name("statfs".into())
             .spawn(move || {
-                while let Ok(path) = job_rx.recv() {
-                    let reply = inner.usage(&path);
-                    let mut stuck = lock(&stuck);
-                    if reply_tx.send(reply).is_err() {
-                        stuck.remove(&path);
-                        tracing::info!(
-                            path = %path.display(),
-                            "statfs returned after its timeout; the mount is checked again"
-                        );
-                        return;
+                while let Ok(batch) = job_rx.recv() {
+                    for path in batch {
+                        let reply = inner.usage(&path);
+                        let mut stuck = lock(&stuck);
+                        if reply_tx.send(reply).is_err() {
+                            stuck.remove(&path);
+                            tracing::info!(
+                                path = %path.display(),
+                                "statfs returned after its timeout; the mount is checked again"
+                            );
+                            return;
+                        }
                     }
                 }
             })?;
@@ -201,31 +252,55 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_hung_mount_times_out_is_skipped_and_recovers() {
+    fn usage(statfs: &TimedStatFs<Arc<Hanging>>, path: &str) -> Outcome {
+        statfs.usage_all(&[PathBuf::from(path)]).remove(0)
+    }
+
+    fn hanging() -> (mpsc::Sender<()>, Arc<Hanging>) {
         let (release, rx) = mpsc::channel();
         let hanging = Arc::new(Hanging {
             release: Mutex::new(rx),
             calls: AtomicUsize::new(0),
         });
+        (release, hanging)
+    }
+
+    #[test]
+    fn a_hung_mount_in_a_batch_does_not_hold_up_the_rest() {
+        let (release, hanging) = hanging();
+        let statfs = TimedStatFs::new(Arc::clone(&hanging), Duration::from_millis(500));
+        let paths = ["/ok", "/hang", "/gone", "/ok2"].map(PathBuf::from);
+        let outcomes = statfs.usage_all(&paths);
+        assert!(matches!(outcomes[0], Outcome::Usage(u) if u == USAGE));
+        assert!(matches!(outcomes[1], Outcome::TimedOut));
+        assert!(matches!(&outcomes[2], Outcome::Failed(e) if e.kind() == io::ErrorKind::NotFound));
+        assert!(matches!(outcomes[3], Outcome::Usage(u) if u == USAGE));
+        // Each path was called once: the abandoned worker did not go on with the batch.
+        assert_eq!(hanging.calls.load(Ordering::SeqCst), 4);
+        let outcomes = statfs.usage_all(&paths);
+        assert!(matches!(outcomes[1], Outcome::Stuck));
+        assert!(matches!(outcomes[3], Outcome::Usage(_)));
+        release.send(()).unwrap();
+    }
+
+    #[test]
+    fn a_hung_mount_times_out_is_skipped_and_recovers() {
+        let (release, hanging) = hanging();
         // Generous for the calls that answer at once, on a loaded CI machine.
         let statfs = TimedStatFs::new(Arc::clone(&hanging), Duration::from_millis(500));
 
         let start = Instant::now();
-        assert!(matches!(
-            statfs.usage(Path::new("/hang")),
-            Outcome::TimedOut
-        ));
+        assert!(matches!(usage(&statfs, "/hang"), Outcome::TimedOut));
         assert!(start.elapsed() < Duration::from_secs(2));
         // Other mounts are served by a fresh worker while the first is blocked.
-        assert!(matches!(statfs.usage(Path::new("/ok")), Outcome::Usage(u) if u == USAGE));
+        assert!(matches!(usage(&statfs, "/ok"), Outcome::Usage(u) if u == USAGE));
         assert!(matches!(
-            statfs.usage(Path::new("/gone")),
+            usage(&statfs, "/gone"),
             Outcome::Failed(e) if e.kind() == io::ErrorKind::NotFound
         ));
         // The stuck mount is skipped without another call (no second hung thread).
         let calls = hanging.calls.load(Ordering::SeqCst);
-        assert!(matches!(statfs.usage(Path::new("/hang")), Outcome::Stuck));
+        assert!(matches!(usage(&statfs, "/hang"), Outcome::Stuck));
         assert_eq!(hanging.calls.load(Ordering::SeqCst), calls);
 
         // The server comes back: the blocked call returns and clears the mark.
@@ -237,7 +312,7 @@ mod tests {
         }
         release.send(()).unwrap();
         assert!(matches!(
-            statfs.usage(Path::new("/hang")),
+            usage(&statfs, "/hang"),
             Outcome::Usage(u) if u == USAGE
         ));
     }
