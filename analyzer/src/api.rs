@@ -49,6 +49,8 @@ pub struct ApiState {
     pub applier: Arc<Mutex<crate::recommend::apply::Applier>>,
     /// Live anomaly detection, for its `/metrics` families (`None` when disabled).
     pub anomaly: Option<Arc<Mutex<Engine>>>,
+    /// The browser that prints PDF reports (`reports.chromium`), as for scheduled reports.
+    pub report_chromium: std::path::PathBuf,
 }
 
 impl ApiState {

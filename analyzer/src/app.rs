@@ -193,6 +193,7 @@ pub async fn run(settings: Settings, args: RunArgs) -> Result<(), RunError> {
         analysis_config: config.analysis.clone(),
         applier,
         anomaly,
+        report_chromium: config.reports.chromium.clone(),
     });
     let router = server::protect(
         api::router(state),

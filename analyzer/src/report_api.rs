@@ -7,7 +7,6 @@
 //! built at a time (others wait their turn) on a blocking thread with its own read
 //! connection: a report never stalls scrapes or holds the API's shared reader.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,11 +18,12 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::api::{ApiError, ApiState, parse_time};
-use crate::report::{self, Period, Report, ReportError};
+use clap::ValueEnum;
+
+use crate::cli::ReportFormat;
+use crate::report::{self, Period, ReportError};
 use crate::storage::{self, Reader};
 
-/// The browser that prints the PDF form, looked up on `PATH` as the CLI's default.
-const CHROMIUM: &str = "chromium";
 const DAY_MS: i64 = 86_400_000;
 
 pub fn routes() -> Router<Arc<ApiState>> {
@@ -45,44 +45,13 @@ struct ReportQuery {
     end: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Format {
-    Html,
-    Pdf,
-    Csv,
-    Json,
-}
-
-impl Format {
-    fn parse(text: &str) -> Result<Self, ApiError> {
-        match text {
-            "html" => Ok(Self::Html),
-            "pdf" => Ok(Self::Pdf),
-            "csv" => Ok(Self::Csv),
-            "json" => Ok(Self::Json),
-            other => Err(ApiError::BadRequest(format!(
-                "format: expected html, pdf, csv or json, got {other:?}"
-            ))),
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Self::Html => "text/html; charset=utf-8",
-            Self::Pdf => "application/pdf",
-            Self::Csv => "text/csv; charset=utf-8",
-            Self::Json => "application/json",
-        }
-    }
-
-    fn extension(self) -> &'static str {
-        match self {
-            Self::Html => "html",
-            Self::Pdf => "pdf",
-            Self::Csv => "csv",
-            Self::Json => "json",
-        }
-    }
+/// The `format` parameter, spelled as `report --format` takes it.
+fn format(text: &str) -> Result<ReportFormat, ApiError> {
+    ReportFormat::from_str(text, false).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "format: expected html, pdf, csv or json, got {text:?}"
+        ))
+    })
 }
 
 /// The period the query names, with the label the report prints (as `report --period`).
@@ -134,31 +103,30 @@ async fn render(
     turn: Arc<Semaphore>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let format = Format::parse(query.format.as_deref().unwrap_or("html"))?;
+    let format = format(query.format.as_deref().unwrap_or("html"))?;
     let now_ms = storage::now_ms();
     let (name, period) = period(&query, now_ms)?;
     let _turn = turn
         .acquire()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let path = state.db_path.clone();
+    let (path, chromium) = (state.db_path.clone(), state.report_chromium.clone());
     let body = tokio::task::spawn_blocking(move || {
         let reader = Reader::open(&path)?;
         let built = report::build(&reader, period, now_ms, &indicatif::ProgressBar::hidden())?;
-        encode(&built, format)
+        let mut out = Vec::new();
+        report::render::write(&built, format, &chromium, &mut out)?;
+        Ok::<_, ReportError>(out)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(|e| ApiError::Internal(format!("report: {e}")))?;
     let day = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + millis(now_ms));
-    let file = format!(
-        "pulse-report-{name}-{}.{}",
-        &day.to_string()[..10],
-        format.extension()
-    );
+    let (content_type, extension) = report::render::media_type(format);
+    let file = format!("pulse-report-{name}-{}.{extension}", &day.to_string()[..10]);
     Ok((
         [
-            (header::CONTENT_TYPE, format.content_type().to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{file}\""),
@@ -173,20 +141,6 @@ async fn render(
 
 fn millis(ms: i64) -> std::time::Duration {
     std::time::Duration::from_millis(ms.max(0) as u64)
-}
-
-/// The report in `format`, through the same writers as the `report` command.
-fn encode(built: &Report, format: Format) -> Result<Vec<u8>, ReportError> {
-    let mut out = Vec::new();
-    match format {
-        Format::Html => report::html::write(built, &mut out)?,
-        Format::Pdf => report::pdf::write(built, Path::new(CHROMIUM), &mut out)?,
-        Format::Csv => report::csv::write(built, &mut out)?,
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, built).map_err(std::io::Error::from)?
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -244,6 +198,6 @@ mod tests {
             let got = message(period(&q, now).unwrap_err());
             assert!(got.starts_with(expected), "{got:?} lacks {expected:?}");
         }
-        assert!(message(Format::parse("docx").unwrap_err()).starts_with("format:"));
+        assert!(message(format("docx").unwrap_err()).starts_with("format:"));
     }
 }
