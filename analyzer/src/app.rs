@@ -511,28 +511,26 @@ fn parse_time(flag: &'static str, value: &str, now_ms: i64) -> Result<i64, Analy
 }
 
 fn report_period(args: &ReportArgs, now_ms: i64) -> Result<Period, AnalysisError> {
-    const DAY: i64 = 86_400_000;
-    let (label, start_ms, end_ms) = match args.period {
-        ReportPeriod::Day => ("last 24 hours".to_owned(), now_ms - DAY, now_ms),
-        ReportPeriod::Week => ("last 7 days".to_owned(), now_ms - 7 * DAY, now_ms),
+    let period = match args.period {
+        ReportPeriod::Day => Period::last_day(now_ms),
+        ReportPeriod::Week => Period::last_week(now_ms),
         ReportPeriod::Custom => {
             let since = args.since.as_deref().ok_or(AnalysisError::NoSince)?;
-            let start = parse_time("--since", since, now_ms)?;
-            let end = match args.until.as_deref() {
+            let end_ms = match args.until.as_deref() {
                 Some(until) => parse_time("--until", until, now_ms)?,
                 None => now_ms,
             };
-            ("custom period".to_owned(), start, end)
+            Period {
+                label: "custom period".to_owned(),
+                start_ms: parse_time("--since", since, now_ms)?,
+                end_ms,
+            }
         }
     };
-    if start_ms >= end_ms {
+    if period.start_ms >= period.end_ms {
         return Err(AnalysisError::Empty);
     }
-    Ok(Period {
-        label,
-        start_ms,
-        end_ms,
-    })
+    Ok(period)
 }
 
 /// `report`: builds the report (with a progress bar that only shows on a terminal) and

@@ -24,8 +24,6 @@ use crate::cli::ReportFormat;
 use crate::report::{self, Period, ReportError};
 use crate::storage::{self, Reader};
 
-const DAY_MS: i64 = 86_400_000;
-
 pub fn routes() -> Router<Arc<ApiState>> {
     let turn = Arc::new(Semaphore::new(1));
     Router::new().route(
@@ -59,19 +57,24 @@ fn period(query: &ReportQuery, now_ms: i64) -> Result<(&'static str, Period), Ap
     let time = |text: &str, name: &str| {
         parse_time(text, now_ms).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))
     };
-    let (name, label, start_ms, end_ms) = match query.period.as_deref().unwrap_or("day") {
-        "day" => ("day", "last 24 hours", now_ms - DAY_MS, now_ms),
-        "week" => ("week", "last 7 days", now_ms - 7 * DAY_MS, now_ms),
+    let (name, period) = match query.period.as_deref().unwrap_or("day") {
+        "day" => ("day", Period::last_day(now_ms)),
+        "week" => ("week", Period::last_week(now_ms)),
         "custom" => {
             let start = query
                 .start
                 .as_deref()
                 .ok_or_else(|| ApiError::BadRequest("start: required with period=custom".into()))?;
-            let end = match query.end.as_deref() {
+            let end_ms = match query.end.as_deref() {
                 Some(end) => time(end, "end")?,
                 None => now_ms,
             };
-            ("custom", "custom period", time(start, "start")?, end)
+            let period = Period {
+                label: "custom period".to_owned(),
+                start_ms: time(start, "start")?,
+                end_ms,
+            };
+            ("custom", period)
         }
         other => {
             return Err(ApiError::BadRequest(format!(
@@ -84,17 +87,10 @@ fn period(query: &ReportQuery, now_ms: i64) -> Result<(&'static str, Period), Ap
             "start: only with period=custom".into(),
         ));
     }
-    if start_ms >= end_ms {
+    if period.start_ms >= period.end_ms {
         return Err(ApiError::BadRequest("start: must be before end".into()));
     }
-    Ok((
-        name,
-        Period {
-            label: label.to_owned(),
-            start_ms,
-            end_ms,
-        },
-    ))
+    Ok((name, period))
 }
 
 async fn render(
@@ -146,6 +142,8 @@ fn millis(ms: i64) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DAY_MS: i64 = 86_400_000;
 
     fn query(period: Option<&str>, start: Option<&str>, end: Option<&str>) -> ReportQuery {
         ReportQuery {

@@ -42,6 +42,28 @@ pub struct Period {
     pub end_ms: i64,
 }
 
+impl Period {
+    const DAY_MS: i64 = 86_400_000;
+
+    /// The 24 hours before `end_ms`, as `report --period day` and the reports API name them.
+    pub fn last_day(end_ms: i64) -> Period {
+        Self::span("last 24 hours", Self::DAY_MS, end_ms)
+    }
+
+    /// The 7 days before `end_ms`.
+    pub fn last_week(end_ms: i64) -> Period {
+        Self::span("last 7 days", 7 * Self::DAY_MS, end_ms)
+    }
+
+    fn span(label: &str, length_ms: i64, end_ms: i64) -> Period {
+        Period {
+            label: label.to_owned(),
+            start_ms: end_ms - length_ms,
+            end_ms,
+        }
+    }
+}
+
 /// One headline number.
 #[derive(Debug, Clone, Serialize)]
 pub struct Number {
