@@ -108,16 +108,29 @@ fn parse_paired(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Stat>, St
             let value: f64 = value
                 .parse()
                 .map_err(|_| format!("line {value_no}: {protocol} {name}: bad value {value:?}"))?;
-            key.clear();
-            key.push_str(protocol);
-            key.push('_');
-            key.push_str(name);
-            if keep(&key) {
-                stats.push((key.clone(), value));
-            }
+            push_kept(&mut stats, &mut key, protocol, name, value, &keep);
         }
     }
     Ok(stats)
+}
+
+/// Adds `protocol_field` when the field filter keeps it. The name is built in the caller's
+/// scratch `key` and copied only when kept: most fields are dropped, so most need no allocation.
+fn push_kept(
+    stats: &mut Vec<Stat>,
+    key: &mut String,
+    protocol: &str,
+    field: &str,
+    value: f64,
+    keep: impl Fn(&str) -> bool,
+) {
+    key.clear();
+    key.push_str(protocol);
+    key.push('_');
+    key.push_str(field);
+    if keep(key) {
+        stats.push((key.clone(), value));
+    }
 }
 
 fn split_protocol(line: &str) -> Option<(&str, &str)> {
@@ -143,13 +156,7 @@ fn parse_snmp6(text: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<Stat>, Str
             .parse()
             .map_err(|_| format!("line {}: {name}: bad value {value:?}", index + 1))?;
         let (protocol, field) = name.split_at(six + 1);
-        key.clear();
-        key.push_str(protocol);
-        key.push('_');
-        key.push_str(field);
-        if keep(&key) {
-            stats.push((key.clone(), value));
-        }
+        push_kept(&mut stats, &mut key, protocol, field, value, &keep);
     }
     Ok(stats)
 }
