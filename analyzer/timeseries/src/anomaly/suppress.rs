@@ -15,6 +15,15 @@
 //!   false positive. Holding the peak undecayed for a window of one day of
 //!   5-minute samples reports the episode once, at its worst so far.
 //!
+//! - an **episode**: for `episode` samples after a point reported as news,
+//!   a further point is news only if it is `escalation` times as surprising
+//!   as the last one reported, and each such point that would have been news
+//!   extends the episode. The first two rules let a *rising* episode through
+//!   on every sample (each point a new maximum by a hair): a temperature
+//!   climbing for an hour was ten alerts, and on NAB ten false positives
+//!   where it fell outside the labelled window. A point that is markedly
+//!   worse still gets through at once.
+//!
 //! Points that are not news keep `fraction` of their surprise, so they
 //! still order below real news rather than collapsing to one value.
 
@@ -36,12 +45,29 @@ pub(crate) struct Suppressor {
     /// decreasing surprise, so the front is the window's maximum and the
     /// length never exceeds `window`.
     recent: VecDeque<(u64, f64)>,
+    /// Episode length in samples; 0 when the episode rule is off. The
+    /// `serde(default)`s read state saved before the rule existed.
+    #[serde(default)]
+    episode: u64,
+    #[serde(default)]
+    escalation: f64,
+    /// The latest sample of the current episode and the surprise last
+    /// reported in it.
+    #[serde(default)]
+    last_news: Option<(u64, f64)>,
 }
 
 impl Suppressor {
-    /// `half_life` 0 turns the peak rule off, `window` 0 the rest window;
-    /// with both off every surprise is reported as is.
-    pub(crate) fn new(half_life: f64, window: usize, fraction: f64) -> Self {
+    /// `half_life` 0 turns the peak rule off, `window` 0 the rest window,
+    /// `episode` 0 the episode rule; with all three off every surprise is
+    /// reported as is.
+    pub(crate) fn new(
+        half_life: f64,
+        window: usize,
+        episode: u64,
+        escalation: f64,
+        fraction: f64,
+    ) -> Self {
         Self {
             decay: if half_life > 0.0 {
                 0.5f64.powf(1.0 / half_life)
@@ -53,6 +79,9 @@ impl Suppressor {
             peak: 0.0,
             seen: 0,
             recent: VecDeque::new(),
+            episode,
+            escalation,
+            last_news: None,
         }
     }
 
@@ -74,7 +103,20 @@ impl Suppressor {
             self.recent.push_back((self.seen, surprise));
         }
 
-        if surprise > previous && surprise > window_max {
+        let mut news = surprise > previous && surprise > window_max;
+        if news && self.episode > 0 {
+            let episode = self
+                .last_news
+                .filter(|&(at, _)| self.seen - at <= self.episode);
+            match episode {
+                Some((_, reported)) if surprise < reported * self.escalation => {
+                    news = false;
+                    self.last_news = Some((self.seen, reported));
+                }
+                _ => self.last_news = Some((self.seen, surprise)),
+            }
+        }
+        if news {
             surprise
         } else {
             surprise * self.fraction
@@ -100,13 +142,13 @@ mod tests {
                 })
                 .count()
         };
-        assert_eq!(count(Suppressor::new(288.0, 0, 0.1)), 4);
-        assert_eq!(count(Suppressor::new(288.0, 288, 0.1)), 2);
+        assert_eq!(count(Suppressor::new(288.0, 0, 0, 1.0, 0.1)), 4);
+        assert_eq!(count(Suppressor::new(288.0, 288, 0, 1.0, 0.1)), 2);
     }
 
     #[test]
     fn news_again_after_the_window_and_the_decay() {
-        let mut s = Suppressor::new(10.0, 50, 0.1);
+        let mut s = Suppressor::new(10.0, 50, 0, 1.0, 0.1);
         assert_eq!(s.report(8.0), 8.0);
         assert_eq!(s.report(8.0), 0.8, "a repeat is not news");
         for _ in 0..60 {
@@ -117,20 +159,46 @@ mod tests {
 
     #[test]
     fn a_bigger_surprise_is_always_news() {
-        let mut s = Suppressor::new(288.0, 288, 0.1);
+        let mut s = Suppressor::new(288.0, 288, 0, 1.0, 0.1);
         s.report(5.0);
         assert_eq!(s.report(6.0), 6.0);
     }
 
     #[test]
+    fn a_rising_episode_is_reported_at_its_start_and_when_markedly_worse() {
+        // A ramp creeping up 2 % a sample for 30 samples, then a jump.
+        let ramp: Vec<f64> = (0..30).map(|i| 5.0 * 1.02f64.powi(i)).collect();
+        let count = |mut s: Suppressor| {
+            ramp.iter()
+                .chain(&[20.0])
+                .filter(|&&x| s.report(x) == x)
+                .count()
+        };
+        assert_eq!(count(Suppressor::new(288.0, 288, 0, 1.3, 0.1)), 31);
+        // Every 14th ramp point is 1.3 times the last report: 0, 14, 28, and the jump.
+        assert_eq!(count(Suppressor::new(288.0, 288, 12, 1.3, 0.1)), 4);
+    }
+
+    #[test]
+    fn a_new_episode_starts_once_the_last_has_been_quiet() {
+        let mut s = Suppressor::new(0.0, 5, 12, 1.3, 0.1);
+        assert_eq!(s.report(5.0), 5.0);
+        assert_eq!(s.report(5.5), 0.55, "same episode, not markedly worse");
+        for _ in 0..13 {
+            s.report(1.0);
+        }
+        assert_eq!(s.report(5.5), 5.5, "the episode ended 13 samples ago");
+    }
+
+    #[test]
     fn off_reports_everything() {
-        let mut s = Suppressor::new(0.0, 0, 0.1);
+        let mut s = Suppressor::new(0.0, 0, 0, 1.0, 0.1);
         assert!([3.0, 3.0, 2.0, 3.0].iter().all(|&x| s.report(x) == x));
     }
 
     #[test]
     fn the_window_stays_bounded() {
-        let mut s = Suppressor::new(0.0, 16, 0.1);
+        let mut s = Suppressor::new(0.0, 16, 0, 1.0, 0.1);
         for i in 0..1000 {
             s.report(f64::from(1000 - i));
         }
