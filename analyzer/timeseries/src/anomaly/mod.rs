@@ -746,11 +746,42 @@ mod tests {
     }
 
     #[test]
+    fn an_art_alarm_counts_only_where_the_ensemble_corroborates_it() {
+        // A repeating ramp, then a shape ART has never seen.
+        let series: Vec<f64> = (0..6_000)
+            .map(|i| {
+                let phase = (i % 140) as f64;
+                let ramp = if i >= 5_000 && i % 140 >= 35 {
+                    0.0
+                } else {
+                    phase.min(70.0)
+                };
+                ramp + 0.2 * noise(i)
+            })
+            .collect();
+        let with = |enabled: bool, corroboration: f64| {
+            let mut config = DetectorConfig::default();
+            config.art.enabled = enabled;
+            config.art.corroboration = corroboration;
+            run(&mut Detector::new(config), series.clone())
+        };
+        let without_art = with(false, 0.0);
+        assert_ne!(with(true, 0.0), without_art, "ART must have fired");
+        // Scores stay below 1, so a gate of 1 is never met: ART never counts.
+        assert_eq!(with(true, 1.0), without_art);
+    }
+
+    #[test]
     fn config_rejects_unknown_fields_and_fills_defaults() {
         let cfg: DetectorConfig =
             serde_json::from_str(r#"{"baseline_window": 100}"#).expect("valid config");
         assert_eq!(cfg.baseline_window, 100);
         assert_eq!(cfg.level_points, DetectorConfig::default().level_points);
         assert!(serde_json::from_str::<DetectorConfig>(r#"{"nope": 1}"#).is_err());
+        let cfg: DetectorConfig =
+            serde_json::from_str(r#"{"art": {"enabled": false}}"#).expect("valid config");
+        assert!(!cfg.art.enabled);
+        assert_eq!(cfg.art.probation, ArtConfig::default().probation);
+        assert!(serde_json::from_str::<DetectorConfig>(r#"{"art": {"nope": 1}}"#).is_err());
     }
 }
