@@ -50,12 +50,13 @@ pub struct AnomalyConfig {
     /// Metric names analysed live, every label set of each (default: [`DEFAULT_SERIES`]).
     pub series: Vec<String>,
     /// Most series with a live detector. A warmed-up detector holds about 260 kB at the
-    /// default windows (measured: 200 detectors after 10,000 points each), so the default
-    /// caps detection at about 65 MB; points of series beyond it are counted in
+    /// default windows (measured: 200 detectors after 10,000 points each), plus up to 76 kB
+    /// for its ART member's categories (38 kB measured the same way), so the default caps
+    /// detection at about 85 MB; points of series beyond it are counted in
     /// `pulse_anomaly_refused_points_total` and not analysed.
     pub max_series: usize,
-    /// Score at or above which a point is anomalous. 0.3 sits between the thresholds NAB's
-    /// standard (0.25) and low-false-positive (0.32) profiles pick on the shared split.
+    /// Score at or above which a point is anomalous. NAB's three profiles all pick 0.25 on
+    /// the shared split; 0.3 is a little stricter, for fewer alerts from noisy series.
     #[serde(deserialize_with = "score_threshold")]
     pub threshold: f64,
     /// An event ends once its series has gone this long without an anomalous point.

@@ -1,0 +1,194 @@
+//! Dual-vigilance Fuzzy ART over complement-coded feature vectors.
+//!
+//! A category is a hyper-box in feature space (its lower corner and the
+//! complement of its upper corner). A sample that matches a category at
+//! least `rho_ub` well is absorbed into it (the box grows to cover the
+//! sample: "fast commit"); one that matches the best category only between
+//! `rho_lb` and `rho_ub` becomes a new category of that *cluster*: a variant
+//! of something known. Below `rho_lb` nothing known resembles it: a new
+//! cluster, which is what the detector reports as a possible anomaly.
+//!
+//! The number of categories is capped, dropping the least recently matched
+//! one, so memory per series is bounded: 288 bytes per category (32
+//! weights and the `Vec` and clock beside them).
+
+use serde::{Deserialize, Serialize};
+
+use super::encoder::{DIM, Features};
+
+/// Match of a sample against "nothing learned": the initial all-ones box
+/// matches every complement-coded sample at exactly `0.5³ · 0.5²`.
+const EMPTY_MATCH: f64 = 0.031_25;
+const EMPTY_ENERGY: f64 = 0.5;
+
+/// How a sample matched what was learned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Outcome {
+    /// Best match `(|x ∧ w| / |w|)³ · energy²` over all categories.
+    pub(super) matched: f64,
+    /// Energy similarity of that best category: how close the current level
+    /// is to the levels the category covers.
+    pub(super) energy: f64,
+    /// Nothing matched at `rho_lb`: a new cluster was made.
+    pub(super) new_cluster: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Category {
+    /// Complement-coded box: `[lower corner; 1 - upper corner]`.
+    weights: Vec<f64>,
+    /// Sample count when this category last matched best or learned.
+    last_used: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Dvfa {
+    categories: Vec<Category>,
+    max_categories: usize,
+    samples: u64,
+    pub(super) rho_lb: f64,
+    pub(super) rho_ub: f64,
+}
+
+impl Dvfa {
+    pub(super) fn new(max_categories: usize, rho: f64) -> Self {
+        Self {
+            categories: Vec::new(),
+            max_categories: max_categories.max(1),
+            samples: 0,
+            rho_lb: rho,
+            rho_ub: rho,
+        }
+    }
+
+    /// Matches `x` against every category and, when `learn`, updates the
+    /// categories by the dual-vigilance rules.
+    pub(super) fn train(&mut self, x: &Features, learn: bool) -> Outcome {
+        self.samples += 1;
+        let mut sample = [0.0; 2 * DIM];
+        for (k, &v) in x.iter().enumerate() {
+            sample[k] = v;
+            sample[DIM + k] = 1.0 - v;
+        }
+        let (mut best, mut best_energy, mut best_index) = (EMPTY_MATCH, EMPTY_ENERGY, None);
+        for (j, category) in self.categories.iter_mut().enumerate() {
+            let (m, energy) = activation(&sample, &category.weights);
+            if m > best {
+                (best, best_energy, best_index) = (m, energy, Some(j));
+            }
+            if learn && m >= self.rho_ub {
+                for (w, &s) in category.weights.iter_mut().zip(&sample) {
+                    *w = w.min(s);
+                }
+                category.last_used = self.samples;
+            }
+        }
+        if let Some(category) = best_index.and_then(|j| self.categories.get_mut(j)) {
+            category.last_used = self.samples;
+        }
+        let outcome = Outcome {
+            matched: best,
+            energy: best_energy,
+            new_cluster: learn && best < self.rho_lb,
+        };
+        if learn && best < self.rho_ub {
+            self.commit(&sample);
+        }
+        outcome
+    }
+
+    fn commit(&mut self, sample: &[f64; 2 * DIM]) {
+        if self.categories.len() >= self.max_categories
+            && let Some(oldest) = self
+                .categories
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| c.last_used)
+                .map(|(j, _)| j)
+        {
+            self.categories.swap_remove(oldest);
+        }
+        self.categories.push(Category {
+            weights: sample.to_vec(),
+            last_used: self.samples,
+        });
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.categories.len()
+    }
+}
+
+/// Match of a complement-coded sample against a category, and the energy
+/// similarity (the level part of it): the last level and its complement.
+fn activation(sample: &[f64; 2 * DIM], weights: &[f64]) -> (f64, f64) {
+    let (mut overlap, mut size) = (0.0, 0.0);
+    for (&s, &w) in sample.iter().zip(weights) {
+        overlap += s.min(w);
+        size += w;
+    }
+    if size == 0.0 {
+        size = 0.001;
+    }
+    let features = overlap / size;
+    let (last, last_c) = (DIM - 1, 2 * DIM - 1);
+    let (ws, wc) = (
+        weights.get(last).copied().unwrap_or(0.0),
+        weights.get(last_c).copied().unwrap_or(0.0),
+    );
+    let energy_size = ws + wc;
+    let energy = if energy_size > 0.0 {
+        (sample[last].min(ws) + sample[last_c].min(wc)) / energy_size
+    } else {
+        0.0
+    };
+    (features.powi(3) * energy * energy, energy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features(level: f64) -> Features {
+        let mut f = [0.0; DIM];
+        f[DIM - 1] = level;
+        f
+    }
+
+    #[test]
+    fn a_sample_matches_its_own_category_fully() {
+        let mut art = Dvfa::new(8, 0.9);
+        let first = art.train(&features(0.5), true);
+        assert!(first.new_cluster);
+        let again = art.train(&features(0.5), true);
+        assert!(!again.new_cluster);
+        assert!((again.matched - 1.0).abs() < 1e-12, "{again:?}");
+        assert_eq!(art.len(), 1);
+    }
+
+    #[test]
+    fn between_the_vigilances_a_new_category_but_no_new_cluster() {
+        let mut art = Dvfa::new(8, 0.0);
+        art.rho_lb = 0.3;
+        art.rho_ub = 0.99;
+        art.train(&features(0.5), true);
+        let near = art.train(&features(0.4), true);
+        assert!(near.matched > 0.3 && near.matched < 0.99, "{near:?}");
+        assert!(!near.new_cluster);
+        assert_eq!(art.len(), 2);
+    }
+
+    #[test]
+    fn the_least_recently_matched_category_is_dropped_at_the_cap() {
+        let mut art = Dvfa::new(2, 0.999);
+        art.train(&features(0.0), true);
+        art.train(&features(1.0), true);
+        art.train(&features(0.0), true); // refreshes the first
+        art.train(&features(0.5), true); // evicts the second
+        assert_eq!(art.len(), 2);
+        assert!(!art.train(&features(0.0), false).new_cluster);
+        let far = art.train(&features(1.0), true);
+        assert!(far.new_cluster, "{far:?}");
+    }
+}
