@@ -46,6 +46,9 @@ pub(super) struct Encoder {
     blocks: u64,
     median: LevelMedian,
     levels: [f64; WINDOW],
+    /// A level closer than this (a fraction of the grid) to the running
+    /// median level is snapped to it.
+    snap: f64,
 }
 
 impl Encoder {
@@ -60,12 +63,58 @@ impl Encoder {
             blocks: 0,
             median: LevelMedian::default(),
             levels: [0.0; WINDOW],
+            snap: SNAP,
         }
+    }
+
+    /// Widens the snap to at least `snap` (a fraction of the grid).
+    pub(super) fn with_snap(mut self, snap: f64) -> Self {
+        self.snap = self.snap.max(snap);
+        self
+    }
+
+    /// Positions on the grid (fractions of the range, before rounding to
+    /// a level or snapping) of the blocks `values` would make; leaves
+    /// `self` as it was.
+    pub(super) fn block_levels(&self, values: &[f64]) -> Vec<f64> {
+        let mut probe = self.clone();
+        let mut positions = Vec::new();
+        for &v in values {
+            if let Some(ds) = probe.downsample(v) {
+                positions.push(probe.position(ds));
+            }
+        }
+        positions
     }
 
     /// Feeds one raw sample; at the end of each block returns its feature
     /// vector (all zeros until [`WINDOW`] blocks have been seen).
     pub(super) fn push(&mut self, value: f64) -> Option<Features> {
+        let ds = self.downsample(value)?;
+        let level = self.quantise(ds);
+        self.median.push(level, self.blocks);
+        let mut ds = level as f64 / LEVELS as f64;
+        let median = self.median.level as f64 / LEVELS as f64;
+        if (ds - median).abs() < self.snap {
+            ds = median;
+        }
+        self.levels.rotate_left(1);
+        self.levels[WINDOW - 1] = ds;
+        let mut features = [0.0; DIM];
+        if self.blocks >= WINDOW as u64 {
+            let (shape, level) = features.split_at_mut(WINDOW);
+            shape.copy_from_slice(&self.levels);
+            rescale(shape);
+            haar(shape);
+            rescale(shape);
+            level.copy_from_slice(&self.levels);
+        }
+        Some(features)
+    }
+
+    /// Feeds one raw sample; at the end of each block returns the value
+    /// that stands for the block.
+    fn downsample(&mut self, value: f64) -> Option<f64> {
         self.block.push(value);
         if self.block.len() < self.step {
             return None;
@@ -90,41 +139,27 @@ impl Encoder {
         if (ds - mean).abs() < 0.1 * mean {
             ds = mean;
         }
-        let level = self.quantise(ds);
-        self.median.push(level, self.blocks);
-        let mut ds = level as f64 / LEVELS as f64;
-        let median = self.median.level as f64 / LEVELS as f64;
-        if (ds - median).abs() < SNAP {
-            ds = median;
-        }
-        self.levels.rotate_left(1);
-        self.levels[WINDOW - 1] = ds;
-        let mut features = [0.0; DIM];
-        if self.blocks >= WINDOW as u64 {
-            let (shape, level) = features.split_at_mut(WINDOW);
-            shape.copy_from_slice(&self.levels);
-            rescale(shape);
-            haar(shape);
-            rescale(shape);
-            level.copy_from_slice(&self.levels);
-        }
-        Some(features)
+        Some(ds)
     }
 
     fn quantise(&mut self, value: f64) -> usize {
+        let x = self.position(value);
+        // Ties to even, the usual rounding of numeric code, so a value
+        // exactly between two grid steps does not always go up.
+        let level = (x.clamp(0.0, 1.0) * LEVELS as f64).round_ties_even();
+        level as usize
+    }
+
+    /// Where `value` lies in the range (0 at the minimum, 1 at the
+    /// maximum), widening the range first under [`RangeRule::Widen`].
+    fn position(&mut self, value: f64) -> f64 {
         if self.rule == RangeRule::Widen {
             self.min = self.min.min(value);
             self.max = self.max.max(value);
         }
         let span = self.max - self.min;
-        let mut x = value - self.min;
-        if span != 0.0 {
-            x /= span;
-        }
-        // Ties to even, the usual rounding of numeric code, so a value
-        // exactly between two grid steps does not always go up.
-        let level = (x.clamp(0.0, 1.0) * LEVELS as f64).round_ties_even();
-        level as usize
+        let x = value - self.min;
+        if span != 0.0 { x / span } else { x }
     }
 }
 
