@@ -45,15 +45,11 @@ pub(crate) struct Suppressor {
     /// decreasing surprise, so the front is the window's maximum and the
     /// length never exceeds `window`.
     recent: VecDeque<(u64, f64)>,
-    /// Episode length in samples; 0 when the episode rule is off. The
-    /// `serde(default)`s read state saved before the rule existed.
-    #[serde(default)]
+    /// Episode length in samples; 0 when the episode rule is off.
     episode: u64,
-    #[serde(default)]
     escalation: f64,
     /// The latest sample of the current episode and the surprise last
     /// reported in it.
-    #[serde(default)]
     last_news: Option<(u64, f64)>,
 }
 
