@@ -151,8 +151,8 @@ mod tests {
 
     #[test]
     fn tail_calibration_ranks_by_the_series_own_tail() {
-        let mut quiet = TailCalibrator::new(1000, 100, 0.02, 0.05);
-        let mut bursty = TailCalibrator::new(1000, 100, 0.02, 0.05);
+        let mut quiet = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
+        let mut bursty = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
         for i in 0..800 {
             quiet.update(if i % 2 == 0 { 0.5 } else { 1.0 });
             bursty.update(if i % 20 == 0 { 30.0 } else { 1.0 });
@@ -166,8 +166,26 @@ mod tests {
 
     #[test]
     fn tail_calibration_is_silent_until_it_has_history() {
-        let mut c = TailCalibrator::new(1000, 100, 0.02, 0.05);
+        let mut c = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
         assert!((0..99).all(|_| c.update(5.0) == 0.0));
+    }
+
+    #[test]
+    fn a_young_history_reports_early_but_discounted() {
+        let routine = |i: usize| if i % 2 == 0 { 0.5 } else { 1.0 };
+        let mut early = TailCalibrator::new(1000, 100, 400, 0.02, 0.05);
+        let mut trusting = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
+        let mut late = TailCalibrator::new(1000, 400, 400, 0.02, 0.05);
+        for i in 0..100 {
+            early.update(routine(i));
+            trusting.update(routine(i));
+            late.update(routine(i));
+        }
+        let (e, t, l) = (early.update(10.0), trusting.update(10.0), late.update(10.0));
+        assert_eq!(l, 0.0, "without an early start nothing is reported yet");
+        assert!(e > 2.0, "the jump is reported from 100 samples on: {e}");
+        // At a quarter of the full history the surprise counts half.
+        assert!((e - 0.5 * t).abs() < 1e-9, "{e} vs {t}");
     }
 }
 
@@ -196,6 +214,9 @@ pub(crate) struct TailCalibrator {
     counts: Vec<u32>,
     ring: VecDeque<u16>,
     capacity: usize,
+    /// History from which surprises are reported at all.
+    early_history: usize,
+    /// History from which they are trusted in full.
     min_history: usize,
     tail_fraction: f64,
     min_excess: f64,
@@ -210,8 +231,11 @@ pub(crate) struct TailCalibrator {
 }
 
 impl TailCalibrator {
+    /// Reports surprises from `early_history` samples of history on,
+    /// discounted by `sqrt(history / min_history)` until `min_history`.
     pub(crate) fn new(
         capacity: usize,
+        early_history: usize,
         min_history: usize,
         tail_fraction: f64,
         min_excess: f64,
@@ -221,6 +245,7 @@ impl TailCalibrator {
             counts: vec![0; BINS],
             ring: VecDeque::with_capacity(capacity),
             capacity,
+            early_history: early_history.min(min_history),
             min_history,
             tail_fraction: tail_fraction.clamp(1e-4, 0.5),
             min_excess: min_excess.max(1e-6),
@@ -241,8 +266,11 @@ impl TailCalibrator {
         } else {
             0.0
         };
-        let surprise = if self.ring.len() >= self.min_history {
-            if self.since_refresh >= REFRESH_EVERY {
+        let history = self.ring.len();
+        let surprise = if history >= self.early_history {
+            // A young history is refitted at every sample, as each one
+            // still moves the tail noticeably.
+            if self.since_refresh >= REFRESH_EVERY || history < self.min_history {
                 self.refresh();
             }
             self.since_refresh += 1;
@@ -261,6 +289,11 @@ impl TailCalibrator {
             }
         } else {
             0.0
+        };
+        let surprise = if history < self.min_history {
+            surprise * (history as f64 / self.min_history as f64).sqrt()
+        } else {
+            surprise
         };
         self.push(s);
         surprise

@@ -143,10 +143,22 @@ pub struct DetectorConfig {
     /// the default is four weeks of 5-minute samples, so a weekly incident
     /// (backup, batch run) is part of "normal" and not news.
     pub likelihood_window: usize,
-    /// Minimum calibration history before a member reports any surprise:
-    /// with the default tail fraction the tail fit then rests on at least
-    /// eight exceedances rather than one or two.
+    /// Calibration history from which a member's surprise is trusted in
+    /// full: with the default tail fraction the tail fit then rests on at
+    /// least eight exceedances rather than one or two.
     pub likelihood_min_history: usize,
+    /// Calibration history from which a member reports any surprise at
+    /// all, discounted by `sqrt(history / likelihood_min_history)` until
+    /// that is reached. A short series (a few days of hourly samples) would
+    /// otherwise spend most of its length silent: each member needs 50
+    /// samples of its own window and then this many of calibration history.
+    /// On segments of 1,500 rows cut from NAB's shared split (194 segments,
+    /// 60 windows wholly inside, scored by NAB's rules) starting at 200
+    /// rather than 400 samples raised the standard score from 36.9 to 47.4;
+    /// on the whole files it changed 69.8 to 70.0, on 2,500-row segments
+    /// 56.8 to 55.4. Without the discount (trust at once) 1,500-row
+    /// segments scored 44.8 and the whole files 67.7.
+    pub likelihood_early_history: usize,
     /// Floor on the spread of the calibration history, so that a perfectly
     /// regular series does not turn rounding noise into certainty.
     pub likelihood_min_std: f64,
@@ -225,6 +237,7 @@ impl Default for DetectorConfig {
             likelihood_short: 5,
             likelihood_window: 8_064,
             likelihood_min_history: 400,
+            likelihood_early_history: 200,
             likelihood_min_std: 0.05,
             suppression_half_life: 288.0,
             suppression_window: 300,
@@ -280,6 +293,7 @@ impl Calibrators {
                     .map(|_| {
                         TailCalibrator::new(
                             config.likelihood_window,
+                            config.likelihood_early_history,
                             config.likelihood_min_history,
                             config.tail_fraction,
                             config.min_excess,
