@@ -169,7 +169,8 @@ fn detect_scores_files_and_trees_and_names_bad_lines() {
         .max_by(|a, b| a.1.total_cmp(b.1))
         .unwrap()
         .0;
-    assert_eq!(best, 550, "the spike is the most anomalous point");
+    // Reported once confirmed: the detector's default `confirmation_samples` (3) late.
+    assert_eq!(best, 553, "the spike is the most anomalous point");
 
     let tree = dir.path().join("scores");
     let (code, _, stderr) = run(&[

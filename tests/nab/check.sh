@@ -22,14 +22,14 @@ if [[ ! -f "$nab_dir/score.py" || ! -d "$nab_dir/data" ]]; then
     exit 1
 fi
 
-# Floors: measured standard 70.0 / low FP 62.4 / low FN 74.6, minus 3 points.
-floor_standard=67.0
-floor_low_fp=59.4
-floor_low_fn=71.6
-# On 1,500-row segments of the same files: measured 47.1 / 32.5 / 54.8, minus 3 points.
-floor_segments_standard=44.1
-floor_segments_low_fp=29.5
-floor_segments_low_fn=51.8
+# Floors: measured standard 71.1 / low FP 65.6 / low FN 75.3, minus 3 points.
+floor_standard=68.1
+floor_low_fp=62.6
+floor_low_fn=72.3
+# On 1,500-row segments of the same files: measured 46.5 / 34.2 / 53.7, minus 3 points.
+floor_segments_standard=43.5
+floor_segments_low_fp=31.2
+floor_segments_low_fn=50.7
 
 profile="${PROFILE:-debug}"
 build_args=(--quiet --locked -p pulse-analyzer --bin pulse-analyzer)

@@ -4,7 +4,9 @@
 //! A point scoring at or above the threshold starts an event on its series. The detector
 //! reports an incident at full strength only when it starts (its suppression decays the score
 //! of what follows), so the event goes on while the detector's *unsuppressed* score stays at
-//! or above the threshold, and ends once the series has been quiet for `anomaly.quiet`.
+//! or above the threshold, and ends once the series has been quiet for `anomaly.quiet`. The
+//! detector reports a point only once the next few samples confirm it, so the event opens
+//! then but is dated from the point itself ([`Detector::reports_on`]).
 //!
 //! Correlations are computed twice: when the event starts, over `correlation.context` up to
 //! the first anomalous point, so an alert raised on an active event can already name a
@@ -185,11 +187,14 @@ impl Engine {
             }
             Some(_) => {}
             None if tracked.score >= self.config.threshold => {
+                // The detector confirms a point a few samples after it: the
+                // event starts at the point, not at its confirmation.
+                let start_ms = (tracked.detector.reports_on() * 1000).min(obs.ts_ms);
                 let context = self.config.correlation.context.0.as_millis() as i64;
                 let correlations = hints(
                     &self.reader,
                     &tracked.info,
-                    obs.ts_ms - context,
+                    start_ms - context,
                     obs.ts_ms,
                     &self.config.correlation,
                 );
@@ -197,17 +202,17 @@ impl Engine {
                     target,
                     &obs.name,
                     &key.2,
-                    obs.ts_ms,
+                    start_ms,
                     tracked.score,
                     &correlations,
                 )?;
                 self.events_started += 1;
                 tracked.active = Some(Active {
                     id,
-                    start_ms: obs.ts_ms,
-                    last_ms: obs.ts_ms,
+                    start_ms,
+                    last_ms: start_ms,
                     peak_score: tracked.score,
-                    peak_ms: obs.ts_ms,
+                    peak_ms: start_ms,
                     correlations,
                 });
             }
@@ -515,6 +520,11 @@ mod tests {
         host.engine.observe("host", observations, ts)
     }
 
+    /// Samples the detector holds a point back before reporting it.
+    fn confirmation_samples() -> i64 {
+        pulse_timeseries::anomaly::DetectorConfig::default().confirmation_samples as i64
+    }
+
     fn cpu_score(engine: &Engine) -> SeriesScore {
         engine
             .scores()
@@ -618,14 +628,17 @@ mod tests {
         // A new engine (a restarted analyzer) scores the next spike at once: a cold
         // detector would stay silent through its warm-up.
         host.engine = Engine::open(config(), &host.path, Duration::from_secs(86_400)).unwrap();
-        scrape(&mut host, 1500, true);
+        let confirmed = 1500 + confirmation_samples();
+        for i in 1500..=confirmed {
+            scrape(&mut host, i, true);
+        }
         let score = cpu_score(&host.engine);
         assert!(score.score >= 0.3, "{score:?}");
 
         let mut cold = Engine::open(config(), &host.path, Duration::from_secs(86_400)).unwrap();
         cold.config.warmup = crate::config::Dur(Duration::from_millis(1));
         host.engine = cold;
-        scrape(&mut host, 1501, true);
+        scrape(&mut host, confirmed + 1, true);
         assert_eq!(cpu_score(&host.engine).score, 0.0);
     }
 
@@ -640,9 +653,14 @@ mod tests {
             .unwrap()
             .execute("DROP TABLE anomaly_events", [])
             .unwrap();
-        let err = try_scrape(&mut host, 1500, true).unwrap_err();
+        // The event starts, and its write fails, once the spike is confirmed.
+        let confirmed = 1500 + confirmation_samples();
+        for i in 1500..confirmed {
+            try_scrape(&mut host, i, true).unwrap();
+        }
+        let err = try_scrape(&mut host, confirmed, true).unwrap_err();
         assert!(err.to_string().contains("anomaly_events"), "{err}");
-        let ts = T0 + 1500 * STEP_MS;
+        let ts = T0 + confirmed * STEP_MS;
         assert!(
             host.engine.series.values().all(|t| t.last_ts_ms == ts),
             "every series was still scored"

@@ -79,7 +79,13 @@ mod tests {
             .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
             .collect();
         assert_eq!(scored, expected);
-        assert!(scored[1100] > 0.3, "the spike scores {}", scored[1100]);
+        // Reported once confirmed, `confirmation_samples` after the spike.
+        let at = 1100 + config_delay();
+        assert!(scored[at] > 0.3, "the spike scores {}", scored[at]);
+    }
+
+    fn config_delay() -> usize {
+        DetectorConfig::default().confirmation_samples
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub(crate) struct Suppressor {
     /// The latest sample of the current episode and the surprise last
     /// reported in it.
     last_news: Option<(u64, f64)>,
+    /// Whether the newest point was news.
+    news: bool,
 }
 
 impl Suppressor {
@@ -78,7 +80,13 @@ impl Suppressor {
             episode,
             escalation,
             last_news: None,
+            news: false,
         }
+    }
+
+    /// Whether the newest point was news: reported at its full surprise.
+    pub(crate) fn was_news(&self) -> bool {
+        self.news
     }
 
     /// The surprise to report for the newest point.
@@ -112,6 +120,7 @@ impl Suppressor {
                 _ => self.last_news = Some((self.seen, surprise)),
             }
         }
+        self.news = news;
         if news {
             surprise
         } else {

@@ -1,0 +1,148 @@
+//! Confirmation: news is reported once it has lasted a few samples.
+//!
+//! The suppressor decides whether a point is news; this stage holds each
+//! such point back for `samples` samples and reports it then only if the
+//! series stayed off normal meanwhile: the ensemble's mean unsuppressed
+//! score over those samples at least `ratio` times its score at the news
+//! point. It is the detector's version of a Prometheus rule's `for:`
+//! clause. What it drops are surprises that collapse at once: a point
+//! that only the single-sample members (spike, step, rhythm) found odd and
+//! the windowed ones (level, novelty) did not follow, and ART's alarm for
+//! a block that ends after the ensemble has already calmed down (ART sees
+//! a blip when its 7-sample block closes, a few samples after the
+//! ensemble reported it). An incident keeps the series off normal and is
+//! reported `samples` samples late, which on windows of hours costs
+//! almost nothing.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+/// One held-back news point.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    /// Timestamp of the news point.
+    at: i64,
+    /// Samples still to wait.
+    left: usize,
+    /// Score to report if confirmed.
+    score: f64,
+    /// Unsuppressed score at the news point.
+    at_news: f64,
+    /// Sum of the unsuppressed scores since.
+    since: f64,
+}
+
+/// Confirmation state of one series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Confirmer {
+    samples: usize,
+    ratio: f64,
+    pending: VecDeque<Pending>,
+    /// Timestamp of the held-back point the latest report released.
+    released: Option<i64>,
+}
+
+impl Confirmer {
+    /// `samples` 0 reports news at once, unconfirmed.
+    pub(crate) fn new(samples: usize, ratio: f64) -> Self {
+        Self {
+            samples,
+            ratio,
+            pending: VecDeque::new(),
+            released: None,
+        }
+    }
+
+    /// When the latest report released a held-back point, that point's
+    /// timestamp: the report is about it, not about the newest point.
+    pub(crate) fn released(&self) -> Option<i64> {
+        self.released
+    }
+
+    /// Returns the score to report for the newest point, taken at `at`.
+    /// `reported` is its score after suppression, `news` whether the
+    /// suppressor took it for news, `held` what to report instead while
+    /// news waits for confirmation, and `unsuppressed` its score before
+    /// suppression.
+    pub(crate) fn report(
+        &mut self,
+        at: i64,
+        reported: f64,
+        news: bool,
+        held: f64,
+        unsuppressed: f64,
+    ) -> f64 {
+        self.released = None;
+        if self.samples == 0 {
+            return reported;
+        }
+        let mut score = if news { held } else { reported };
+        for pending in &mut self.pending {
+            pending.left -= 1;
+            pending.since += unsuppressed;
+        }
+        while let Some(pending) = self.pending.front() {
+            if pending.left > 0 {
+                break;
+            }
+            let mean = pending.since / self.samples as f64;
+            if mean >= self.ratio * pending.at_news && pending.score > score {
+                score = pending.score;
+                self.released = Some(pending.at);
+            }
+            self.pending.pop_front();
+        }
+        if news {
+            self.pending.push_back(Pending {
+                at,
+                left: self.samples,
+                score: reported,
+                at_news: unsuppressed,
+                since: 0.0,
+            });
+        }
+        score
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds `(unsuppressed, news)` pairs, news reported at its
+    /// unsuppressed score and held at a tenth of it.
+    fn run(c: &mut Confirmer, points: &[(f64, bool)]) -> Vec<f64> {
+        points
+            .iter()
+            .zip(0..)
+            .map(|(&(u, news), at)| c.report(at, if news { u } else { 0.1 * u }, news, 0.1 * u, u))
+            .collect()
+    }
+
+    fn assert_close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-12),
+            "{got:?} vs {want:?}"
+        );
+    }
+
+    #[test]
+    fn lasting_news_is_reported_late_and_a_blip_not_at_all() {
+        let mut c = Confirmer::new(2, 0.7);
+        let lasting = run(&mut c, &[(0.5, true), (0.4, false), (0.4, false)]);
+        assert_close(&lasting, &[0.05, 0.04, 0.5]);
+        assert_eq!(c.released(), Some(0), "the report is about the first point");
+        let mut c = Confirmer::new(2, 0.7);
+        let blip = run(&mut c, &[(0.5, true), (0.1, false), (0.1, false)]);
+        assert!(blip.iter().all(|&s| s < 0.1), "{blip:?}");
+        assert_eq!(c.released(), None);
+    }
+
+    #[test]
+    fn off_reports_news_at_once() {
+        let mut c = Confirmer::new(0, 0.7);
+        assert_close(&run(&mut c, &[(0.5, true), (0.1, false)]), &[0.5, 0.01]);
+    }
+}
