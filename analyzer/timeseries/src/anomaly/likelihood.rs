@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn a_young_history_reports_early_but_discounted() {
-        let routine = |i: usize| if i % 2 == 0 { 0.5 } else { 1.0 };
+        let routine = |i: usize| if i.is_multiple_of(2) { 0.5 } else { 1.0 };
         let mut early = TailCalibrator::new(1000, 100, 400, 0.02, 0.05);
         let mut trusting = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
         let mut late = TailCalibrator::new(1000, 400, 400, 0.02, 0.05);
