@@ -91,18 +91,34 @@ impl Dvfa {
             sample[DIM + k] = 1.0 - v;
         }
         let (mut best, mut best_energy, mut best_index) = (EMPTY_MATCH, EMPTY_ENERGY, None);
-        for (j, category) in self.categories.iter_mut().enumerate() {
-            let (m, energy) = activation(&sample, category);
+        let (rho_ub, samples) = (self.rho_ub, self.samples);
+        // Categories are visited in order, as the first best match wins.
+        let mut visit = |j: usize, category: &mut Category, overlap: f64| {
+            let (m, energy) = activation(&sample, category, overlap);
             if m > best {
                 (best, best_energy, best_index) = (m, energy, Some(j));
             }
-            if learn && m >= self.rho_ub {
+            if learn && m >= rho_ub {
                 for (w, &s) in category.weights.iter_mut().zip(&sample) {
                     *w = w.min(s);
                 }
                 category.size = weight_sum(&category.weights);
-                category.last_used = self.samples;
+                category.last_used = samples;
             }
+        };
+        let (blocks, rest) = self.categories.as_chunks_mut::<LANES>();
+        let mut j = 0;
+        for block in blocks {
+            let block_overlaps = overlaps(&sample, block);
+            for (category, overlap) in block.iter_mut().zip(block_overlaps) {
+                visit(j, category, overlap);
+                j += 1;
+            }
+        }
+        for category in rest {
+            let [overlap] = overlaps(&sample, std::array::from_ref(category));
+            visit(j, category, overlap);
+            j += 1;
         }
         if let Some(category) = best_index.and_then(|j| self.categories.get_mut(j)) {
             category.last_used = self.samples;
@@ -148,14 +164,29 @@ fn weight_sum(weights: &[f64; 2 * DIM]) -> f64 {
     size
 }
 
-/// Match of a complement-coded sample against a category, and the energy
-/// similarity (the level part of it): the last level and its complement.
-fn activation(sample: &[f64; 2 * DIM], category: &Category) -> (f64, f64) {
-    let weights = &category.weights;
-    let mut overlap = 0.0;
-    for (&s, &w) in sample.iter().zip(weights) {
-        overlap += s.min(w);
+/// Categories whose overlaps are summed side by side.
+const LANES: usize = 4;
+
+/// `|x ∧ w| = Σ min(x, w)` of the sample with each category of a block.
+/// Each sum is a chain of 32 dependent additions in index order (another
+/// order could round differently); running the chains of a block's
+/// categories interleaved keeps the adder busy instead of waiting for the
+/// previous addition of a single chain.
+fn overlaps<const L: usize>(sample: &[f64; 2 * DIM], block: &[Category; L]) -> [f64; L] {
+    let mut sums = [0.0; L];
+    for (k, &s) in sample.iter().enumerate() {
+        for (sum, category) in sums.iter_mut().zip(block) {
+            *sum += s.min(category.weights[k]);
+        }
     }
+    sums
+}
+
+/// Match of a complement-coded sample against a category whose overlap
+/// with it is `overlap`, and the energy similarity (the level part of it):
+/// the last level and its complement.
+fn activation(sample: &[f64; 2 * DIM], category: &Category, overlap: f64) -> (f64, f64) {
+    let weights = &category.weights;
     let size = if category.size == 0.0 {
         0.001
     } else {
@@ -192,6 +223,48 @@ mod tests {
         assert!(!again.new_cluster);
         assert!((again.matched - 1.0).abs() < 1e-12, "{again:?}");
         assert_eq!(art.len(), 1);
+    }
+
+    #[test]
+    fn cached_sizes_and_blocked_overlaps_equal_direct_sums() {
+        let mut art = Dvfa::new(64, 0.9);
+        let mut x = 3_u64;
+        let mut next = || {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        // Jittered visits to a few shapes: new categories, and learning
+        // that shrinks the boxes of existing ones.
+        let shapes: Vec<Features> = (0..6).map(|_| std::array::from_fn(|_| next())).collect();
+        for i in 0..300 {
+            let f: Features = std::array::from_fn(|k| shapes[i % 6][k] + 0.01 * next());
+            art.train(&f, true);
+        }
+        assert!(
+            art.len() > LANES + 1,
+            "blocks and a remainder: {}",
+            art.len()
+        );
+        let sample: [f64; 2 * DIM] = std::array::from_fn(|_| next());
+        let direct = |w: &[f64; 2 * DIM]| -> f64 {
+            sample
+                .iter()
+                .zip(w)
+                .map(|(s, w)| s.min(*w))
+                .fold(0.0, |a, b| a + b)
+        };
+        for c in &art.categories {
+            assert_eq!(
+                c.size.to_bits(),
+                c.weights.iter().fold(0.0, |a: f64, b| a + b).to_bits()
+            );
+        }
+        let (blocks, _) = art.categories.as_chunks::<LANES>();
+        for block in blocks {
+            for (c, overlap) in block.iter().zip(overlaps(&sample, block)) {
+                assert_eq!(overlap.to_bits(), direct(&c.weights).to_bits());
+            }
+        }
     }
 
     #[test]
