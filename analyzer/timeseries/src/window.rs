@@ -85,8 +85,10 @@ impl RollingQuantiles {
             return None;
         }
         let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
-        let lo = pos.floor() as usize;
-        let hi = pos.ceil() as usize;
+        // `pos` is never negative, so truncation is `floor`; without SSE4.1
+        // (the baseline x86-64 target) `floor` and `ceil` are libm calls.
+        let lo = pos as usize;
+        let hi = if (lo as f64) < pos { lo + 1 } else { lo };
         let frac = pos - lo as f64;
         Some(self.sorted[lo] + (self.sorted[hi] - self.sorted[lo]) * frac)
     }
@@ -203,6 +205,8 @@ mod tests {
         assert_eq!(w.median(), Some(3.0));
         assert_eq!(w.quantile(0.0), Some(1.0));
         assert_eq!(w.quantile(1.0), Some(5.0));
+        // Between two ranks: interpolated.
+        assert_eq!(w.quantile(0.375), Some(2.5));
         // Evicts 5.0, the oldest.
         w.push(10.0);
         assert_eq!(w.len(), 5);
