@@ -112,7 +112,7 @@ pub struct ArtConfig {
     /// (`probation / 104`, at least 1).
     pub probation: usize,
     /// Categories remembered per series (least recently matched dropped):
-    /// 288 bytes each, so with the rest of its state about 76 kB per
+    /// 272 bytes each, so with the rest of its state about 72 kB per
     /// series at the default 256 (plus 6 kB of buffered samples during
     /// the warm-up). On NAB's shared split, alone, caps 128 to 1024 scored
     /// the same and 64 lost 0.9 standard.

@@ -165,6 +165,32 @@ mod tests {
     }
 
     #[test]
+    fn the_refresh_forgets_evicted_top_bins() {
+        let mut c = TailCalibrator::new(100, 10, 10, 0.02, 0.05);
+        for _ in 0..100 {
+            c.update(1e6);
+        }
+        for i in 0..150 {
+            c.update(if i % 2 == 0 { 0.5 } else { 1.0 });
+        }
+        c.refresh();
+        let mut total = 0;
+        let mut expected: Vec<u32> = c
+            .counts
+            .iter()
+            .rev()
+            .map(|&n| {
+                total += n;
+                total
+            })
+            .collect();
+        expected.reverse();
+        assert_eq!(c.at_or_above, expected);
+        // Only the routine values are left: ln(2) lies in bin 27.
+        assert!(c.threshold <= 28.0 * BIN_WIDTH, "{}", c.threshold);
+    }
+
+    #[test]
     fn tail_calibration_is_silent_until_it_has_history() {
         let mut c = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
         assert!((0..99).all(|_| c.update(5.0) == 0.0));
@@ -228,6 +254,13 @@ pub(crate) struct TailCalibrator {
     /// refresh, and the history length then.
     at_or_above: Vec<u32>,
     refreshed_len: f64,
+    /// Every bin from here up has a zero count. Deviations rarely reach far
+    /// into the 1024 bins (`ln(1 + z)` of a z of 100 is bin 184), so the
+    /// refresh starts its walks here instead of at the top; the bins it
+    /// skips would add nothing.
+    counted_below: usize,
+    /// Every `at_or_above` entry from here up is zero.
+    summed_below: usize,
 }
 
 impl TailCalibrator {
@@ -255,6 +288,8 @@ impl TailCalibrator {
             mean_excess: 1.0,
             at_or_above: vec![0; BINS],
             refreshed_len: 0.0,
+            counted_below: 0,
+            summed_below: 0,
         }
     }
 
@@ -308,6 +343,7 @@ impl TailCalibrator {
         }
         let bin = ((s / BIN_WIDTH) as usize).min(BINS - 1);
         self.counts[bin] += 1;
+        self.counted_below = self.counted_below.max(bin + 1);
         self.ring.push_back(u16::try_from(bin).unwrap_or(u16::MAX));
     }
 
@@ -315,16 +351,29 @@ impl TailCalibrator {
     fn refresh(&mut self) {
         self.since_refresh = 0;
         let n = self.ring.len() as f64;
+        // Evictions may have emptied the top bins since the last refresh.
+        while self.counted_below > 0 && self.counts[self.counted_below - 1] == 0 {
+            self.counted_below -= 1;
+        }
+        let top = self.counted_below;
         let mut total = 0u32;
-        for (acc, &c) in self.at_or_above.iter_mut().zip(&self.counts).rev() {
+        for (acc, &c) in self.at_or_above[..top]
+            .iter_mut()
+            .zip(&self.counts[..top])
+            .rev()
+        {
             total += c;
             *acc = total;
         }
+        if top < self.summed_below {
+            self.at_or_above[top..self.summed_below].fill(0);
+        }
+        self.summed_below = top;
         self.refreshed_len = n;
         let wanted = (self.tail_fraction * n).max(1.0);
         let mut above = 0.0;
         let mut excess_sum = 0.0;
-        let mut bin = BINS;
+        let mut bin = top;
         // Walk down from the top until a fraction q of the history lies at
         // or above the current bin's lower edge.
         while bin > 0 {
