@@ -65,6 +65,7 @@
 
 mod dvfa;
 mod encoder;
+mod scale;
 
 use std::collections::VecDeque;
 
@@ -73,6 +74,7 @@ use serde::{Deserialize, Serialize};
 use dvfa::{Dvfa, Outcome};
 pub use encoder::RangeRule;
 use encoder::{Encoder, Features, WINDOW};
+use scale::Scale;
 
 /// Feature windows the warm-up spans; sets the downsampling step.
 const WINDOWS_PER_PROBATION: usize = 13;
@@ -142,6 +144,13 @@ pub struct ArtConfig {
     /// takes patterned series for noise) and 1.0 let 17 noise alerts
     /// through (it misses noise whose sample spread came out low).
     pub noise_ratio: f64,
+    /// On a series that is mostly noise (see [`ArtConfig::noise_ratio`]),
+    /// ART reads the series on a log scale when its warm-up is more
+    /// lopsided than this on the raw scale and no more on the log scale
+    /// (see "Noise" in the module docs): the ratio of the distances from
+    /// the median to the upper and lower deciles, 3.6 for log-normal
+    /// noise of log spread 1. At most 1 keeps the raw scale.
+    pub log_tolerance: f64,
 }
 
 impl Default for ArtConfig {
@@ -156,6 +165,7 @@ impl Default for ArtConfig {
             range_margin: 1.0,
             noise_snap: 4.0,
             noise_ratio: 0.8,
+            log_tolerance: 1.5,
         }
     }
 }
@@ -171,6 +181,10 @@ pub struct Art {
     margin: f64,
     noise_snap: f64,
     noise_ratio: f64,
+    log_tolerance: f64,
+    /// What the encoder reads: the series, or its logarithm (fixed when
+    /// the warm-up ends).
+    scale: Scale,
     /// Raw samples of the warm-up; emptied once it ends.
     warmup: Vec<f64>,
     encoder: Option<Encoder>,
@@ -190,6 +204,8 @@ impl Art {
             margin: config.range_margin,
             noise_snap: config.noise_snap,
             noise_ratio: config.noise_ratio,
+            log_tolerance: config.log_tolerance,
+            scale: Scale::Linear,
             warmup: Vec::new(),
             encoder: None,
             state: None,
@@ -204,7 +220,7 @@ impl Art {
     /// Scores one sample in `[0, 1]`, then learns from it.
     pub fn update(&mut self, value: f64) -> f64 {
         if let (Some(encoder), Some(state)) = (self.encoder.as_mut(), self.state.as_mut()) {
-            return match encoder.push(value) {
+            return match encoder.push(self.scale.apply(value)) {
                 Some(features) => state.detect(&features),
                 None => 0.0,
             };
@@ -216,22 +232,23 @@ impl Art {
         0.0
     }
 
-    /// Ends the warm-up: fixes the range and `ρ` from it and replays it.
+    /// Ends the warm-up: fixes the scale, the range and `ρ` from it and
+    /// replays it.
     fn start(&mut self) {
-        let (lo, hi) = self
-            .warmup
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                (lo.min(v), hi.max(v))
-            });
-        let pad = (hi - lo) * self.margin;
-        let (min, max) = (lo - pad, hi + pad);
-        let encoder = Encoder::new(self.step, min, max, self.rule);
-        let snap = noise_snap(
-            &encoder.block_levels(&self.warmup),
-            self.noise_snap,
-            self.noise_ratio,
-        );
+        let (mut encoder, mut snap) = self.grid(&self.warmup);
+        // Only a series that is mostly noise may change scale: there the
+        // log only tames the noise's tail, while on a patterned series it
+        // would squash the pattern's own peaks (see "Noise").
+        if snap > 0.0 {
+            let scale = Scale::for_warmup(&self.warmup, self.log_tolerance);
+            if scale != Scale::Linear {
+                for v in &mut self.warmup {
+                    *v = scale.apply(*v);
+                }
+                self.scale = scale;
+                (encoder, snap) = self.grid(&self.warmup);
+            }
+        }
         let mut encoder = encoder.with_snap(snap);
         let features: Vec<Features> = self
             .warmup
@@ -246,6 +263,24 @@ impl Art {
         self.warmup = Vec::new();
         self.encoder = Some(encoder);
         self.state = Some(state);
+    }
+
+    /// The encoder for the (padded) range of `warmup`, and the noise snap
+    /// its block levels call for.
+    fn grid(&self, warmup: &[f64]) -> (Encoder, f64) {
+        let (lo, hi) = warmup
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        let pad = (hi - lo) * self.margin;
+        let encoder = Encoder::new(self.step, lo - pad, hi + pad, self.rule);
+        let snap = noise_snap(
+            &encoder.block_levels(warmup),
+            self.noise_snap,
+            self.noise_ratio,
+        );
+        (encoder, snap)
     }
 }
 
@@ -629,6 +664,48 @@ mod tests {
             without > 10 && with_snap * 5 <= without,
             "{with_snap} alarms with the noise snap, {without} without"
         );
+    }
+
+    /// Log-normal noise of log spread 1, like healthy request latencies.
+    fn log_normal(i: usize) -> f64 {
+        let (u, v) = (1.0 - white(2 * i), white(2 * i + 1));
+        let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+        z.exp()
+    }
+
+    #[test]
+    fn log_normal_noise_is_read_on_a_log_scale_and_stops_being_news() {
+        // Alarms of confidence 0.5 or more: at the default weight 0.6 such
+        // an alarm alone lifts a calm ensemble over the live threshold 0.3.
+        let strong = |config: &ArtConfig| {
+            let mut count = 0;
+            let mut logged = 0;
+            for start in [3_000, 5_000, 7_000, 100_000, 200_000] {
+                let mut art = Art::new(config);
+                let scores = run(&mut art, (start..start + 50_000).map(log_normal));
+                count += scores.iter().filter(|&&s| s >= 0.5).count();
+                logged += usize::from(art.scale != Scale::Linear);
+            }
+            (count, logged)
+        };
+        let (with_log, logged) = strong(&ArtConfig::default());
+        let (without, none) = strong(&ArtConfig {
+            log_tolerance: 0.0,
+            ..ArtConfig::default()
+        });
+        assert_eq!((logged, none), (5, 0));
+        assert!(
+            without > 20 && with_log * 2 <= without,
+            "{with_log} strong alarms on the log scale, {without} on the raw one"
+        );
+    }
+
+    #[test]
+    fn a_patterned_skewed_series_keeps_its_raw_scale() {
+        // Positive and right-skewed, but a pattern, not noise.
+        let mut art = Art::new(&ArtConfig::default());
+        run(&mut art, (0..2_000).map(|i| (pattern(i) / 10.0).exp()));
+        assert_eq!(art.scale, Scale::Linear);
     }
 
     #[test]
