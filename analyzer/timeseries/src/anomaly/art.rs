@@ -236,17 +236,14 @@ impl Art {
     /// replays it.
     fn start(&mut self) {
         let (mut encoder, mut snap) = self.grid(&self.warmup);
-        // Only a series that is mostly noise may change scale: there the
-        // log only tames the noise's tail, while on a patterned series it
-        // would squash the pattern's own peaks (see "Noise").
-        if snap > 0.0 {
-            let scale = Scale::for_warmup(&self.warmup, self.log_tolerance);
-            if scale != Scale::Linear {
-                for v in &mut self.warmup {
-                    *v = scale.apply(*v);
-                }
+        let scale = Scale::for_warmup(&self.warmup, self.log_tolerance);
+        if scale != Scale::Linear {
+            let logged: Vec<f64> = self.warmup.iter().map(|&v| scale.apply(v)).collect();
+            let (log_encoder, log_snap) = self.grid(&logged);
+            if snap > 0.0 || log_snap > 0.0 {
                 self.scale = scale;
-                (encoder, snap) = self.grid(&self.warmup);
+                self.warmup = logged;
+                (encoder, snap) = (log_encoder, log_snap);
             }
         }
         let mut encoder = encoder.with_snap(snap);
@@ -444,7 +441,8 @@ impl State {
 /// the levels' overall spread (the series is mostly noise), else 0.
 fn noise_snap(levels: &[f64], multiple: f64, ratio: f64) -> f64 {
     let noise = noise_spread(levels);
-    if noise > 0.0 && noise >= ratio * robust_spread(levels.to_vec()) {
+    let spread = robust_spread(levels.to_vec());
+    if noise > 0.0 && spread > 0.0 && noise >= ratio * spread {
         multiple * noise
     } else {
         0.0
@@ -644,6 +642,12 @@ mod tests {
             .collect();
         assert_eq!(noise_snap(&ramp, 4.0, 0.8), 0.0);
         assert_eq!(noise_snap(&[0.5; 50], 4.0, 0.8), 0.0, "no noise, no snap");
+        // Mostly one level with scattered excursions: the differences
+        // vary, the levels' spread is 0; a quiet series, not noise.
+        let mostly_flat: Vec<f64> = (0..400)
+            .map(|i| if i % 3 == 0 { white(i) } else { 0.5 })
+            .collect();
+        assert_eq!(noise_snap(&mostly_flat, 4.0, 0.8), 0.0);
     }
 
     #[test]
