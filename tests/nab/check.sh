@@ -22,14 +22,14 @@ if [[ ! -f "$nab_dir/score.py" || ! -d "$nab_dir/data" ]]; then
     exit 1
 fi
 
-# Floors: measured standard 71.1 / low FP 65.6 / low FN 75.3, minus 3 points.
-floor_standard=68.1
-floor_low_fp=62.6
-floor_low_fn=72.3
-# On 1,500-row segments of the same files: measured 46.5 / 34.2 / 53.7, minus 3 points.
-floor_segments_standard=43.5
-floor_segments_low_fp=31.2
-floor_segments_low_fn=50.7
+# Floors: measured standard 71.4 / low FP 66.2 / low FN 75.5, minus 3 points.
+floor_standard=68.4
+floor_low_fp=63.2
+floor_low_fn=72.5
+# On 1,500-row segments of the same files: measured 47.3 / 35.6 / 54.3, minus 3 points.
+floor_segments_standard=44.3
+floor_segments_low_fp=32.6
+floor_segments_low_fn=51.3
 
 profile="${PROFILE:-debug}"
 build_args=(--quiet --locked -p pulse-analyzer --bin pulse-analyzer)

@@ -435,6 +435,9 @@ pub struct Detector {
     unsuppressed: f64,
     /// See [`Detector::reports_on`].
     reports_on: i64,
+    /// Sample count and score of the latest alarm released by either
+    /// detector (see [`Detector::art_unless_same_incident`]).
+    last_alarm: Option<(u64, f64)>,
 }
 
 impl Detector {
@@ -467,6 +470,7 @@ impl Detector {
             art: config.art.enabled.then(|| Art::new(&config.art)),
             unsuppressed: 0.0,
             reports_on: 0,
+            last_alarm: None,
             config,
         }
     }
@@ -596,14 +600,42 @@ impl Detector {
             self.to_score(reported * self.config.suppressed_fraction),
             unsuppressed,
         );
-        if let Some(at) = [self.confirmer.released(), self.art_confirmer.released()]
-            .into_iter()
-            .flatten()
-            .min()
-        {
+        let art = self.art_unless_same_incident(confirmed, art);
+        let score = self.with_art(confirmed, art);
+        // The ART confirmer returns a score only when it releases an alarm.
+        let ensemble_alarm = self.confirmer.released();
+        let art_alarm = if art > 0.0 {
+            self.art_confirmer.released()
+        } else {
+            None
+        };
+        if let Some(at) = ensemble_alarm.into_iter().chain(art_alarm).min() {
             self.reports_on = at;
         }
-        self.with_art(confirmed, art)
+        if ensemble_alarm.is_some() || art_alarm.is_some() {
+            self.last_alarm = Some((self.seen, score));
+        }
+        score
+    }
+
+    /// One incident, one alert, across both detectors: ART often sees an
+    /// incident a few samples before or after the ensemble reported it
+    /// (when its block closes). Within [`ArtConfig::episode`] samples of
+    /// the last alarm of either, an ART alarm counts only if it raises the
+    /// score to `suppression_escalation` times that alarm's, as within the
+    /// ensemble's own episodes.
+    fn art_unless_same_incident(&self, confirmed: f64, art: f64) -> f64 {
+        match self.last_alarm {
+            Some((at, score))
+                if art > 0.0
+                    && self.seen - at <= self.config.art.episode
+                    && self.with_art(confirmed, art)
+                        < self.config.suppression_escalation * score =>
+            {
+                0.0
+            }
+            _ => art,
+        }
     }
 
     /// Timestamp (seconds) of the point the latest score is about: the
@@ -812,6 +844,24 @@ mod tests {
         let mut det = Detector::new(DetectorConfig::default());
         run(&mut det, (0..=2503).map(series));
         assert_eq!(det.reports_on(), 2500 * 300, "the report is about the blip");
+    }
+
+    #[test]
+    fn a_level_shift_seen_by_both_detectors_is_one_alert() {
+        // Both detectors see the shift; ART's alarm comes when its 7-sample
+        // block closes, five samples after the ensemble's.
+        let series = |i: usize| 10.0 + noise(i) + if i >= 2500 { 10.0 } else { 0.0 };
+        let alerts = |episode| {
+            let mut config = DetectorConfig::default();
+            config.art.episode = episode;
+            let mut det = Detector::new(config);
+            run(&mut det, (0..2500).map(series));
+            (2500..2600)
+                .filter(|&i| det.update(i as i64 * 300, series(i)) >= 0.3)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(alerts(0), vec![2503, 2508]);
+        assert_eq!(alerts(ArtConfig::default().episode), vec![2503]);
     }
 
     #[test]
