@@ -206,11 +206,17 @@ impl Engine {
                     tracked.score,
                     &correlations,
                 )?;
+                // Confirmed means still anomalous now: the quiet period counts from
+                // here, or a confirmation that came late (scrapes delayed past
+                // `anomaly.quiet`) would end the event in the round that opened it.
+                if obs.ts_ms > start_ms {
+                    self.events.extend(id, obs.ts_ms, tracked.score, start_ms)?;
+                }
                 self.events_started += 1;
                 tracked.active = Some(Active {
                     id,
                     start_ms,
-                    last_ms: start_ms,
+                    last_ms: obs.ts_ms,
                     peak_score: tracked.score,
                     peak_ms: start_ms,
                     correlations,
@@ -616,6 +622,27 @@ mod tests {
             event.correlations.iter().all(|c| c.r.abs() >= 0.5),
             "weak correlations are not hints: {:?}",
             event.correlations
+        );
+    }
+
+    #[test]
+    fn an_incident_confirmed_after_the_quiet_period_still_opens_an_event() {
+        let mut host = host();
+        // Confirmation comes three samples after the point, longer than `quiet`.
+        host.engine.config.quiet = crate::config::Dur(Duration::from_millis(STEP_MS as u64));
+        for i in 0..1500 {
+            scrape(&mut host, i, false);
+        }
+        let confirmed = 1500 + confirmation_samples();
+        for i in 1500..=confirmed {
+            scrape(&mut host, i, true);
+        }
+        let active = host.engine.active_events();
+        assert_eq!(active.len(), 1, "{active:?}");
+        assert_eq!(
+            active[0].start_ms,
+            T0 + 1500 * STEP_MS,
+            "dated from the point"
         );
     }
 
