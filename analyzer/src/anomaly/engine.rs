@@ -198,20 +198,17 @@ impl Engine {
                     obs.ts_ms,
                     &self.config.correlation,
                 );
+                // Confirmed means still anomalous now: the quiet period counts from
+                // here, or a confirmation that came late (scrapes delayed past
+                // `anomaly.quiet`) would end the event in the round that opened it.
                 let id = self.events.start(
                     target,
                     &obs.name,
                     &key.2,
-                    start_ms,
+                    (start_ms, obs.ts_ms),
                     tracked.score,
                     &correlations,
                 )?;
-                // Confirmed means still anomalous now: the quiet period counts from
-                // here, or a confirmation that came late (scrapes delayed past
-                // `anomaly.quiet`) would end the event in the round that opened it.
-                if obs.ts_ms > start_ms {
-                    self.events.extend(id, obs.ts_ms, tracked.score, start_ms)?;
-                }
                 self.events_started += 1;
                 tracked.active = Some(Active {
                     id,

@@ -99,25 +99,28 @@ impl EventStore {
         )?)
     }
 
-    /// Records a new active event with its first correlations and returns its id.
+    /// Records a new active event with its first correlations and returns its id. It
+    /// peaks at its start; `last_ms` is when it was last seen anomalous, later than the
+    /// start when the detector confirmed the point some samples after it.
     pub fn start(
         &self,
         target: &str,
         metric: &str,
         labels_json: &str,
-        at_ms: i64,
+        (start_ms, last_ms): (i64, i64),
         score: f64,
         correlations: &[Correlation],
     ) -> Result<i64, StoreError> {
         self.conn.execute(
             "INSERT INTO anomaly_events
              (target, name, labels, start_ms, last_ms, peak_score, peak_ms, correlations)
-             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?4, ?6)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?4, ?7)",
             params![
                 target,
                 metric,
                 labels_json,
-                at_ms,
+                start_ms,
+                last_ms,
                 score,
                 correlations_json(correlations)
             ],
@@ -250,7 +253,7 @@ mod tests {
         assert_eq!(list(&path, 0, 10).unwrap(), (Vec::new(), false));
 
         let old = store
-            .start("host", "node_load1", "{}", 1_000, 0.4, &[])
+            .start("host", "node_load1", "{}", (1_000, 1_000), 0.4, &[])
             .unwrap();
         store.extend(old, 2_000, 0.6, 2_000).unwrap();
         let hint = Correlation {
@@ -269,7 +272,7 @@ mod tests {
                 "host",
                 "pulse:cpu_utilisation:ratio",
                 "{\"a\":\"b\"}",
-                10_000,
+                (10_000, 10_000),
                 0.5,
                 std::slice::from_ref(&hint),
             )
