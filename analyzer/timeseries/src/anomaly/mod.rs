@@ -60,7 +60,8 @@
 //! ([`ArtConfig::corroboration`]): on NAB that gate scores best. ART's own
 //! false alarms on noise are cut inside it, by snapping noise-sized level
 //! changes on a series that is mostly noise ([`ArtConfig::noise_snap`]), read
-//! on a log scale when that noise is log-normal ([`ArtConfig::log_tolerance`]). On
+//! on a log scale when that noise is log-normal or the series counts events
+//! ([`ArtConfig::log_tolerance`]). On
 //! NAB's shared split (standard / low FP / low FN) the ensemble alone
 //! scores 62.1 / 53.6 / 66.9, ART alone 60.9 / 55.9 / 64.8 and both, gated,
 //! 69.8 / 62.5 / 74.4. ART as a fourth view of the ensemble (its score times 10 to 80 as
