@@ -3,11 +3,17 @@
 
 A live detector never knows how long a series will be, and NAB itself has series of
 1,100 to 2,500 rows (hourly or sparse ones) where most of the file is over before a slow
-warm-up ends. This builds a split of every LENGTH-row segment starting at multiples of
+warm-up ends. This builds a split of the LENGTH-row segments starting at multiples of
 LENGTH / 2 of each file at least 1.2 x LENGTH long, each segment scored as its own file.
-A segment keeps the windows that lie wholly inside it and start after NAB's probation for
-its length (min(0.15 x LENGTH, 750) rows); segments with none are kept too, as places where
-any alarm is a false positive.
+
+A cut must not turn a real anomaly into false positives, nor start a series in the
+middle of one, so a window that a cut goes through moves the cut:
+- a window that starts inside the segment but ends after it ends the segment at the
+  window's start (the series stops before that anomaly);
+- a window that is still open when the segment's probationary rows end (the first
+  min(15 %, 750) rows, which NAB does not score) starts the segment after the window
+  (the series starts after that anomaly).
+Segments without windows are kept too, as places where any alarm is a false positive.
 
     segments.py --data DIR --labels FILE --length 1500 --out OUT
     # writes OUT/data/<category>/<name>_<offset>.csv and OUT/labels.json
@@ -27,28 +33,37 @@ def main() -> None:
     args = parser.parse_args()
 
     length = args.length
-    probation = min(int(0.15 * length), 750)
     windows_by_file = json.loads(args.labels.read_text())
     labels = {}
     for name, windows in sorted(windows_by_file.items()):
         header, *rows = (args.data / name).read_text().splitlines()
         if len(rows) < 1.2 * length:
             continue
+        stamps = [line.split(",", 1)[0] for line in rows]
+        row_of = {}
+        for row, stamp in enumerate(stamps):
+            row_of.setdefault(stamp, row)
+        spans = [(row_of[start.split(".")[0]], row_of[end.split(".")[0]]) for start, end in windows]
         for offset in range(0, len(rows) - length + 1, length // 2):
-            segment = rows[offset : offset + length]
-            row_of = {}
-            for row, line in enumerate(segment):
-                row_of.setdefault(line.split(",", 1)[0], row)
+            start, end = offset, offset + length
+            for first, _ in (s for s in spans if start < s[0] < end <= s[1]):
+                end = min(end, first)
+            # The cut must not start the series inside an anomaly: start after the
+            # window instead (until no window straddles the probationary rows).
+            moved = True
+            while moved:
+                probation = min(int(0.15 * (end - start)), 750)
+                last = max((l for f, l in spans if f < start + probation <= l < end), default=None)
+                moved = last is not None
+                if moved:
+                    start = last + 1
             kept = [
-                [start, end]
-                for start, end in windows
-                if row_of.get(start.split(".")[0], -1) >= probation
-                and end.split(".")[0] in row_of
+                [stamps[first], stamps[last]] for first, last in spans if start <= first and last < end
             ]
             segment_name = name.removesuffix(".csv") + f"_{offset}.csv"
             path = args.out / "data" / segment_name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("\n".join([header, *segment]) + "\n")
+            path.write_text("\n".join([header, *rows[start:end]]) + "\n")
             labels[segment_name] = kept
     (args.out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
     windows = sum(len(w) for w in labels.values())
