@@ -61,6 +61,12 @@ impl SeasonalProfile {
         usize::try_from(slot).unwrap_or(0) % self.slots
     }
 
+    /// Phase slots per period (one per learned step).
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.slots
+    }
+
     /// The median of the values seen at this phase in previous periods.
     pub(crate) fn baseline(&self, timestamp_secs: i64) -> Option<f64> {
         let slot = self.slot(timestamp_secs);
