@@ -26,7 +26,8 @@
 //! become comparable, and the ensemble reports the mean surprise of its two
 //! most surprised views of the series: shape (spike, step, novelty, context), level
 //! and rhythm (seasonal), each as surprised as its most surprised member
-//! (see `combine`).
+//! (see `combine`); a rhythm that stays broken for a few samples counts
+//! as corroborated by itself (see the `persistence` module).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
 //! its values, so that member stays calibrated and quiet: season detection
 //! falls out of the calibration rather than needing a separate test.
