@@ -26,7 +26,8 @@
 //! become comparable, and the ensemble reports the mean surprise of its two
 //! most surprised views of the series: shape (spike, step, novelty, context), level
 //! and rhythm (seasonal), each as surprised as its most surprised member
-//! (see `combine`).
+//! (see `combine`); a rhythm that stays broken for a few samples counts
+//! as corroborated by itself (see the `persistence` module).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
 //! its values, so that member stays calibrated and quiet: season detection
 //! falls out of the calibration rather than needing a separate test.
@@ -75,6 +76,7 @@ mod context;
 mod gaps;
 mod likelihood;
 mod novelty;
+mod persistence;
 mod seasonal;
 mod suppress;
 
@@ -87,6 +89,7 @@ use confirm::Confirmer;
 use context::Contexts;
 use likelihood::{Calibrator, TailCalibrator};
 use novelty::Novelty;
+use persistence::Persistence;
 use seasonal::SeasonalProfile;
 use suppress::Suppressor;
 
@@ -240,6 +243,25 @@ pub struct DetectorConfig {
     /// Surprise (`-ln p`) that maps to a score of 0.5; the map
     /// `s / (s + score_scale)` keeps scores strictly below 1.
     pub score_scale: f64,
+    /// Samples a broken rhythm must last to count as corroborated: the
+    /// rhythm view's least surprise over this many samples joins the
+    /// ensemble as one more view (see the `persistence` module), so a
+    /// daily peak that does not come, seen only by the seasonal members,
+    /// can raise the score as far as two views that agree. On NAB's shared
+    /// split (standard / low FP / low FN) 5 samples took 71.4 / 66.2 /
+    /// 75.5 to 72.5 / 66.7 / 76.8 (windows detected 46 → 47: the
+    /// Thanksgiving week of `nyc_taxi`, which only the weekly member saw;
+    /// false-positive rows at the standard threshold 55 → 62), 1,500-row
+    /// segments of it 47.3 / 35.6 / 54.3 to 48.5 / 36.7 / 55.5 and
+    /// 2,500-row segments 59.7 / 47.0 / 69.3 to 64.1 / 48.4 / 72.4. Over
+    /// 2–8 samples the whole files scored 72.1–72.6 / 65.9–66.9 and the
+    /// 2,500-row segments 61.4–64.4; at 12 the rule rarely fires (71.3 /
+    /// 66.0). Held the same way, the shape view scored 69.0 and the level
+    /// view 71.0 on the whole files. Points ≥ 0.3 on noise (5 × 50,000
+    /// samples each of uniform, Gaussian and log-normal noise, 5 × 20,000
+    /// of a daily sine with Gaussian noise and of daily-rhythm Poisson
+    /// counts) are unchanged. 0 turns the rule off.
+    pub rhythm_persistence: usize,
     /// The ART detector run beside the ensemble (see the `art` module).
     pub art: ArtConfig,
     /// Longest run of missed samples (a gap in the timestamps, in learned
@@ -287,6 +309,7 @@ impl Default for DetectorConfig {
             tail_fraction: 0.02,
             min_excess: 0.1,
             score_scale: 20.0,
+            rhythm_persistence: 5,
             art: ArtConfig::default(),
             gap_fill_samples: 48,
         }
@@ -441,6 +464,8 @@ pub struct Detector {
     /// Holds ART's alarms back until the ensemble confirms them.
     art_confirmer: Confirmer,
     art: Option<Art>,
+    /// How long the rhythm view has stayed surprised.
+    rhythm_held: Persistence,
     /// Score of the latest point before suppression, see
     /// [`Detector::unsuppressed_score`].
     unsuppressed: f64,
@@ -479,6 +504,7 @@ impl Detector {
             confirmer: Confirmer::new(config.confirmation_samples, config.confirmation_ratio),
             art_confirmer: Confirmer::new(config.confirmation_samples, config.confirmation_ratio),
             art: config.art.enabled.then(|| Art::new(&config.art)),
+            rhythm_held: Persistence::new(config.rhythm_persistence),
             unsuppressed: 0.0,
             reports_on: 0,
             last_alarm: None,
@@ -622,7 +648,8 @@ impl Detector {
         if !self.config.context {
             zs[4] = None;
         }
-        let surprise = combine(&self.calibrators.update(&zs));
+        let views = views(&self.calibrators.update(&zs));
+        let surprise = combine(views, self.rhythm_held.update(views[RHYTHM]));
         let art = self.art.as_mut().map_or(0.0, |art| art.update(value));
         if self.seen <= self.config.warmup_points as u64 {
             self.unsuppressed = 0.0;
@@ -743,6 +770,19 @@ const VIEW_OF_FIXED: [usize; FIXED_MEMBERS] = [SHAPE, LEVEL, SHAPE, SHAPE, SHAPE
 const SHAPE: usize = 0;
 const LEVEL: usize = 1;
 const RHYTHM: usize = 2;
+const VIEWS: usize = 3;
+
+/// Each view's surprise: that of its most surprised member.
+fn views(surprises: &[Option<f64>; MAX_MEMBERS]) -> [f64; VIEWS] {
+    let mut views = [0.0f64; VIEWS];
+    for (member, &x) in surprises.iter().enumerate() {
+        let view = VIEW_OF_FIXED.get(member).copied().unwrap_or(RHYTHM);
+        if let Some(x) = x {
+            views[view] = views[view].max(x);
+        }
+    }
+    views
+}
 
 /// The ensemble reports the mean surprise of its two most surprised
 /// *views* of the series, a view being as surprised as its most surprised
@@ -768,16 +808,18 @@ const RHYTHM: usize = 2;
 /// sequence is another reading of the same few points. As a fourth view
 /// of its own it scored 57.6 / 43.2 / 64.4, and scaling its surprise up
 /// (x1.3 to x4) only added false positives (57.4 down to 48.3 standard).
-fn combine(surprises: &[Option<f64>; MAX_MEMBERS]) -> f64 {
-    let mut views = [0.0f64; 3];
-    for (member, &x) in surprises.iter().enumerate() {
-        let view = VIEW_OF_FIXED.get(member).copied().unwrap_or(RHYTHM);
-        if let Some(x) = x {
-            views[view] = views[view].max(x);
-        }
-    }
-    views.sort_by(|a, b| b.total_cmp(a));
-    0.5 * (views[0] + views[1])
+/// Weighting the most surprised view more (0.55 to 0.7 of the score
+/// instead of half) scored 71.2 down to 68.6 against 71.4.
+///
+/// `held_rhythm`, the rhythm view's least surprise over its last few
+/// samples (see the `persistence` module), is one more view: it is never
+/// above the rhythm view's own surprise, so it counts only when rhythm is
+/// the most surprised view and nothing else agrees, and then only as far
+/// as the rhythm has stayed broken.
+fn combine(views: [f64; VIEWS], held_rhythm: f64) -> f64 {
+    let mut all = [views[SHAPE], views[LEVEL], views[RHYTHM], held_rhythm];
+    all.sort_by(|a, b| b.total_cmp(a));
+    0.5 * (all[0] + all[1])
 }
 
 /// Guards against a zero spread on flat or quantised series: any change is
@@ -1008,16 +1050,75 @@ mod tests {
         shape_only[3] = Some(10.0);
         shape_only[4] = Some(10.0);
         assert_eq!(
-            combine(&shape_only),
+            combine(views(&shape_only), 0.0),
             5.0,
             "spike, step, novelty and context are one view"
         );
         let mut two_views = shape_only;
         two_views[FIXED_MEMBERS + 1] = Some(6.0);
-        assert_eq!(combine(&two_views), 8.0, "shape and weekly rhythm");
+        assert_eq!(
+            combine(views(&two_views), 0.0),
+            8.0,
+            "shape and weekly rhythm"
+        );
         let mut level_too = two_views;
         level_too[1] = Some(8.0);
-        assert_eq!(combine(&level_too), 9.0, "the two most surprised views");
+        assert_eq!(
+            combine(views(&level_too), 0.0),
+            9.0,
+            "the two most surprised views"
+        );
+    }
+
+    #[test]
+    fn a_rhythm_that_stays_broken_corroborates_itself() {
+        let mut rhythm_only = [None; MAX_MEMBERS];
+        rhythm_only[FIXED_MEMBERS] = Some(10.0);
+        let views = views(&rhythm_only);
+        assert_eq!(combine(views, 0.0), 5.0, "one sample: one view");
+        assert_eq!(combine(views, 8.0), 9.0, "held at 8 or more for a while");
+        let mut shape_too = rhythm_only;
+        shape_too[0] = Some(9.0);
+        assert_eq!(
+            combine(super::views(&shape_too), 8.0),
+            9.5,
+            "a second view that agrees more counts instead"
+        );
+    }
+
+    #[test]
+    fn a_daily_peak_that_does_not_come_is_reported() {
+        // Twelve days of a noisy daily sine; on day 10 the series stays at
+        // its mean where the peak should be. The values themselves are
+        // ordinary, so only the seasonal members are surprised, sample
+        // after sample.
+        const DAY: usize = 288;
+        let series: Vec<f64> = (0..12 * DAY)
+            .map(|i| {
+                let peak = 5.0 * (std::f64::consts::TAU * (i % DAY) as f64 / DAY as f64).sin();
+                let peak = if i / DAY == 10 { peak.min(0.0) } else { peak };
+                10.0 + peak + 2.0 * noise(i)
+            })
+            .collect();
+        let with = |persistence: usize| {
+            let config = DetectorConfig {
+                rhythm_persistence: persistence,
+                ..DetectorConfig::default()
+            };
+            run(&mut Detector::new(config), series.clone())
+        };
+        let max = |scores: &[f64]| scores.iter().copied().fold(0.0, f64::max);
+        let (held, unheld) = (with(DetectorConfig::default().rhythm_persistence), with(0));
+        let (before, event) = (&held[..10 * DAY], &held[10 * DAY..11 * DAY]);
+        // Held: 0.27 against 0.10 before; one view alone: 0.17.
+        assert!(
+            max(event) > 2.0 * max(before),
+            "{} vs {}",
+            max(event),
+            max(before)
+        );
+        assert!(max(event) > 1.3 * max(&unheld[10 * DAY..11 * DAY]));
+        assert_eq!(max(before), max(&unheld[..10 * DAY]), "noise is not held");
     }
 
     #[test]
