@@ -22,14 +22,14 @@ if [[ ! -f "$nab_dir/score.py" || ! -d "$nab_dir/data" ]]; then
     exit 1
 fi
 
-# Floors: measured standard 71.4 / low FP 66.2 / low FN 75.5, minus 3 points.
-floor_standard=68.4
-floor_low_fp=63.2
-floor_low_fn=72.5
-# On 1,500-row segments of the same files: measured 48.3 / 37.8 / 55.1, minus 3 points.
-floor_segments_standard=45.3
-floor_segments_low_fp=34.8
-floor_segments_low_fn=52.1
+# Floors: measured standard 73.2 / low FP 66.9 / low FN 77.9, minus 3 points.
+floor_standard=70.2
+floor_low_fp=63.9
+floor_low_fn=74.9
+# On 1,500-row segments of the same files: measured 51.6 / 40.0 / 59.4, minus 3 points.
+floor_segments_standard=48.6
+floor_segments_low_fp=37.0
+floor_segments_low_fn=56.4
 
 profile="${PROFILE:-debug}"
 build_args=(--quiet --locked -p pulse-analyzer --bin pulse-analyzer)
