@@ -45,6 +45,15 @@ pub struct ForecastConfig {
     /// most this share of the squared residuals one line leaves. Noise
     /// alone lowers it by well under 1 %, a real change by far more.
     pub split_max_sse_ratio: f64,
+    /// The trend over the regime is a parabola instead of a line only when,
+    /// fitted on the first two thirds of the regime, the parabola leaves at
+    /// most this share of the squared errors the line leaves on the last
+    /// third: curvature must *predict* better, not just fit better, so a
+    /// noisy straight fill stays a line. 0 turns curvature off.
+    pub curve_max_sse_ratio: f64,
+    /// Shortest regime a parabola is tried on, in seconds: over a shorter
+    /// one, a leftover of the daily rhythm looks like curvature.
+    pub min_curve_secs: i64,
 }
 
 impl Default for ForecastConfig {
@@ -56,6 +65,8 @@ impl Default for ForecastConfig {
             horizon_secs: 90 * 86_400,
             min_regime_secs: 6 * 3600,
             split_max_sse_ratio: 0.7,
+            curve_max_sse_ratio: 0.5,
+            min_curve_secs: 2 * 86_400,
         }
     }
 }
@@ -69,7 +80,8 @@ pub struct Exhaustion {
     pub earliest: Option<i64>,
     /// First time the optimistic edge of the interval reaches it.
     pub latest: Option<i64>,
-    /// Fitted trend, in units per second (daily rhythm removed).
+    /// Fitted trend at the latest sample, in units per second (daily rhythm
+    /// removed; for a curved trend, the current rate, not the average).
     pub trend_per_second: f64,
     /// Start of the regime the trend was fitted over (unix seconds).
     pub regime_start: i64,
@@ -82,130 +94,27 @@ pub enum ForecastError {
     TooFewPoints(usize),
 }
 
-/// One least-squares line over a stretch of the history.
-#[derive(Debug, Clone, Copy)]
-struct Line {
-    intercept: f64,
-    slope: f64,
-    t_mean: f64,
-    sxx: f64,
-}
+mod trend;
 
-/// Trend + seasonal model fitted by least squares.
+use trend::Trend;
+
+/// Daily (or other periodic) profile: an offset per phase bucket.
 #[derive(Debug, Clone)]
-struct Model {
-    t0: f64,
-    intercept: f64,
-    slope: f64,
-    /// Per-bucket seasonal offsets, empty when no season was fitted.
-    season: Vec<f64>,
-    season_secs: i64,
-    sigma: f64,
-    n: f64,
-    t_mean: f64,
-    sxx: f64,
-    /// First timestamp of the regime the trend was fitted over.
-    regime_start: i64,
+struct Season {
+    /// Per-bucket offsets, empty when no season was fitted.
+    offsets: Vec<f64>,
+    secs: i64,
 }
 
-impl Model {
-    fn fit(points: &[(i64, f64)], config: &ForecastConfig) -> Result<Self, ForecastError> {
-        let points: Vec<(i64, f64)> = points
-            .iter()
-            .copied()
-            .filter(|(_, v)| v.is_finite())
-            .collect();
-        let (first, last) = match (
-            points.iter().map(|p| p.0).min(),
-            points.iter().map(|p| p.0).max(),
-        ) {
-            (Some(a), Some(b)) if points.len() >= 3 && b > a => (a, b),
-            _ => return Err(ForecastError::TooFewPoints(points.len())),
-        };
-        // Two whole periods, give or take one bucket (a history "of two
-        // days" starts a few minutes after the first sample of day one).
-        let seasonal = config.season_secs > 0
-            && config.season_buckets > 0
-            && last - first
-                >= 2 * config.season_secs - config.season_secs / config.season_buckets as i64;
-        let buckets = if seasonal { config.season_buckets } else { 0 };
-        let mut model = Self {
-            t0: first as f64,
-            intercept: 0.0,
-            slope: 0.0,
-            season: vec![0.0; buckets],
-            season_secs: config.season_secs,
-            sigma: 0.0,
-            n: points.len() as f64,
-            t_mean: 0.0,
-            sxx: 0.0,
-            regime_start: first,
-        };
-        // Classical decomposition: the daily profile is the median deviation
-        // from a centred one-period moving average, which follows steps and
-        // changes of slope, so none of them leaks into the profile (a single
-        // least-squares line would, as a spurious daily ramp). Then the
-        // current regime is found on the deseasonalised series, and the
-        // trend is fitted over it alone.
-        let mut sorted = points;
-        sorted.sort_by_key(|p| p.0);
-        model.fit_season(&sorted);
-        let start = regime_start(&sorted, |t| model.seasonal_at(t), config);
-        let recent = &sorted[start..];
-        model.fit_trend(recent);
-        let sse: f64 = recent
-            .iter()
-            .map(|&(t, v)| (v - model.mean_at(t)).powi(2))
-            .sum();
-        let dof = (model.n - 2.0 - buckets as f64).max(1.0);
-        model.sigma = (sse / dof).sqrt();
-        model.regime_start = recent.first().map_or(first, |p| p.0);
-        Ok(model)
-    }
-
-    /// Least-squares line (intercept at `t0`, slope) through `points` with
-    /// the seasonal profile removed, plus the centre and spread of the
-    /// times for the prediction interval.
-    fn line(&self, points: &[(i64, f64)]) -> Line {
-        let n = points.len().max(1) as f64;
-        let t_mean = points.iter().map(|&(t, _)| t as f64 - self.t0).sum::<f64>() / n;
-        let y_mean = points
-            .iter()
-            .map(|&(t, v)| v - self.seasonal_at(t))
-            .sum::<f64>()
-            / n;
-        let (mut sxy, mut sxx) = (0.0, 0.0);
-        for &(t, v) in points {
-            let dx = t as f64 - self.t0 - t_mean;
-            sxy += dx * (v - self.seasonal_at(t) - y_mean);
-            sxx += dx * dx;
-        }
-        let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-        Line {
-            intercept: y_mean - slope * t_mean,
-            slope,
-            t_mean,
-            sxx,
-        }
-    }
-
-    fn fit_trend(&mut self, points: &[(i64, f64)]) {
-        let line = self.line(points);
-        self.n = points.len() as f64;
-        self.slope = line.slope;
-        self.intercept = line.intercept;
-        self.t_mean = line.t_mean;
-        self.sxx = line.sxx;
-    }
-
+impl Season {
     /// Seasonal profile: per phase bucket, the median deviation from the
     /// centred moving average over one period (points whose window is not
     /// fully inside the history are left out). `points` must be sorted.
-    fn fit_season(&mut self, points: &[(i64, f64)]) {
-        if self.season.is_empty() {
+    fn fit(&mut self, points: &[(i64, f64)]) {
+        if self.offsets.is_empty() {
             return;
         }
-        let half = self.season_secs / 2;
+        let half = self.secs / 2;
         let (first, last) = match (points.first(), points.last()) {
             (Some(a), Some(b)) => (a.0, b.0),
             _ => return,
@@ -215,7 +124,7 @@ impl Model {
         for p in points {
             prefix.push(prefix.last().copied().unwrap_or(0.0) + p.1);
         }
-        let mut deviations = vec![Vec::new(); self.season.len()];
+        let mut deviations = vec![Vec::new(); self.offsets.len()];
         for &(t, v) in points {
             if t - half < first || t + half > last {
                 continue;
@@ -230,7 +139,7 @@ impl Model {
         }
         // The median per bucket: a step disturbs the moving average for
         // one period only, i.e. one value out of many per bucket.
-        for (s, d) in self.season.iter_mut().zip(&mut deviations) {
+        for (s, d) in self.offsets.iter_mut().zip(&mut deviations) {
             *s = if d.is_empty() {
                 0.0
             } else {
@@ -239,43 +148,106 @@ impl Model {
             };
         }
         // The trend owns the level: centre the profile.
-        let mean = self.season.iter().sum::<f64>() / self.season.len() as f64;
-        self.season.iter_mut().for_each(|s| *s -= mean);
+        let mean = self.offsets.iter().sum::<f64>() / self.offsets.len() as f64;
+        self.offsets.iter_mut().for_each(|s| *s -= mean);
     }
 
     fn bucket(&self, t: i64) -> usize {
-        let phase = t.rem_euclid(self.season_secs) as f64 / self.season_secs as f64;
-        ((phase * self.season.len() as f64) as usize).min(self.season.len().saturating_sub(1))
+        let phase = t.rem_euclid(self.secs) as f64 / self.secs as f64;
+        ((phase * self.offsets.len() as f64) as usize).min(self.offsets.len().saturating_sub(1))
+    }
+
+    fn at(&self, t: i64) -> f64 {
+        if self.offsets.is_empty() {
+            0.0
+        } else {
+            self.offsets[self.bucket(t)]
+        }
+    }
+}
+
+/// Trend + seasonal model fitted by least squares.
+#[derive(Debug, Clone)]
+struct Model {
+    t0: f64,
+    /// Trend over the current regime, of time since `t0` in seconds.
+    trend: Trend,
+    season: Season,
+    sigma: f64,
+    /// First timestamp of the regime the trend was fitted over.
+    regime_start: i64,
+}
+
+impl Model {
+    fn fit(points: &[(i64, f64)], config: &ForecastConfig) -> Result<Self, ForecastError> {
+        let points: Vec<(i64, f64)> = points
+            .iter()
+            .copied()
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        let count = points.len();
+        let (first, last) = match (
+            points.iter().map(|p| p.0).min(),
+            points.iter().map(|p| p.0).max(),
+        ) {
+            (Some(a), Some(b)) if count >= 3 && b > a => (a, b),
+            _ => return Err(ForecastError::TooFewPoints(count)),
+        };
+        // Two whole periods, give or take one bucket (a history "of two
+        // days" starts a few minutes after the first sample of day one).
+        let seasonal = config.season_secs > 0
+            && config.season_buckets > 0
+            && last - first
+                >= 2 * config.season_secs - config.season_secs / config.season_buckets as i64;
+        let buckets = if seasonal { config.season_buckets } else { 0 };
+        let mut season = Season {
+            offsets: vec![0.0; buckets],
+            secs: config.season_secs,
+        };
+        // Classical decomposition: the daily profile is the median deviation
+        // from a centred one-period moving average, which follows steps and
+        // changes of slope, so none of them leaks into the profile (a single
+        // least-squares line would, as a spurious daily ramp). Then the
+        // current regime is found on the deseasonalised series, and the
+        // trend is fitted over it alone.
+        let mut sorted = points;
+        sorted.sort_by_key(|p| p.0);
+        season.fit(&sorted);
+        let start = segment(&sorted, |t| season.at(t), config, true);
+        let t0 = first as f64;
+        let recent: Vec<(f64, f64)> = sorted[start..]
+            .iter()
+            .map(|&(t, v)| (t as f64 - t0, v - season.at(t)))
+            .collect();
+        let trend = choose_trend(&recent, config).ok_or(ForecastError::TooFewPoints(count))?;
+        let dof = (recent.len() as f64 - (trend.parameters() + buckets) as f64).max(1.0);
+        Ok(Self {
+            t0,
+            sigma: (trend.sse(&recent) / dof).sqrt(),
+            trend,
+            season,
+            regime_start: sorted.get(start).map_or(first, |p| p.0),
+        })
     }
 
     fn trend_at(&self, t: i64) -> f64 {
-        self.intercept + self.slope * (t as f64 - self.t0)
+        self.trend.at(t as f64 - self.t0)
     }
 
-    fn seasonal_at(&self, t: i64) -> f64 {
-        if self.season.is_empty() {
-            0.0
-        } else {
-            self.season[self.bucket(t)]
-        }
+    /// Trend slope at `t`, per second.
+    fn slope_at(&self, t: i64) -> f64 {
+        self.trend.slope_at(t as f64 - self.t0)
     }
 
     fn mean_at(&self, t: i64) -> f64 {
-        self.trend_at(t) + self.seasonal_at(t)
+        self.trend_at(t) + self.season.at(t)
     }
 
     /// Half-width of the prediction interval at `t`: residual noise plus
-    /// the uncertainty of the fitted line, which grows with the distance
+    /// the uncertainty of the fitted trend, which grows with the distance
     /// from the centre of the data (the classic OLS prediction interval).
     fn half_width(&self, t: i64, z: f64) -> f64 {
-        let dx = t as f64 - self.t0 - self.t_mean;
-        let leverage = 1.0 / self.n
-            + if self.sxx > 0.0 {
-                dx * dx / self.sxx
-            } else {
-                0.0
-            };
-        z * self.sigma * (1.0 + leverage).sqrt()
+        z * self.sigma * (1.0 + self.trend.leverage(t as f64 - self.t0)).sqrt()
     }
 }
 
@@ -339,6 +311,20 @@ pub fn regime_start(
     seasonal: impl Fn(i64) -> f64,
     config: &ForecastConfig,
 ) -> usize {
+    segment(sorted, seasonal, config, false)
+}
+
+/// [`regime_start`], where with `curved` a split must also beat a single
+/// parabola through the tail by the same ratio. Without that, an
+/// accelerating fill is cut into ever shorter "regimes" (two lines always
+/// fit a curve much better than one) and the trend is fitted over the last
+/// few hours, too short to see the curvature.
+fn segment(
+    sorted: &[(i64, f64)],
+    seasonal: impl Fn(i64) -> f64,
+    config: &ForecastConfig,
+    curved: bool,
+) -> usize {
     const MIN_POINTS: usize = 12;
     const MAX_SPLITS: usize = 4;
     const CANDIDATES: usize = 200;
@@ -359,6 +345,11 @@ pub fn regime_start(
         if end - start < 2 * MIN_POINTS || whole <= 0.0 {
             break;
         }
+        let single = if curved {
+            Trend::fit(&xy[start..end], 2).map_or(whole, |p| whole.min(p.sse(&xy[start..end])))
+        } else {
+            whole
+        };
         let stride = ((end - start) / CANDIDATES).max(1);
         let best = (start + MIN_POINTS..=end - MIN_POINTS)
             .step_by(stride)
@@ -366,11 +357,40 @@ pub fn regime_start(
             .map(|k| (k, prefix.sse(start, k) + prefix.sse(k, end)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         match best {
-            Some((k, split)) if split <= config.split_max_sse_ratio * whole => start = k,
+            Some((k, split)) if split <= config.split_max_sse_ratio * single => start = k,
             _ => break,
         }
     }
     start
+}
+
+/// The trend through the deseasonalised regime `points` (seconds since
+/// the first sample, value): a line, or a parabola when it clearly
+/// predicts the regime better out of sample (see
+/// [`ForecastConfig::curve_max_sse_ratio`]). A fill that speeds up (logs
+/// of a service whose traffic grows, a leak that compounds) is then
+/// extrapolated with its acceleration instead of its average rate, which
+/// said "5 days" when it was 3.
+fn choose_trend(points: &[(f64, f64)], config: &ForecastConfig) -> Option<Trend> {
+    let line = Trend::fit(points, 1)?;
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Some(line);
+    };
+    if config.curve_max_sse_ratio <= 0.0 || last.0 - first.0 < config.min_curve_secs as f64 {
+        return Some(line);
+    }
+    let cut = points.partition_point(|p| p.0 < first.0 + (last.0 - first.0) * 2.0 / 3.0);
+    let (head, tail) = points.split_at(cut);
+    let (Some(head_line), Some(head_curve)) = (Trend::fit(head, 1), Trend::fit(head, 2)) else {
+        return Some(line);
+    };
+    let curved = head_curve.degree() == 2
+        && head_curve.sse(tail) <= config.curve_max_sse_ratio * head_line.sse(tail);
+    if curved {
+        Trend::fit(points, 2).or(Some(line))
+    } else {
+        Some(line)
+    }
 }
 
 /// Estimates when `points` (unix seconds, value) will reach `limit`, from
@@ -434,7 +454,7 @@ pub fn time_to_exhaustion(
         expected,
         earliest,
         latest,
-        trend_per_second: model.slope,
+        trend_per_second: model.slope_at(last_t),
         regime_start: model.regime_start,
     })
 }
