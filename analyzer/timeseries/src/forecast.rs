@@ -45,11 +45,11 @@ pub struct ForecastConfig {
     /// most this share of the squared residuals one line leaves. Noise
     /// alone lowers it by well under 1 %, a real change by far more.
     pub split_max_sse_ratio: f64,
-    /// The trend over the regime is a parabola instead of a line only when,
-    /// fitted on the first two thirds of the regime, the parabola leaves at
-    /// most this share of the squared errors the line leaves on the last
-    /// third: curvature must *predict* better, not just fit better, so a
-    /// noisy straight fill stays a line. 0 turns curvature off.
+    /// The trend is a parabola instead of a line only when, both fitted on
+    /// the data before the last third of the curved regime, the parabola
+    /// leaves at most this share of the squared errors the line leaves on
+    /// that third: curvature must *predict* better, not just fit better,
+    /// so a noisy straight fill stays a line. 0 turns curvature off.
     pub curve_max_sse_ratio: f64,
     /// Shortest regime a parabola is tried on, in seconds: over a shorter
     /// one, a leftover of the daily rhythm looks like curvature.
@@ -213,17 +213,18 @@ impl Model {
         let mut sorted = points;
         sorted.sort_by_key(|p| p.0);
         season.fit(&sorted);
-        let start = segment(&sorted, |t| season.at(t), config, true);
         let t0 = first as f64;
-        let recent: Vec<(f64, f64)> = sorted[start..]
+        let deseasonalised: Vec<(f64, f64)> = sorted
             .iter()
             .map(|&(t, v)| (t as f64 - t0, v - season.at(t)))
             .collect();
-        let trend = choose_trend(&recent, config).ok_or(ForecastError::TooFewPoints(count))?;
+        let (start, trend) = choose_trend(&sorted, &deseasonalised, |t| season.at(t), config)
+            .ok_or(ForecastError::TooFewPoints(count))?;
+        let recent = &deseasonalised[start..];
         let dof = (recent.len() as f64 - (trend.parameters() + buckets) as f64).max(1.0);
         Ok(Self {
             t0,
-            sigma: (trend.sse(&recent) / dof).sqrt(),
+            sigma: (trend.sse(recent) / dof).sqrt(),
             trend,
             season,
             regime_start: sorted.get(start).map_or(first, |p| p.0),
@@ -364,32 +365,53 @@ fn segment(
     start
 }
 
-/// The trend through the deseasonalised regime `points` (seconds since
-/// the first sample, value): a line, or a parabola when it clearly
-/// predicts the regime better out of sample (see
-/// [`ForecastConfig::curve_max_sse_ratio`]). A fill that speeds up (logs
-/// of a service whose traffic grows, a leak that compounds) is then
-/// extrapolated with its acceleration instead of its average rate, which
-/// said "5 days" when it was 3.
-fn choose_trend(points: &[(f64, f64)], config: &ForecastConfig) -> Option<Trend> {
-    let line = Trend::fit(points, 1)?;
-    let (Some(first), Some(last)) = (points.first(), points.last()) else {
-        return Some(line);
-    };
-    if config.curve_max_sse_ratio <= 0.0 || last.0 - first.0 < config.min_curve_secs as f64 {
+/// The start of the regime and the trend to extrapolate from it. Two
+/// candidates: a line over the regime [`regime_start`] finds, and a
+/// parabola over the regime found when one parabola may stand for two
+/// lines (see [`segment`]). The parabola is used only when it clearly
+/// predicts the recent past better: both candidates are refitted (regime
+/// search included) on the data before the last third of the curved
+/// regime, and the parabola must leave at most
+/// [`ForecastConfig::curve_max_sse_ratio`] of the line's squared errors on
+/// that third. So a noisy straight fill stays a line, a change of rate
+/// stays two lines, and a fill that speeds up (logs of a service whose
+/// traffic grows, a leak that compounds) is extrapolated with its
+/// acceleration instead of its average rate, which said "5 days" when it
+/// was 3. `sorted` and `deseasonalised` (seconds since the first sample,
+/// value without the daily profile) are the same points.
+fn choose_trend(
+    sorted: &[(i64, f64)],
+    deseasonalised: &[(f64, f64)],
+    seasonal: impl Fn(i64) -> f64,
+    config: &ForecastConfig,
+) -> Option<(usize, Trend)> {
+    let straight = segment(sorted, &seasonal, config, false);
+    let line = (straight, Trend::fit(&deseasonalised[straight..], 1)?);
+    if config.curve_max_sse_ratio <= 0.0 {
         return Some(line);
     }
-    let cut = points.partition_point(|p| p.0 < first.0 + (last.0 - first.0) * 2.0 / 3.0);
-    let (head, tail) = points.split_at(cut);
-    let (Some(head_line), Some(head_curve)) = (Trend::fit(head, 1), Trend::fit(head, 2)) else {
+    let bent = segment(sorted, &seasonal, config, true);
+    let regime = &deseasonalised[bent..];
+    let (Some(first), Some(last)) = (regime.first(), regime.last()) else {
+        return Some(line);
+    };
+    if last.0 - first.0 < config.min_curve_secs as f64 {
+        return Some(line);
+    }
+    let cut = bent + regime.partition_point(|p| p.0 < first.0 + (last.0 - first.0) * 2.0 / 3.0);
+    let tail = &deseasonalised[cut..];
+    let head_start = segment(&sorted[..cut], &seasonal, config, false);
+    let (Some(head_line), Some(head_curve)) = (
+        Trend::fit(&deseasonalised[head_start..cut], 1),
+        Trend::fit(&deseasonalised[bent..cut], 2),
+    ) else {
         return Some(line);
     };
     let curved = head_curve.degree() == 2
         && head_curve.sse(tail) <= config.curve_max_sse_ratio * head_line.sse(tail);
-    if curved {
-        Trend::fit(points, 2).or(Some(line))
-    } else {
-        Some(line)
+    match Trend::fit(regime, 2) {
+        Some(curve) if curved && curve.degree() == 2 => Some((bent, curve)),
+        _ => Some(line),
     }
 }
 
@@ -636,6 +658,85 @@ mod tests {
             .collect();
         let eta = time_to_exhaustion(&line, 80.0, &ForecastConfig::default()).expect("fit");
         assert_eq!(eta.regime_start, 0);
+    }
+
+    /// 50 + 0.5 d + 0.03 d² (a fill that speeds up), every 5 minutes.
+    fn accelerating(t: i64) -> f64 {
+        let d = t as f64 / DAY as f64;
+        50.0 + 0.5 * d + 0.03 * d * d
+    }
+
+    #[test]
+    fn an_accelerating_fill_is_not_extrapolated_with_its_average_rate() {
+        // 14 days: 61.6 now, 80 reached 11.4 days later. A line over the
+        // regime said 15.5 days (36 % late) with an interval excluding the
+        // truth.
+        let now = 14 * DAY;
+        let history: Vec<_> = (0..=now / 300)
+            .map(|i| (i * 300, accelerating(i * 300) + 0.2 * noise(i as usize)))
+            .collect();
+        let eta = time_to_exhaustion(&history, 80.0, &ForecastConfig::default()).expect("fit");
+        let truth = (now..)
+            .step_by(60)
+            .find(|&t| accelerating(t) >= 80.0)
+            .expect("fills");
+        let expected = eta.expected.expect("fills");
+        let error = (expected - truth).abs() as f64 / (truth - now) as f64;
+        assert!(error < 0.02, "{error} {eta:?}");
+        let (earliest, latest) = (eta.earliest.expect("lower"), eta.latest.expect("upper"));
+        assert!(earliest <= truth && truth <= latest, "{eta:?} vs {truth}");
+        // The rate now (0.5 + 0.06 · 14 per day), not the regime's average.
+        let per_day = eta.trend_per_second * DAY as f64;
+        assert!((per_day - 1.34).abs() < 0.02, "{per_day}");
+        // The public change-point search still cuts the curve, as the
+        // latency-regression rule expects of it.
+        let plain = regime_start(&history, |_| 0.0, &ForecastConfig::default());
+        assert!(plain > 0, "{plain}");
+    }
+
+    #[test]
+    fn a_noisy_line_with_a_daily_cycle_stays_a_line() {
+        for seed in 0..4 {
+            let history: Vec<_> = (0..14 * 288)
+                .map(|i| {
+                    let t = i * 300;
+                    (t, signal(t) + 3.0 * noise(i as usize + seed * 100_000))
+                })
+                .collect();
+            let model = Model::fit(&history, &ForecastConfig::default()).expect("fit");
+            assert_eq!(model.trend.degree(), 1, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_change_of_rate_stays_two_lines() {
+        // 0.5/day, then 1.5/day from day 10: a kink, not a curve.
+        let kink: Vec<_> = (0..14 * 288)
+            .map(|i| {
+                let d = i as f64 / 288.0;
+                (
+                    i * 300,
+                    50.0 + 0.5 * d + (d - 10.0).max(0.0) + 0.5 * noise(i as usize),
+                )
+            })
+            .collect();
+        let model = Model::fit(&kink, &ForecastConfig::default()).expect("fit");
+        assert_eq!(model.trend.degree(), 1);
+        assert!((model.regime_start - 10 * DAY).abs() < DAY / 4, "{model:?}");
+    }
+
+    #[test]
+    fn curvature_can_be_turned_off() {
+        let history: Vec<_> = (0..14 * 288)
+            .map(|i| (i * 300, accelerating(i * 300)))
+            .collect();
+        let off = ForecastConfig {
+            curve_max_sse_ratio: 0.0,
+            ..ForecastConfig::default()
+        };
+        assert_eq!(Model::fit(&history, &off).expect("fit").trend.degree(), 1);
+        let on = Model::fit(&history, &ForecastConfig::default()).expect("fit");
+        assert_eq!(on.trend.degree(), 2);
     }
 
     #[test]
