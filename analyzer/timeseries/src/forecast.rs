@@ -404,6 +404,12 @@ fn choose_trend(
     let Some(head_line) = Trend::fit(&deseasonalised[head_start..cut], 1) else {
         return Some(line);
     };
+    let line_error = head_line.sse(tail);
+    // Exact data leave only rounding errors to the line: a curve would
+    // "win" by chance.
+    if line_error <= 1e-12 * tail.iter().map(|p| p.1 * p.1).sum::<f64>() {
+        return Some(line);
+    }
     let head = &deseasonalised[bent..cut];
     let best = [
         Trend::fit(head, 2).filter(|t| t.shape() == Shape::Polynomial(2)),
@@ -414,12 +420,10 @@ fn choose_trend(
     .map(|t| (t.shape(), t.sse(tail)))
     .min_by(|a, b| a.1.total_cmp(&b.1));
     let curve = match best {
-        Some((shape, error)) if error <= config.curve_max_sse_ratio * head_line.sse(tail) => {
-            match shape {
-                Shape::Polynomial(_) => Trend::fit(regime, 2),
-                Shape::Exponential(_) => Trend::fit_exponential(regime),
-            }
-        }
+        Some((shape, error)) if error <= config.curve_max_sse_ratio * line_error => match shape {
+            Shape::Polynomial(_) => Trend::fit(regime, 2),
+            Shape::Exponential(_) => Trend::fit_exponential(regime),
+        },
         _ => None,
     };
     Some(curve.map_or(line, |c| (bent, c)))
@@ -722,6 +726,18 @@ mod tests {
         let levelling = history(|d| 45.0 + 30.0 * (1.0 - (-d / 8.0).exp()));
         let eta = time_to_exhaustion(&levelling, 80.0, &ForecastConfig::default()).expect("fit");
         assert_eq!(eta.expected, None, "{eta:?}");
+    }
+
+    #[test]
+    fn an_exact_line_stays_a_line() {
+        // Free bytes falling 1 GB/h for 14 days, no noise at all.
+        let exact: Vec<_> = (0..14 * 288)
+            .map(|i| (i * 300, 500e9 - i as f64 * 1e9 / 12.0))
+            .collect();
+        let model = Model::fit(&exact, &ForecastConfig::default()).expect("fit");
+        assert_eq!(model.trend.shape(), Shape::Polynomial(1));
+        let eta = time_to_exhaustion(&exact, 0.0, &ForecastConfig::default()).expect("fit");
+        assert_eq!(eta.expected, Some(500 * 3600));
     }
 
     #[test]

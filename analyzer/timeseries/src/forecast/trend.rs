@@ -21,7 +21,9 @@ impl Shape {
     fn features(self, u: f64) -> [f64; 3] {
         match self {
             Self::Polynomial(_) => [1.0, u, u * u],
-            Self::Exponential(r) => [1.0, (r * u).exp(), 0.0],
+            // Clamped so that a far horizon gives a huge value, not +inf
+            // (inf − inf would turn the interval into NaN).
+            Self::Exponential(r) => [1.0, (r * u).clamp(-700.0, 700.0).exp(), 0.0],
         }
     }
 
@@ -157,7 +159,7 @@ impl Trend {
         let u = (x - self.centre) / self.scale;
         let per_u = match self.shape {
             Shape::Polynomial(_) => self.coef[1] + 2.0 * self.coef[2] * u,
-            Shape::Exponential(r) => self.coef[1] * r * (r * u).exp(),
+            Shape::Exponential(r) => self.coef[1] * r * (r * u).clamp(-700.0, 700.0).exp(),
         };
         per_u / self.scale
     }
