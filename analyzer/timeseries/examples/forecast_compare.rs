@@ -13,7 +13,9 @@
 //! a resource that never fills, the answer must be "not within the 90-day
 //! horizon"). `predict_linear` is fitted over the last 6 hours and the last
 //! day, as alert rules usually do, and solved for the crossing. "covered"
-//! counts the answers whose prediction interval contains the truth.
+//! counts the answers whose prediction interval contains the truth. "line
+//! only" is our forecast with curvature off (`curve_max_sse_ratio = 0`),
+//! i.e. the model before curved trends were added.
 //!
 //! The second table repeats the question for our forecast with 2, 4, 7 and
 //! 14 days of history: how much history is "enough".

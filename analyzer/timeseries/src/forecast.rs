@@ -18,6 +18,24 @@
 //! where two lines explain it much better than one (see [`regime_start`]).
 //! The daily profile is still learnt from the whole history, because the
 //! rhythm of a day survives a change in trend.
+//!
+//! A line over the regime is wrong when the fill *accelerates* (logs of a
+//! service whose traffic grows, a leak that compounds): it extrapolates the
+//! regime's average rate and says "5 days" when it is 3, the dangerous
+//! direction. So a parabola and an exponential (`c0 + c1·e^(r·t)`) compete
+//! with the line, and win only when, fitted on the data before the last
+//! third of the regime, they predict that third with at most half the
+//! line's squared error ([`ForecastConfig::curve_max_sse_ratio`]): a noisy
+//! straight fill stays a line, a change of rate stays two lines. Measured
+//! with `cargo run --release -p pulse-timeseries --example
+//! forecast_compare` (14 days of history, 8 asks each): a quadratic fill
+//! 0/8 -> 8/8 within ±10 % of the true time-to-full (median error 36.3 %
+//! -> 0.0 %), a compounding one 0/8 -> 8/8 (52.2 % -> 0.0 %), a fill
+//! levelling off below the limit no longer a false alarm; the seven
+//! straight, seasonal, stopping and stepped scenarios unchanged. A
+//! decelerating fill of another shape (square root) keeps the line's
+//! answer, 12 % early. The cost: about 2.5 ms per 14-day series instead of
+//! 0.5 ms.
 
 use serde::{Deserialize, Serialize};
 
