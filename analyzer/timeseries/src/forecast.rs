@@ -740,6 +740,12 @@ mod tests {
         let eta = time_to_exhaustion(&compounding, 80.0, &ForecastConfig::default()).expect("fit");
         let expected = eta.expected.expect("fills") as f64 / DAY as f64;
         assert!((expected - 20.41).abs() < 0.3, "{expected} {eta:?}");
+        let truth = 7f64.ln() / 1.1f64.ln() * DAY as f64;
+        let (earliest, latest) = (eta.earliest.expect("lower"), eta.latest.expect("upper"));
+        assert!(
+            earliest as f64 <= truth && truth <= latest as f64,
+            "{eta:?}"
+        );
         // Slowing towards 75: never reaches 80; the line said "in 13 days".
         let levelling = history(|d| 45.0 + 30.0 * (1.0 - (-d / 8.0).exp()));
         let eta = time_to_exhaustion(&levelling, 80.0, &ForecastConfig::default()).expect("fit");

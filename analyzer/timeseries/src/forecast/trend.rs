@@ -99,7 +99,21 @@ impl Trend {
         if r.abs() < 1e-3 {
             return None;
         }
-        fit(r).map(|(trend, _)| trend)
+        let (mut trend, _) = fit(r)?;
+        // The interval must carry the uncertainty of the rate too: the
+        // usual nonlinear least-squares (Gauss–Newton) covariance, with the
+        // derivative by the rate as a third column.
+        let mut jtj = [[0.0; 3]; 3];
+        for &(x, _) in points {
+            let g = trend.gradient((x - centre) / scale);
+            for i in 0..3 {
+                for j in 0..3 {
+                    jtj[i][j] += g[i] * g[j];
+                }
+            }
+        }
+        trend.inverse = invert(jtj, 3)?;
+        Some(trend)
     }
 
     /// The least-squares coefficients for `shape`, with the residual sum of
@@ -164,14 +178,24 @@ impl Trend {
         per_u / self.scale
     }
 
-    /// `fᵀ(XᵀX)⁻¹f` at `x`: the variance of the fitted value there in units
-    /// of the residual variance. Grows with the distance from the data, as
-    /// `u²` for a line, `u⁴` for a parabola and `e^(2r·u)` for an
-    /// exponential, which is what widens the interval of a curved
-    /// extrapolation. (The exponential's rate is taken as known, so its
-    /// interval is somewhat too narrow.)
+    /// Derivatives of the fitted value by the parameters at scaled time
+    /// `u`: the features for a polynomial, and for an exponential also the
+    /// derivative by its rate, `c1·u·e^(r·u)`.
+    fn gradient(&self, u: f64) -> [f64; 3] {
+        let f = self.shape.features(u);
+        match self.shape {
+            Shape::Polynomial(_) => f,
+            Shape::Exponential(_) => [f[0], f[1], self.coef[1] * u * f[1]],
+        }
+    }
+
+    /// `gᵀ(JᵀJ)⁻¹g` at `x` (g: [`Self::gradient`]): the variance of the
+    /// fitted value there in units of the residual variance. Grows with
+    /// the distance from the data, as `u²` for a line, `u⁴` for a parabola
+    /// and `u²·e^(2r·u)` for an exponential, which is what widens the
+    /// interval of a curved extrapolation.
     pub(super) fn leverage(&self, x: f64) -> f64 {
-        let f = self.shape.features((x - self.centre) / self.scale);
+        let f = self.gradient((x - self.centre) / self.scale);
         let mut sum = 0.0;
         for i in 0..3 {
             for j in 0..3 {
