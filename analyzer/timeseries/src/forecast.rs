@@ -765,6 +765,32 @@ mod tests {
     }
 
     #[test]
+    fn free_space_shrinking_faster_and_faster_is_curved_too() {
+        // The mirror image of the accelerating fill: 100 − (0.5 d + 0.03 d²)
+        // free, reaching 70 when the fill reaches 80.
+        let now = 14 * DAY;
+        let free: Vec<_> = (0..=now / 300)
+            .map(|i| {
+                (
+                    i * 300,
+                    130.0 - accelerating(i * 300) + 0.2 * noise(i as usize),
+                )
+            })
+            .collect();
+        let eta = time_to_exhaustion(&free, 70.0, &ForecastConfig::default()).expect("fit");
+        let truth = (now..)
+            .step_by(60)
+            .find(|&t| accelerating(t) >= 80.0)
+            .expect("fills");
+        let expected = eta.expected.expect("empties");
+        assert!(
+            ((expected - truth) as f64 / (truth - now) as f64).abs() < 0.02,
+            "{eta:?}"
+        );
+        assert!(eta.trend_per_second < 0.0, "{eta:?}");
+    }
+
+    #[test]
     fn a_noisy_line_with_a_daily_cycle_stays_a_line() {
         for seed in 0..4 {
             let history: Vec<_> = (0..14 * 288)
