@@ -766,8 +766,8 @@ mod tests {
 
     #[test]
     fn free_space_shrinking_faster_and_faster_is_curved_too() {
-        // The mirror image of the accelerating fill: 100 − (0.5 d + 0.03 d²)
-        // free, reaching 70 when the fill reaches 80.
+        // The mirror image of the accelerating fill: 80 − (0.5 d + 0.03 d²)
+        // free, reaching 50 when the fill reaches 80.
         let now = 14 * DAY;
         let free: Vec<_> = (0..=now / 300)
             .map(|i| {
@@ -777,7 +777,7 @@ mod tests {
                 )
             })
             .collect();
-        let eta = time_to_exhaustion(&free, 70.0, &ForecastConfig::default()).expect("fit");
+        let eta = time_to_exhaustion(&free, 50.0, &ForecastConfig::default()).expect("fit");
         let truth = (now..)
             .step_by(60)
             .find(|&t| accelerating(t) >= 80.0)
