@@ -701,6 +701,14 @@ mod tests {
         50.0 + 0.5 * d + 0.03 * d * d
     }
 
+    /// When [`accelerating`] reaches 80 after `now`, to the minute.
+    fn accelerating_reaches_80(now: i64) -> i64 {
+        (now..)
+            .step_by(60)
+            .find(|&t| accelerating(t) >= 80.0)
+            .expect("fills")
+    }
+
     #[test]
     fn an_accelerating_fill_is_not_extrapolated_with_its_average_rate() {
         // 14 days: 61.6 now, 80 reached 11.4 days later. A line over the
@@ -711,10 +719,7 @@ mod tests {
             .map(|i| (i * 300, accelerating(i * 300) + 0.2 * noise(i as usize)))
             .collect();
         let eta = time_to_exhaustion(&history, 80.0, &ForecastConfig::default()).expect("fit");
-        let truth = (now..)
-            .step_by(60)
-            .find(|&t| accelerating(t) >= 80.0)
-            .expect("fills");
+        let truth = accelerating_reaches_80(now);
         let expected = eta.expected.expect("fills");
         let error = (expected - truth).abs() as f64 / (truth - now) as f64;
         assert!(error < 0.02, "{error} {eta:?}");
@@ -781,10 +786,7 @@ mod tests {
             })
             .collect();
         let eta = time_to_exhaustion(&free, 50.0, &ForecastConfig::default()).expect("fit");
-        let truth = (now..)
-            .step_by(60)
-            .find(|&t| accelerating(t) >= 80.0)
-            .expect("fills");
+        let truth = accelerating_reaches_80(now);
         let expected = eta.expected.expect("empties");
         assert!(
             ((expected - truth) as f64 / (truth - now) as f64).abs() < 0.02,

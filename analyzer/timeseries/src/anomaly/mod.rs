@@ -886,29 +886,43 @@ mod tests {
         assert!(max_after > max_before, "{max_after} vs {max_before}");
     }
 
-    #[test]
-    fn a_missing_daily_peak_is_reported() {
-        // A 5-minute series with a sharp afternoon peak every day, then one
-        // day without it: every value of that day is ordinary on its own.
-        // That is the rhythm view's job alone: the ART detector sees ~5
-        // hours at a time, where a missing peak is just a known flat
-        // stretch (and its few early alerts, while it learns the peak's
-        // edges at every offset of its 7-sample blocks, would outscore it).
-        let day = 288;
-        let series = (0..day * 12).map(|i| {
-            let peak = (150..170).contains(&(i % day)) && i / day != 10;
-            (if peak { 50.0 } else { 10.0 }) + noise(i)
+    /// A day of `day` samples, `step` seconds apart, with a sharp peak at
+    /// the `peak` samples of every day but day `missing`; every value of that
+    /// day is ordinary on its own. Scored with ART off over `days` days;
+    /// returns the highest score from day `from` up to where the missing
+    /// peak was due, the highest over the `look` samples after that, and the
+    /// detector.
+    fn missing_peak(
+        step: i64,
+        day: usize,
+        peak: std::ops::Range<usize>,
+        (days, missing, from): (usize, usize, usize),
+        look: usize,
+    ) -> (f64, f64, Detector) {
+        let due = missing * day + peak.start;
+        let series = (0..day * days).map(|i| {
+            let peaks = peak.contains(&(i % day)) && i / day != missing;
+            (if peaks { 50.0 } else { 10.0 }) + noise(i)
         });
         let mut config = DetectorConfig::default();
         config.art.enabled = false;
         let mut det = Detector::new(config);
-        let scores = run(&mut det, series);
-        let skipped = 10 * day + 150;
-        let max_before = scores[5 * day..skipped].iter().copied().fold(0.0, f64::max);
-        let at_gap = scores[skipped..skipped + 20]
-            .iter()
-            .copied()
-            .fold(0.0, f64::max);
+        let scores: Vec<f64> = series
+            .enumerate()
+            .map(|(i, v)| det.update(i as i64 * step, v))
+            .collect();
+        let max = |range: std::ops::Range<usize>| scores[range].iter().copied().fold(0.0, f64::max);
+        (max(from * day..due), max(due..due + look), det)
+    }
+
+    #[test]
+    fn a_missing_daily_peak_is_reported() {
+        // 5-minute samples. That is the rhythm view's job alone: the ART
+        // detector sees ~5 hours at a time, where a missing peak is just a
+        // known flat stretch (and its few early alerts, while it learns the
+        // peak's edges at every offset of its 7-sample blocks, would
+        // outscore it).
+        let (max_before, at_gap, _) = missing_peak(300, 288, 150..170, (12, 10, 5), 20);
         assert!(at_gap > max_before, "{at_gap} vs {max_before}");
     }
 
@@ -917,28 +931,8 @@ mod tests {
         // Hourly samples: the daily profile has 24 slots, learned from the
         // step, and a day without its afternoon peak is news on an
         // otherwise ordinary series (NAB's hourly files are ~1,600 rows).
-        let day = 24;
-        let series = (0..day * 60).map(|i| {
-            let peak = (14..17).contains(&(i % day)) && i / day != 50;
-            (if peak { 50.0 } else { 10.0 }) + noise(i)
-        });
-        let mut config = DetectorConfig::default();
-        config.art.enabled = false;
-        let mut det = Detector::new(config);
-        let scores: Vec<f64> = series
-            .enumerate()
-            .map(|(i, v)| det.update(i as i64 * 3_600, v))
-            .collect();
+        let (max_before, at_gap, det) = missing_peak(3_600, 24, 14..17, (60, 50, 30), 6);
         assert_eq!(det.seasonal[0].profile.slots(), 24);
-        let skipped = 50 * day + 14;
-        let max_before = scores[30 * day..skipped]
-            .iter()
-            .copied()
-            .fold(0.0, f64::max);
-        let at_gap = scores[skipped..skipped + 6]
-            .iter()
-            .copied()
-            .fold(0.0, f64::max);
         assert!(at_gap > max_before, "{at_gap} vs {max_before}");
     }
 
