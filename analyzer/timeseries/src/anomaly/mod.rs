@@ -77,6 +77,7 @@ mod gaps;
 mod likelihood;
 mod novelty;
 mod persistence;
+mod regime;
 mod seasonal;
 mod suppress;
 
@@ -90,6 +91,7 @@ use context::Contexts;
 use likelihood::{Calibrator, TailCalibrator};
 use novelty::Novelty;
 use persistence::Persistence;
+use regime::RegimeWatch;
 use seasonal::SeasonalProfile;
 use suppress::Suppressor;
 
@@ -271,6 +273,14 @@ pub struct DetectorConfig {
     /// Four hours of 5-minute samples, two days of hourly ones; longer gaps
     /// are one jump. 0 fills nothing.
     pub gap_fill_samples: usize,
+    /// Newest samples the regime watch compares with the rest of the
+    /// baseline window: when their medians lie `regime_shift` spreads
+    /// apart, the spike and level baseline restarts from them (see the
+    /// `regime` module). One day of 5-minute samples, so a daily rhythm
+    /// looks the same in both segments. 0 turns the watch off.
+    pub regime_samples: usize,
+    /// See [`DetectorConfig::regime_samples`].
+    pub regime_shift: f64,
 }
 
 impl Default for DetectorConfig {
@@ -312,6 +322,8 @@ impl Default for DetectorConfig {
             rhythm_persistence: 5,
             art: ArtConfig::default(),
             gap_fill_samples: 48,
+            regime_samples: 288,
+            regime_shift: 5.0,
         }
     }
 }
@@ -449,6 +461,8 @@ pub struct Detector {
     seen: u64,
     step: StepEstimator,
     baseline: RollingQuantiles,
+    /// Restarts `baseline` after a level shift.
+    regime: RegimeWatch,
     recent: std::collections::VecDeque<f64>,
     seasonal: Vec<SeasonalMember>,
     /// One calibrator per member: spike, level, step, then one per seasonal
@@ -492,6 +506,11 @@ impl Detector {
             seen: 0,
             step: StepEstimator::default(),
             baseline: RollingQuantiles::new(config.baseline_window),
+            regime: RegimeWatch::new(
+                config.regime_samples,
+                config.baseline_window,
+                config.regime_shift,
+            ),
             recent: std::collections::VecDeque::with_capacity(config.level_points.max(1)),
             seasonal: Vec::new(),
             suppressor: Suppressor::new(
@@ -632,6 +651,9 @@ impl Detector {
             member.profile.record(timestamp_secs, value);
         }
         self.baseline.push(value);
+        if let Some(keep) = self.regime.update(value) {
+            self.baseline.keep_last(keep);
+        }
 
         if !self.config.spike {
             zs[0] = None;
