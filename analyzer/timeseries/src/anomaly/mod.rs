@@ -653,6 +653,9 @@ impl Detector {
         self.baseline.push(value);
         if let Some(keep) = self.regime.update(value) {
             self.baseline.keep_last(keep);
+            if let Some(step) = self.step.step {
+                self.init_seasonal(step);
+            }
         }
 
         if !self.config.spike {
@@ -883,6 +886,43 @@ mod tests {
                 .iter()
                 .all(|s| s.is_finite() && (0.0..1.0).contains(s))
         );
+    }
+
+    /// Standard normal noise, deterministic: Box-Muller over a SplitMix64
+    /// hash of the index (the LCG of [`noise`] is too regular for a test
+    /// that needs noise-like quantiles).
+    fn gauss(i: usize) -> f64 {
+        let uniform = |k: u64| {
+            let mut z = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u, v) = (uniform(2 * i as u64), uniform(2 * i as u64 + 1));
+        (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    #[test]
+    fn a_level_shift_is_one_alarm_not_another_a_week_later() {
+        // Without the regime restart the weekly member, whose profile and
+        // residuals learned the old level, alarms when its profile reaches
+        // the shift one week (2,016 samples) later.
+        let series = || (0..4_000).map(|i| 50.0 + gauss(i) + if i >= 1_800 { 8.0 } else { 0.0 });
+        let alarms = |config| -> Vec<usize> {
+            let scores = run(&mut Detector::new(config), series());
+            (0..scores.len()).filter(|&i| scores[i] >= 0.25).collect()
+        };
+        let with = alarms(DetectorConfig::default());
+        assert!(!with.is_empty());
+        assert!(
+            with.iter().all(|&i| (1_800..1_812).contains(&i)),
+            "{with:?}"
+        );
+        let without = alarms(DetectorConfig {
+            regime_samples: 0,
+            ..DetectorConfig::default()
+        });
+        assert!(without.iter().any(|&i| i >= 3_816), "{without:?}");
     }
 
     #[test]
