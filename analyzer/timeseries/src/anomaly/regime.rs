@@ -29,9 +29,10 @@
 //!
 //! What it changed (see [`DetectorConfig::regime_samples`] for the NAB
 //! scores): on a generated set of level shifts (8σ on Gaussian noise,
-//! 5 seeds, shift at sample 1,800 of 4,000) the rows ≥ 0.25 other than the
-//! shift's own went from 14 to 0 without a spike, and a 7σ spike 350–650
-//! samples after the shift was caught in 3 of 5 series instead of 1.
+//! shift at sample 1,800 of 4,000, 5 seeds with and 5 without a 7σ spike
+//! 350–650 samples after the shift) the rows ≥ 0.25 other than the
+//! shift's and the spike's own went from 14 to 0 over the 10 series, and
+//! the spike was caught in 3 of 5 series instead of 1.
 //! With the baseline restarted but not the seasonal members, 4 of 5 spikes
 //! were caught but the 14 phantom rows stayed, and NAB's scores did not
 //! move. It does not fire when a daily rhythm is larger than about a
