@@ -39,19 +39,46 @@ impl RollingQuantiles {
     /// Non-finite values are ignored so that one bad sample cannot poison
     /// every later quantile.
     pub(crate) fn push(&mut self, value: f64) {
+        self.push_evicting(value);
+    }
+
+    /// [`RollingQuantiles::push`] that returns the value it evicted, so a
+    /// second window can take over where this one ends.
+    pub(crate) fn push_evicting(&mut self, value: f64) -> Option<f64> {
         if !value.is_finite() {
-            return;
+            return None;
         }
         let at = self.sorted.partition_point(|v| v.total_cmp(&value).is_lt());
+        let mut evicted = None;
         if self.arrival.len() == self.capacity
             && let Some(old) = self.arrival.pop_front()
         {
             let from = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
             self.replace(from, at, value);
+            evicted = Some(old);
         } else {
             self.sorted.insert(at, value);
         }
         self.arrival.push_back(value);
+        evicted
+    }
+
+    /// Forgets all but the newest `n` values (a window that must start
+    /// over, e.g. after a level shift). Rare, so it simply re-sorts.
+    pub(crate) fn keep_last(&mut self, n: usize) {
+        if self.arrival.len() <= n {
+            return;
+        }
+        let drop = self.arrival.len() - n;
+        self.arrival.drain(..drop);
+        self.sorted.clear();
+        self.sorted.extend(self.arrival.iter().copied());
+        self.sorted.sort_unstable_by(f64::total_cmp);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.arrival.clear();
+        self.sorted.clear();
     }
 
     /// Replaces the evicted value at sorted position `from` by `value`,
@@ -212,6 +239,24 @@ mod tests {
         assert_eq!(w.len(), 5);
         assert_eq!(w.quantile(1.0), Some(10.0));
         assert_eq!(w.median(), Some(3.0));
+    }
+
+    #[test]
+    fn keep_last_forgets_the_oldest_and_evictions_are_returned() {
+        let mut w = RollingQuantiles::new(4);
+        for v in [9.0, 8.0, 1.0, 3.0] {
+            assert_eq!(w.push_evicting(v), None);
+        }
+        assert_eq!(w.push_evicting(2.0), Some(9.0));
+        w.keep_last(3);
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.quantile(0.0), Some(1.0));
+        assert_eq!(w.quantile(1.0), Some(3.0));
+        // Still evicts in arrival order after the restart.
+        w.push(7.0);
+        assert_eq!(w.push_evicting(6.0), Some(1.0));
+        w.clear();
+        assert_eq!(w.median(), None);
     }
 
     #[test]
