@@ -22,14 +22,14 @@ if [[ ! -f "$nab_dir/score.py" || ! -d "$nab_dir/data" ]]; then
     exit 1
 fi
 
-# Floors: measured standard 73.2 / low FP 66.9 / low FN 77.9, minus 3 points.
-floor_standard=70.2
-floor_low_fp=63.9
-floor_low_fn=74.9
-# On 1,500-row segments of the same files: measured 51.6 / 40.0 / 59.4, minus 3 points.
-floor_segments_standard=48.6
-floor_segments_low_fp=37.0
-floor_segments_low_fn=56.4
+# Floors: measured standard 73.4 / low FP 67.3 / low FN 78.0, minus 3 points.
+floor_standard=70.4
+floor_low_fp=64.3
+floor_low_fn=75.0
+# On 1,500-row segments of the same files: measured 51.7 / 40.2 / 59.5, minus 3 points.
+floor_segments_standard=48.7
+floor_segments_low_fp=37.2
+floor_segments_low_fn=56.5
 
 profile="${PROFILE:-debug}"
 build_args=(--quiet --locked -p pulse-analyzer --bin pulse-analyzer)
