@@ -29,7 +29,9 @@
 //! (see `combine`); a rhythm that stays broken for a few samples counts
 //! as corroborated by itself (see the `persistence` module). After the
 //! series settles at a new level, the trailing window and the seasonal
-//! members forget the old one (see the `regime` module).
+//! members forget the old one (see the `regime` module). Every window is
+//! counted in samples, so a short run of missed samples is first filled
+//! in on the line between the points either side (see the `gaps` module).
 //! A series without a daily rhythm simply has seasonal residuals as noisy as
 //! its values, so that member stays calibrated and quiet: season detection
 //! falls out of the calibration rather than needing a separate test.
