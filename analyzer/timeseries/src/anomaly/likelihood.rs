@@ -191,6 +191,51 @@ mod tests {
     }
 
     #[test]
+    fn a_long_run_of_exceedances_is_learned_as_one_event() {
+        // Spread evenly over 0.5..1.5, no two of the top 2 % within two
+        // samples of each other.
+        let routine = |i: usize| 0.5 + (i * 19 % 100) as f64 / 100.0;
+        let mut plain = TailCalibrator::new(2000, 100, 100, 0.02, 0.05);
+        let mut declustered = TailCalibrator::new(2000, 100, 100, 0.02, 0.05).declustered();
+        let mut feed = |z: f64| (plain.update(z), declustered.update(z));
+        for i in 0..1000 {
+            feed(routine(i));
+        }
+        let (first, first_declustered) = feed(30.0);
+        assert_eq!(first, first_declustered, "same history until a run");
+        for _ in 0..39 {
+            feed(30.0);
+        }
+        for i in 0..300 {
+            feed(routine(i));
+        }
+        let (second, second_declustered) = feed(30.0);
+        // Forty samples of the first surge fill the plain tail, so the
+        // second is nearly routine there; declustered, the first surge is
+        // one event in 1,340 samples, and the second as rare as that.
+        assert!(second < 5.0, "{second}");
+        let once_before = -(2.0f64 / 1341.0).ln();
+        assert!(
+            second_declustered > once_before,
+            "{second_declustered} vs {second}"
+        );
+    }
+
+    #[test]
+    fn isolated_bursts_are_learned_as_they_are() {
+        let mut plain = TailCalibrator::new(2000, 100, 100, 0.02, 0.05);
+        let mut declustered = TailCalibrator::new(2000, 100, 100, 0.02, 0.05).declustered();
+        for i in 0..3000usize {
+            let z = if i % 50 == 0 {
+                5.0 + (i % 7) as f64
+            } else {
+                1.0
+            };
+            assert_eq!(plain.update(z), declustered.update(z), "sample {i}");
+        }
+    }
+
+    #[test]
     fn tail_calibration_is_silent_until_it_has_history() {
         let mut c = TailCalibrator::new(1000, 100, 100, 0.02, 0.05);
         assert!((0..99).all(|_| c.update(5.0) == 0.0));
@@ -223,6 +268,10 @@ const BIN_WIDTH: f64 = 0.025;
 const BINS: usize = 1024;
 /// How often (in updates) the tail threshold and mean excess are refreshed.
 const REFRESH_EVERY: u32 = 16;
+/// Samples below the tail threshold that end a run of exceedances (see
+/// [`TailCalibrator::declustered`]): one quiet sample inside a surge does
+/// not split it in two.
+const RUN_GAP: usize = 2;
 
 /// Extreme-value calibration ("peaks over threshold").
 ///
@@ -235,6 +284,21 @@ const REFRESH_EVERY: u32 = 16;
 /// produce big ones. Unlike a Gaussian fit to the history it does not assume
 /// the deviations are light-tailed, which bursty infrastructure metrics
 /// never are.
+///
+/// # Declustering
+/// The fit assumes exceedances are separate events. A surge on a count
+/// series is one event that exceeds the threshold on every one of its
+/// 10–60 samples, and as history it would fill the tail (2 % of four weeks
+/// is 161 samples): the next surge of the series is then judged against
+/// the last one and no longer stands out. On generated tweet-like counts
+/// the third surge of one series, 17 times the rate for 56 samples, got
+/// a spike surprise of 6–7 (the series' healthy maximum is 10.6) after two
+/// earlier surges. So, as in runs declustering in extreme-value
+/// statistics, a calibrator built [`TailCalibrator::declustered`] learns
+/// a run of exceedances (ended by [`RUN_GAP`] samples below the threshold)
+/// by its running maxima: a sample that does not exceed the run's largest
+/// so far is learned just below the threshold. Bursts of a sample or two,
+/// a bursty series' routine, are learned as before.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TailCalibrator {
     counts: Vec<u32>,
@@ -261,6 +325,13 @@ pub(crate) struct TailCalibrator {
     counted_below: usize,
     /// Every `at_or_above` entry from here up is zero.
     summed_below: usize,
+    /// Whether runs of exceedances are learned by their maxima only.
+    #[serde(default)]
+    decluster: bool,
+    /// Largest `s` of the current run of exceedances and the samples below
+    /// the threshold since its last exceedance.
+    #[serde(default)]
+    run: Option<(f64, usize)>,
 }
 
 impl TailCalibrator {
@@ -290,7 +361,16 @@ impl TailCalibrator {
             refreshed_len: 0.0,
             counted_below: 0,
             summed_below: 0,
+            decluster: false,
+            run: None,
         }
+    }
+
+    /// A calibrator that learns each run of tail exceedances by its
+    /// running maxima (see "Declustering" above).
+    pub(crate) fn declustered(mut self) -> Self {
+        self.decluster = true;
+        self
     }
 
     /// Feeds the raw deviation `z` (≥ 0) and returns its surprise `-ln p`
@@ -330,8 +410,38 @@ impl TailCalibrator {
         } else {
             surprise
         };
-        self.push(s);
+        let learned = self.learned(s, history);
+        self.push(learned);
         surprise
+    }
+
+    /// What the history learns of `s`: itself, or, inside a run of
+    /// exceedances that it does not top, a value just below the threshold.
+    /// Only a mature history is declustered: a young one's threshold still
+    /// moves with every sample (on 1,500-row segments of NAB's shared
+    /// split declustering from the first report lost 0.4 points).
+    fn learned(&mut self, s: f64, history: usize) -> f64 {
+        if !self.decluster || history < self.min_history || self.threshold <= 0.0 {
+            self.run = None;
+            return s;
+        }
+        if s <= self.threshold {
+            self.run = self
+                .run
+                .map(|(peak, below)| (peak, below + 1))
+                .filter(|&(_, below)| below < RUN_GAP);
+            return s;
+        }
+        match self.run {
+            Some((peak, _)) if s <= peak => {
+                self.run = Some((peak, 0));
+                (self.threshold - 0.5 * BIN_WIDTH).max(0.0)
+            }
+            _ => {
+                self.run = Some((s, 0));
+                s
+            }
+        }
     }
 
     fn push(&mut self, s: f64) {
