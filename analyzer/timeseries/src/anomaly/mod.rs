@@ -438,7 +438,9 @@ impl Calibrators {
 /// Keeps a full-confidence ART score below 1, as every score is.
 const MAX_ART_WEIGHT: f64 = 0.999;
 
-/// Upper bound on ensemble members: the fixed ones plus seasonal periods.
+/// Upper bound on ensemble members: the fixed ones, one per seasonal period
+/// (room for three) and the relative daily residual of counts. Members past
+/// it stay silent.
 const MAX_MEMBERS: usize = 9;
 
 /// Members that are not seasonal: spike, level, step, novelty, context.
