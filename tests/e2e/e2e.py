@@ -80,6 +80,18 @@ def wait_http(url, seconds, process=None):
     return False
 
 
+def wait_tcp(port, seconds, process):
+    """Whether `process` accepts connections on `port` within `seconds` (False once it exits)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
 class Stack:
     """The processes of one run; `close` stops every one of them."""
 
@@ -93,6 +105,21 @@ class Stack:
         process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.processes.append((name, process))
         return process
+
+    def start_server(self, name, args_for_port, attempts=3):
+        """Starts a TCP server on a free port and returns the port once it accepts connections.
+
+        A port free_port() found free can be taken before the server binds it (by another
+        test's server, or as the source port of an outgoing connection); the server then
+        exits, and it is started again on another port."""
+        for _ in range(attempts):
+            port = free_port()
+            process = self.start(name, args_for_port(port))
+            if wait_tcp(port, 15, process):
+                return port
+            if process.poll() is None:
+                break
+        raise SetupError(f"{name} did not accept connections:\n{self.log_tail(name)}")
 
     def log_tail(self, name, lines=15):
         path = self.workdir / f"{name}.log"
@@ -290,14 +317,15 @@ def run(workdir):
     web = ThreadingHTTPServer(("127.0.0.1", 0), Web)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     try:
-        redis_port, memcached_port = free_port(), free_port()
-        stack.start("redis", [
-            "redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        redis_port = stack.start_server("redis", lambda port: [
+            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru",
         ])
         # memcached refuses to run as root without naming a user to switch to (CI runs as root).
         as_user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        stack.start("memcached", ["memcached", "-p", str(memcached_port), "-U", "0", "-l", "127.0.0.1", "-m", "16", *as_user])
+        memcached_port = stack.start_server("memcached", lambda port: [
+            "memcached", "-p", str(port), "-U", "0", "-l", "127.0.0.1", "-m", "16", *as_user,
+        ])
         threading.Thread(target=cache_traffic, args=(redis_port, memcached_port, stop), daemon=True).start()
 
         if os.environ.get("E2E_EXPORTER", "pulse") == "anchors":
