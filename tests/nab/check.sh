@@ -29,12 +29,12 @@ fi
 floor_standard=70.3
 floor_low_fp=64.1
 floor_low_fn=75.0
-# On 1,500-row segments of the same files: measured 51.8 / 40.0 / 59.3, minus 3 points.
+# On 1,500-row segments of the same files: measured 51.9 / 40.0 / 59.4, minus 3 points.
 floor_segments_standard=48.8
 floor_segments_low_fp=37.0
 floor_segments_low_fn=56.3
 # The split with irregular sampling (gappy.py, seed 1: 7 % of the rows dropped, a 2-8 hour hole
-# per 2,000 rows, timestamps jittered by 20 % of the step): measured 64.9 / 52.7 / 71.8 (61.8 /
+# per 2,000 rows, timestamps jittered by 20 % of the step): measured 64.8 / 53.8 / 71.7 (61.8 /
 # 51.6 / 68.5 without gap filling), minus 3 points.
 floor_gappy_standard=61.9
 floor_gappy_low_fp=49.7

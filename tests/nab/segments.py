@@ -13,7 +13,8 @@ middle of one, so a window that a cut goes through moves the cut:
 - a window that is still open when the segment's probationary rows end (the first
   min(15 %, 750) rows, which NAB does not score) starts the segment after the window
   (the series starts after that anomaly).
-Segments without windows are kept too, as places where any alarm is a false positive.
+Segments cut to less than half their length are left out; segments without windows are
+kept, as places where any alarm is a false positive.
 
     segments.py --data DIR --labels FILE --length 1500 --out OUT
     # writes OUT/data/<category>/<name>_<offset>.csv and OUT/labels.json
@@ -57,6 +58,8 @@ def main() -> None:
                 moved = last is not None
                 if moved:
                     start = last + 1
+            if end - start < length // 2:
+                continue  # cut to a stub between anomalies: not a series of this length
             kept = [
                 [stamps[first], stamps[last]] for first, last in spans if start <= first and last < end
             ]

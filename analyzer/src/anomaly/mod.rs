@@ -49,10 +49,10 @@ pub struct AnomalyConfig {
     pub enabled: bool,
     /// Metric names analysed live, every label set of each (default: [`DEFAULT_SERIES`]).
     pub series: Vec<String>,
-    /// Most series with a live detector. A warmed-up detector holds about 260 kB at the
-    /// default windows (measured: 200 detectors after 10,000 points each), plus up to 76 kB
-    /// for its ART member's categories (38 kB measured the same way), so the default caps
-    /// detection at about 85 MB; points of series beyond it are counted in
+    /// Most series with a live detector. A warmed-up detector holds about 320 kB at the
+    /// default windows (measured: 200 detectors after 10,000 points each of a noisy daily
+    /// wave), plus up to 76 kB for its ART member's categories (35 kB measured the same
+    /// way), so the default caps detection at about 90 MB; points of series beyond it are counted in
     /// `pulse_anomaly_refused_points_total` and not analysed.
     pub max_series: usize,
     /// Score at or above which a point is anomalous. NAB's three profiles all pick 0.25 on

@@ -297,8 +297,9 @@ const RUN_GAP: usize = 2;
 /// statistics, a calibrator built [`TailCalibrator::declustered`] learns
 /// a run of exceedances (ended by [`RUN_GAP`] samples below the threshold)
 /// by its running maxima: a sample that does not exceed the run's largest
-/// so far is learned just below the threshold. Bursts of a sample or two,
-/// a bursty series' routine, are learned as before.
+/// so far is learned just below the threshold. A burst of a sample or
+/// two, a bursty series' routine, keeps its peak in the tail as before
+/// (only a second, lower sample of it is learned below the threshold).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TailCalibrator {
     counts: Vec<u32>,

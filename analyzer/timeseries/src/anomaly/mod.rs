@@ -274,8 +274,8 @@ pub struct DetectorConfig {
     pub rhythm_persistence: usize,
     /// The ART detector run beside the ensemble (see the `art` module).
     pub art: ArtConfig,
-    /// Longest run of missed samples (a gap in the timestamps, in learned
-    /// steps) filled in on the line between the points either side before
+    /// Longest run of missed samples (a gap in the timestamps, in the
+    /// median spacing of the last 64 points) filled in on the line between the points either side before
     /// the point after it is scored, so windows counted in samples stay in
     /// step with time (see the `gaps` module for why and the measurements).
     /// Four hours of 5-minute samples, two days of hourly ones; longer gaps
@@ -523,6 +523,9 @@ pub struct Detector {
     /// Holds ART's alarms back until the ensemble confirms them.
     art_confirmer: Confirmer,
     art: Option<Art>,
+    /// Latest timestamp and recent spacing, to tell missed samples.
+    #[serde(default)]
+    spacing: gaps::Spacing,
     /// How long the rhythm view has stayed surprised.
     rhythm_held: Persistence,
     /// Score of the latest point before suppression, see
@@ -573,6 +576,7 @@ impl Detector {
             art_confirmer: Confirmer::new(config.confirmation_samples, config.confirmation_ratio),
             art: config.art.enabled.then(|| Art::new(&config.art)),
             rhythm_held: Persistence::new(config.rhythm_persistence),
+            spacing: gaps::Spacing::default(),
             unsuppressed: 0.0,
             reports_on: 0,
             last_alarm: None,
@@ -608,11 +612,11 @@ impl Detector {
         // the gap reports the strongest of their scores and its own, so an
         // alarm confirmed inside the gap is not lost.
         let mut strongest: Option<(f64, i64)> = None;
-        if let (Some(step), Some(prev_ts), Some(prev)) =
-            (self.step.step, self.step.last_ts, self.last_value)
+        if let (Some((latest, step)), Some(prev)) =
+            (self.spacing.record(timestamp_secs), self.last_value)
         {
             for (ts, v) in gaps::missed_points(
-                (prev_ts, prev),
+                (latest, prev),
                 (timestamp_secs, value),
                 step,
                 self.config.gap_fill_samples,
@@ -623,6 +627,10 @@ impl Detector {
                 }
             }
         }
+        // Whole numbers only, from observed points: a missed sample's
+        // stand-in is a fraction whenever its neighbours are not a step of
+        // one apart.
+        self.counts &= value >= 0.0 && value.fract() == 0.0;
         let score = self.score_point(timestamp_secs, value);
         match strongest {
             Some((best, on)) if best > score => {
@@ -637,7 +645,6 @@ impl Detector {
     fn score_point(&mut self, timestamp_secs: i64, value: f64) -> f64 {
         self.reports_on = timestamp_secs;
         self.seen += 1;
-        self.counts &= value >= 0.0 && value.fract() == 0.0;
         if let Some(step) = self.step.observe(timestamp_secs) {
             self.init_seasonal(step);
         }
@@ -1145,6 +1152,20 @@ mod tests {
         let (max_before, at_gap, det) = missing_peak(3_600, 24, 14..17, (60, 50, 30), 6);
         assert_eq!(det.seasonal[0].profile.slots(), 24);
         assert!(at_gap > max_before, "{at_gap} vs {max_before}");
+    }
+
+    #[test]
+    fn a_gap_in_a_count_series_keeps_it_a_count_series() {
+        // The stand-in for the sample missed between 3 and 4 is 3.5; the
+        // series is still whole numbers, so its relative residual stays on.
+        let mut det = Detector::new(DetectorConfig::default());
+        for i in 0..200 {
+            det.update(i * 300, (3 + i % 2) as f64);
+        }
+        det.update(201 * 300, 3.0);
+        assert!(det.counts);
+        det.update(202 * 300, 2.5);
+        assert!(!det.counts, "a fraction observed");
     }
 
     #[test]

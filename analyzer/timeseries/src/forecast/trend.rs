@@ -202,7 +202,13 @@ impl Trend {
                 sum += f[i] * self.inverse[i][j] * f[j];
             }
         }
-        sum.max(0.0)
+        // Far out on an exponential the terms overflow, and `inf - inf` is
+        // NaN: the interval is then unbounded, not collapsed to the noise.
+        if sum.is_nan() {
+            f64::INFINITY
+        } else {
+            sum.max(0.0)
+        }
     }
 
     /// Residual sum of squares over `points`.
