@@ -49,7 +49,7 @@ pub struct AnomalyConfig {
     pub enabled: bool,
     /// Metric names analysed live, every label set of each (default: [`DEFAULT_SERIES`]).
     pub series: Vec<String>,
-    /// Most series with a live detector. A warmed-up detector holds about 320 kB at the
+    /// Most series with a live detector. A warmed-up detector holds about 310 kB at the
     /// default windows (measured: 200 detectors after 10,000 points each of a noisy daily
     /// wave), plus up to 76 kB for its ART member's categories (35 kB measured the same
     /// way), so the default caps detection at about 90 MB; points of series beyond it are counted in

@@ -348,7 +348,9 @@ impl TailCalibrator {
         let capacity = capacity.max(1);
         Self {
             counts: vec![0; BINS],
-            ring: VecDeque::with_capacity(capacity),
+            // Grown as history comes: a member that never reports (the
+            // counts-only one on other series) then costs no ring.
+            ring: VecDeque::new(),
             capacity,
             early_history: early_history.min(min_history),
             min_history,

@@ -630,7 +630,13 @@ impl Detector {
         // Whole numbers only, from observed points: a missed sample's
         // stand-in is a fraction whenever its neighbours are not a step of
         // one apart.
-        self.counts &= value >= 0.0 && value.fract() == 0.0;
+        if self.counts && (value < 0.0 || value.fract() != 0.0) {
+            self.counts = false;
+            // Only counts read their daily residual relative to the level.
+            for member in &mut self.seasonal {
+                member.relative = None;
+            }
+        }
         let score = self.score_point(timestamp_secs, value);
         match strongest {
             Some((best, on)) if best > score => {
@@ -849,7 +855,8 @@ impl Detector {
             .map(|(i, profile)| SeasonalMember {
                 profile,
                 residuals: RollingQuantiles::new(self.config.residual_window),
-                relative: (i == 0).then(|| RollingQuantiles::new(self.config.residual_window)),
+                relative: (i == 0 && self.counts)
+                    .then(|| RollingQuantiles::new(self.config.residual_window)),
             })
             .collect();
     }
