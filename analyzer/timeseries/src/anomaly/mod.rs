@@ -296,7 +296,9 @@ pub struct DetectorConfig {
     /// split (72.4), 432 one in the 2,500-row segments (63.1 / 64.0).
     /// Points ≥ 0.3 on noise (uniform, Gaussian, log-normal, daily sine,
     /// daily-rhythm Poisson counts) are unchanged. Costs about 0.2 µs per
-    /// point. 0 turns the watch off.
+    /// point. 0 turns the watch off, and so does a value over two thirds of
+    /// `baseline_window` (the older part must hold at least half as many
+    /// samples to be compared).
     pub regime_samples: usize,
     /// How many spreads (the larger of the two segments') the medians of
     /// the newest samples and the older rest of the baseline window must
@@ -490,6 +492,12 @@ impl StepEstimator {
 /// One seasonal ensemble member: profile plus the spread of its residuals.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SeasonalMember {
+    /// Index of its period in `seasonal_periods_secs`, which fixes its
+    /// calibrator: a period that cannot be used (too few or too many
+    /// samples per period) leaves its slot silent rather than shifting
+    /// the next period into it.
+    #[serde(default)]
+    period: usize,
     profile: SeasonalProfile,
     residuals: RollingQuantiles,
     /// Spread of the residuals relative to the expected count, kept for
@@ -699,14 +707,14 @@ impl Detector {
         zs[4] = self.contexts.update(value);
         // Seasonal members: the calibrator slot is fixed per configured
         // period, so a period that could not be used just stays silent.
-        for (i, member) in self.seasonal.iter_mut().enumerate() {
+        for member in &mut self.seasonal {
             if let Some(expected) = member.profile.baseline(timestamp_secs) {
                 let residual = value - expected;
                 if member.residuals.len() >= MIN_WINDOW
                     && let Some(center) = member.residuals.median()
                 {
                     let scale = floored_scale(member.residuals.robust_scale(), expected);
-                    if let Some(z) = zs.get_mut(FIXED_MEMBERS + i) {
+                    if let Some(z) = zs.get_mut(FIXED_MEMBERS + member.period) {
                         *z = Some((residual - center).abs() / scale);
                     }
                 }
@@ -843,19 +851,21 @@ impl Detector {
             .config
             .seasonal_periods_secs
             .iter()
-            .filter_map(|&period| {
+            .enumerate()
+            .filter_map(|(period, &secs)| {
                 SeasonalProfile::new(
-                    period,
+                    secs,
                     step,
                     self.config.seasonal_memory,
                     self.config.max_seasonal_slots,
                 )
+                .map(|profile| (period, profile))
             })
-            .enumerate()
-            .map(|(i, profile)| SeasonalMember {
+            .map(|(period, profile)| SeasonalMember {
+                period,
                 profile,
                 residuals: RollingQuantiles::new(self.config.residual_window),
-                relative: (i == 0 && self.counts)
+                relative: (period == 0 && self.counts)
                     .then(|| RollingQuantiles::new(self.config.residual_window)),
             })
             .collect();
@@ -1159,6 +1169,18 @@ mod tests {
         let (max_before, at_gap, det) = missing_peak(3_600, 24, 14..17, (60, 50, 30), 6);
         assert_eq!(det.seasonal[0].profile.slots(), 24);
         assert!(at_gap > max_before, "{at_gap} vs {max_before}");
+    }
+
+    #[test]
+    fn an_unusable_period_leaves_its_slot_to_no_one() {
+        // Every 8 hours: a day has 3 samples, too few for a daily profile,
+        // so only the weekly member exists, in the weekly slot.
+        let mut det = Detector::new(DetectorConfig::default());
+        for i in 0..100 {
+            det.update(i * 8 * 3_600, 10.0 + noise(i as usize));
+        }
+        let periods: Vec<usize> = det.seasonal.iter().map(|m| m.period).collect();
+        assert_eq!(periods, [1]);
     }
 
     #[test]
