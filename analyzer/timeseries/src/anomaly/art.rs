@@ -640,11 +640,11 @@ fn similarity(a: &Features, b: &Features) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Deterministic noise in [-0.5, 0.5).
-    fn noise(i: usize) -> f64 {
+    pub(in crate::anomaly) fn noise(i: usize) -> f64 {
         let x = (i as u64)
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);

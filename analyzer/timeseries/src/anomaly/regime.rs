@@ -104,12 +104,9 @@ impl RegimeWatch {
 mod tests {
     use super::*;
 
+    /// Deterministic, roughly uniform in [-1, 1).
     fn noise(i: usize) -> f64 {
-        // Deterministic, roughly uniform in [-1, 1).
-        let x = (i as u64)
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (x >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        2.0 * super::super::art::tests::noise(i)
     }
 
     #[test]
