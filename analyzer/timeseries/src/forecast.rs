@@ -568,13 +568,13 @@ mod tests {
         50.0 + t as f64 / DAY as f64 + 3.0 * phase.sin()
     }
 
-    /// First time the noiseless signal, daily swing included, reaches the
-    /// limit: the disk is full at the first afternoon peak that touches it.
-    fn true_crossing(limit: f64) -> i64 {
-        (0..)
-            .map(|i| i * 60)
-            .find(|&t| signal(t) >= limit)
-            .expect("rises")
+    /// First minute from `from` on at which the noiseless `series` reaches
+    /// `limit`: for [`signal`], the first afternoon peak that touches it.
+    fn first_reaching(series: fn(i64) -> f64, limit: f64, from: i64) -> i64 {
+        (from..)
+            .step_by(60)
+            .find(|&t| series(t) >= limit)
+            .expect("reaches the limit")
     }
 
     #[test]
@@ -583,7 +583,7 @@ mod tests {
         let limit = 80.0;
         let eta = time_to_exhaustion(&history, limit, &ForecastConfig::default()).expect("fit");
         let expected = eta.expected.expect("crosses within the horizon");
-        let truth = true_crossing(limit);
+        let truth = first_reaching(signal, limit, 0);
         assert!((expected - truth).abs() < DAY / 4, "{expected} vs {truth}");
         let (earliest, latest) = (eta.earliest.expect("lower"), eta.latest.expect("upper"));
         assert!(earliest <= expected && expected <= latest);
@@ -598,7 +598,7 @@ mod tests {
         // predict_linear over the last 6 hours, as a typical alert rule
         // does, then solved for the crossing time.
         let limit = 80.0;
-        let truth = true_crossing(limit);
+        let truth = first_reaching(signal, limit, 0);
         let mut ours_err = 0.0;
         let mut linear_err = 0.0;
         // Ask at 8 different hours of the last day.
@@ -701,14 +701,6 @@ mod tests {
         50.0 + 0.5 * d + 0.03 * d * d
     }
 
-    /// When [`accelerating`] reaches 80 after `now`, to the minute.
-    fn accelerating_reaches_80(now: i64) -> i64 {
-        (now..)
-            .step_by(60)
-            .find(|&t| accelerating(t) >= 80.0)
-            .expect("fills")
-    }
-
     #[test]
     fn an_accelerating_fill_is_not_extrapolated_with_its_average_rate() {
         // 14 days: 61.6 now, 80 reached 11.4 days later. A line over the
@@ -719,7 +711,7 @@ mod tests {
             .map(|i| (i * 300, accelerating(i * 300) + 0.2 * noise(i as usize)))
             .collect();
         let eta = time_to_exhaustion(&history, 80.0, &ForecastConfig::default()).expect("fit");
-        let truth = accelerating_reaches_80(now);
+        let truth = first_reaching(accelerating, 80.0, now);
         let expected = eta.expected.expect("fills");
         let error = (expected - truth).abs() as f64 / (truth - now) as f64;
         assert!(error < 0.02, "{error} {eta:?}");
@@ -786,7 +778,7 @@ mod tests {
             })
             .collect();
         let eta = time_to_exhaustion(&free, 50.0, &ForecastConfig::default()).expect("fit");
-        let truth = accelerating_reaches_80(now);
+        let truth = first_reaching(accelerating, 80.0, now);
         let expected = eta.expected.expect("empties");
         assert!(
             ((expected - truth) as f64 / (truth - now) as f64).abs() < 0.02,
