@@ -10,13 +10,16 @@ rolls each file up to a target STEP, as a coarser scrape or a monitoring rollup 
   the largest instead; a trailing partial group is rolled up too). The mean is the default
   because it is what a rollup of a gauge (CloudWatch's Average statistic, an hourly CPC) gives;
   it dilutes a one-row spike K times, which is part of what a coarser rate does;
+* --offset N starts the first group at row N (the rows before it are left out), a different
+  phase of the same roll-up, so a change can be measured on several copies rather than one;
 * a file already at or above STEP (K = 1) is copied unchanged;
 * a label window keeps its time range: it runs from the row whose group holds the window's
   first row to the row whose group holds its last, so it covers the same span of time;
 * a file left with fewer than MIN_ROWS rows (default 600) is dropped, and so is a file where
   two of its windows fall into one row (they would no longer be separate anomalies).
 
-    resample.py --data DIR --labels FILE --step 900 --out OUT [--agg mean|max] [--min-rows 600]
+    resample.py --data DIR --labels FILE --step 900 --out OUT [--agg mean|max] [--offset 0]
+                [--min-rows 600]
 """
 import argparse
 import json
@@ -37,6 +40,7 @@ def main():
     ap.add_argument("--step", type=float, required=True, help="target step in seconds")
     ap.add_argument("--agg", choices=("mean", "max"), default="mean")
     ap.add_argument("--min-rows", type=int, default=600)
+    ap.add_argument("--offset", type=int, default=0, help="rows left out before the first group")
     args = ap.parse_args()
     roll = {"mean": statistics.fmean, "max": max}[args.agg]
     labels = json.loads(args.labels.read_text())
@@ -50,7 +54,8 @@ def main():
         step = statistics.median(
             (b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
         k = max(1, round(args.step / step))
-        groups = [rows[i:i + k] for i in range(0, len(rows), k)]
+        skip = args.offset % k
+        groups = [rows[i:i + k] for i in range(skip, len(rows), k)]
         # A window's ends are timestamps in the file; the first row with that stamp starts it,
         # the last row with that stamp ends it (some files repeat timestamps).
         first = {}
@@ -58,7 +63,8 @@ def main():
         for i, t in enumerate(stamps):
             first.setdefault(t, i)
             last[t] = i
-        spans = [(first[parse(a)] // k, last[parse(b)] // k) for a, b in windows]
+        spans = [(max(0, first[parse(a)] - skip) // k, (last[parse(b)] - skip) // k)
+                 for a, b in windows]
         overlapping = any(b[0] <= a[1] for a, b in zip(spans, spans[1:]))
         if len(groups) < args.min_rows or overlapping:
             dropped.append(Path(name).stem + (" (windows merge)" if overlapping else ""))
