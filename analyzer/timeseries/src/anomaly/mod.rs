@@ -574,6 +574,7 @@ pub struct Detector {
     spacing: gaps::Spacing,
     /// How long the rhythm view has stayed surprised.
     rhythm_held: Persistence,
+    /// How long the value has not moved, against the series' record.
     silence: Silence,
     /// Score of the latest point before suppression, see
     /// [`Detector::unsuppressed_score`].
@@ -984,10 +985,9 @@ fn views(surprises: &[Option<f64>; MAX_MEMBERS]) -> [f64; VIEWS] {
 ///
 /// The silence view counts twice, as a held view would: it is surprised
 /// only once a run of one repeated value has outlasted the series' record,
-/// so it has stayed surprised for at least as many samples as that record,
-/// each one more piece of evidence that the series went quiet, and
-/// nothing else sees a silence (the values and the flat shape are both
-/// familiar). As a view counted once it found few stuck sensors (see
+/// so by then the series has stayed flat for longer than the record, each
+/// sample one more piece of evidence that it went quiet, and nothing else
+/// sees a silence (the values and the flat shape are both familiar). As a view counted once it found few stuck sensors (see
 /// [`DetectorConfig::silence_min_record`] and the `silence` module): 50.4
 /// / 44.7 / 71.3 against 78.1 / 65.0 / 81.9 on the generated set.
 fn combine(views: [f64; VIEWS], held_rhythm: f64) -> f64 {
