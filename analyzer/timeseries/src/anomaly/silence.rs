@@ -25,6 +25,15 @@
 //! 73.3 / 67.1 and 78.4 / 63.0 / 77.9 for the excess. Without the wait for
 //! a few changes of value (measured with the ratio), `art_flatline`, flat
 //! from its first sample, alarmed on 4 rows.
+//!
+//! Also measured and not kept: a tolerance of 1 % or 5 % of the trailing
+//! window's spread for "the same value" (the split with irregular
+//! sampling, mean of 5 seeds, 64.8 → 64.6 and 64.3; stuck sensors 79.1 /
+//! 65.0 / 81.9 and 72.1 / 55.5 / 79.6); scoring the end of a silence
+//! instead of its length (the excess of the run just ended, at the sample
+//! that ends it): the stuck sensors as without the member (49.2 / 27.1 /
+//! 55.2), the 1,500- and 2,500-row segments −1.4 and −1.5, although NAB's
+//! split rose to 73.5 / 67.5.
 
 use serde::{Deserialize, Serialize};
 
