@@ -7,7 +7,7 @@ window new, depends on where the series happens to start. A score tuned on one s
 starting row can sit at the lucky end of that spread, and every stand-in that perturbs the
 rows (gappy.py, segments.py) then pays for losing the luck as if for its own effect.
 
-Measured with this script (shifts 1-13, the detector of November 2026): NAB's shared split
+Measured with this script (shifts 1-13, the detector at commit a734060): NAB's shared split
 scored 73.3 standard unshifted and 59.2-70.0 shifted (mean 65.9, s.d. 3.3); with ART off
 61.7 against 58.6-61.6 (mean 59.8, s.d. 0.8). gappy.py's copies (seeds 1-5) scored 65.0, so
 irregular sampling itself costs about a point; the rest is the unshifted split's luck.
