@@ -13,6 +13,15 @@
 //! ensemble reported it). An incident keeps the series off normal and is
 //! reported `samples` samples late, which on windows of hours costs
 //! almost nothing.
+//!
+//! News that comes while earlier news is still held is the same incident
+//! getting worse within minutes (the suppressor lets a markedly bigger
+//! surprise through even within an episode): once the earlier point is
+//! confirmed, the one alert it releases carries the largest score held,
+//! and the later points are not released on their own. Released one by
+//! one they were two or three alerts a sample apart, and on NAB each one
+//! outside a labelled window a false positive. If the earlier point is
+//! not confirmed, the later ones are still judged on their own.
 
 use std::collections::VecDeque;
 
@@ -87,11 +96,16 @@ impl Confirmer {
                 break;
             }
             let mean = pending.since / self.samples as f64;
-            if mean >= self.ratio * pending.at_news && pending.score > score {
-                score = pending.score;
-                self.released = Some(pending.at);
-            }
+            let confirmed = mean >= self.ratio * pending.at_news;
+            let (at, first) = (pending.at, pending.score);
             self.pending.pop_front();
+            if confirmed {
+                let worst = self.pending.drain(..).fold(first, |a, p| a.max(p.score));
+                if worst > score {
+                    score = worst;
+                    self.released = Some(at);
+                }
+            }
         }
         if news {
             self.pending.push_back(Pending {
@@ -138,6 +152,42 @@ mod tests {
         let blip = run(&mut c, &[(0.5, true), (0.1, false), (0.1, false)]);
         assert!(blip.iter().all(|&s| s < 0.1), "{blip:?}");
         assert_eq!(c.released(), None);
+    }
+
+    #[test]
+    fn news_that_comes_while_news_is_held_is_the_same_alert() {
+        // A surprise, then a markedly bigger one a sample later, both
+        // lasting: one alert, about the first point, as strong as the
+        // second. Released one by one they were two alerts a sample apart.
+        let mut c = Confirmer::new(2, 0.7);
+        let got = run(
+            &mut c,
+            &[
+                (0.5, true),
+                (0.8, true),
+                (0.7, false),
+                (0.7, false),
+                (0.7, false),
+            ],
+        );
+        assert_close(&got, &[0.05, 0.08, 0.8, 0.07, 0.07]);
+        assert_eq!(c.released(), None);
+        let mut c = Confirmer::new(2, 0.7);
+        run(&mut c, &[(0.5, true), (0.8, true), (0.7, false)]);
+        assert_eq!(c.released(), Some(0), "dated from the first point");
+    }
+
+    #[test]
+    fn later_news_survives_an_earlier_blip() {
+        // The first point collapses at once and is not confirmed; the
+        // one after it lasts and is reported on its own.
+        let mut c = Confirmer::new(2, 0.7);
+        let got = run(
+            &mut c,
+            &[(0.9, true), (0.5, true), (0.4, false), (0.4, false)],
+        );
+        assert_close(&got, &[0.09, 0.05, 0.04, 0.5]);
+        assert_eq!(c.released(), Some(1));
     }
 
     #[test]
