@@ -1425,6 +1425,29 @@ mod tests {
     }
 
     #[test]
+    fn a_silence_is_a_view_of_its_own_that_counts_twice() {
+        let mut silence_only = [None; MAX_MEMBERS];
+        silence_only[SILENCE] = Some(10.0);
+        let views = views(&silence_only);
+        assert_eq!(views, [0.0, 0.0, 0.0, 10.0], "only the silence view");
+        assert_eq!(combine(views, 0.0), 10.0, "corroborates itself");
+        let mut shape_too = silence_only;
+        shape_too[0] = Some(6.0);
+        assert_eq!(
+            combine(super::views(&shape_too), 0.0),
+            10.0,
+            "a second view that agrees less does not dilute it"
+        );
+        let mut rhythm_held = silence_only;
+        rhythm_held[FIXED_MEMBERS] = Some(12.0);
+        assert_eq!(
+            combine(super::views(&rhythm_held), 11.0),
+            11.5,
+            "a rhythm held higher still counts"
+        );
+    }
+
+    #[test]
     fn a_daily_peak_that_does_not_come_is_reported() {
         // Twelve days of a noisy daily sine; on day 10 the series stays at
         // its mean where the peak should be. The values themselves are
