@@ -565,8 +565,9 @@ pub struct Detector {
     regime: RegimeWatch,
     recent: std::collections::VecDeque<f64>,
     seasonal: Vec<SeasonalMember>,
-    /// One calibrator per member: spike, level, step, then one per seasonal
-    /// period.
+    /// One calibrator per member, in slot order: the [`FIXED_MEMBERS`]
+    /// (spike, level, step, novelty, context, silence), one per seasonal
+    /// period, then the relative daily residual of counts.
     calibrators: Calibrators,
     last_value: Option<f64>,
     changes: RollingQuantiles,
