@@ -565,8 +565,9 @@ pub struct Detector {
     regime: RegimeWatch,
     recent: std::collections::VecDeque<f64>,
     seasonal: Vec<SeasonalMember>,
-    /// One calibrator per member: spike, level, step, then one per seasonal
-    /// period.
+    /// One calibrator per member, in slot order: the [`FIXED_MEMBERS`]
+    /// (spike, level, step, novelty, context, silence), one per seasonal
+    /// period, then the relative daily residual of counts.
     calibrators: Calibrators,
     last_value: Option<f64>,
     changes: RollingQuantiles,
@@ -1421,6 +1422,29 @@ mod tests {
             combine(super::views(&shape_too), 8.0),
             9.5,
             "a second view that agrees more counts instead"
+        );
+    }
+
+    #[test]
+    fn a_silence_is_a_view_of_its_own_that_counts_twice() {
+        let mut silence_only = [None; MAX_MEMBERS];
+        silence_only[SILENCE] = Some(10.0);
+        let views = views(&silence_only);
+        assert_eq!(views, [0.0, 0.0, 0.0, 10.0], "only the silence view");
+        assert_eq!(combine(views, 0.0), 10.0, "corroborates itself");
+        let mut shape_too = silence_only;
+        shape_too[0] = Some(6.0);
+        assert_eq!(
+            combine(super::views(&shape_too), 0.0),
+            10.0,
+            "a second view that agrees less does not dilute it"
+        );
+        let mut rhythm_held = silence_only;
+        rhythm_held[FIXED_MEMBERS] = Some(12.0);
+        assert_eq!(
+            combine(super::views(&rhythm_held), 11.0),
+            11.5,
+            "a rhythm held higher still counts"
         );
     }
 
