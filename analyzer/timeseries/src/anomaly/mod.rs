@@ -336,6 +336,12 @@ pub struct DetectorConfig {
     /// 64.8 (mean of 5 seeds; each loss is one more false-positive row
     /// where a series that is mostly zeros beats its record); generated
     /// counts with surges and the healthy counts' rate of points ≥ 0.3
+    /// unchanged; the mean over copies of the split started 1–7 rows later
+    /// 66.4 → 66.3; the split at 15-minute rows 56.1 / 53.7 / 59.4 → 55.5 /
+    /// 53.2 / 57.8 (both `rogue_agent` files lose their window there). With
+    /// missed samples' stand-ins kept out of its calibration (a made-up 0
+    /// is not "nothing happened"), the split went 73.6 → 73.7 (one
+    /// false-positive row fewer) and the copies started later were
     /// unchanged. On generated stuck sensors (`tests/nab/stuck.py`: noisy
     /// daily sines and random walks with a few short stuck stretches, then
     /// one stuck at the last value or at 0 for twice the longest earlier
@@ -493,7 +499,7 @@ const MAX_MEMBERS: usize = 10;
 const FIXED_MEMBERS: usize = 6;
 
 /// Slot of the silence member.
-const SILENCE: usize = 5;
+const SILENCE_SLOT: usize = 5;
 
 /// Slot of the spike member.
 const SPIKE: usize = 0;
@@ -762,12 +768,10 @@ impl Detector {
         // two equal values would make up a run of them, so it neither
         // extends nor ends one (on the split with irregular sampling, mean
         // of 5 seeds, 64.76 → 64.84 against 65.02 without the member).
-        if self.config.silence_min_record > 0 {
-            zs[SILENCE] = Some(if observed {
-                self.silence.update(value)
-            } else {
-                0.0
-            });
+        // Nor is it calibrated: a made-up 0 would teach the calibrator
+        // that nothing happened where nothing was seen.
+        if self.config.silence_min_record > 0 && observed {
+            zs[SILENCE_SLOT] = Some(self.silence.update(value));
         }
         // Seasonal members: the calibrator slot is fixed per configured
         // period, so a period that could not be used just stays silent.
@@ -1428,7 +1432,7 @@ mod tests {
     #[test]
     fn a_silence_is_a_view_of_its_own_that_counts_twice() {
         let mut silence_only = [None; MAX_MEMBERS];
-        silence_only[SILENCE] = Some(10.0);
+        silence_only[SILENCE_SLOT] = Some(10.0);
         let views = views(&silence_only);
         assert_eq!(views, [0.0, 0.0, 0.0, 10.0], "only the silence view");
         assert_eq!(combine(views, 0.0), 10.0, "corroborates itself");
@@ -1515,17 +1519,12 @@ mod tests {
             silence_min_record: 0,
             ..DetectorConfig::default()
         };
-        for (what, stuck) in [
-            ("at its last value", (|last| last) as fn(f64) -> f64),
-            ("at 0", |_| 0.0),
-        ] {
-            let with = stuck_score(DetectorConfig::default(), stuck);
-            assert!(with >= 0.25, "{what}: {with}");
-            if what == "at its last value" {
-                let without = stuck_score(off.clone(), stuck);
-                assert!(without < 0.25, "{what} without the member: {without}");
-            }
-        }
+        // Stuck at its last value: only the silence member sees it (stuck
+        // at 0, the spike member reports it with or without).
+        let with = stuck_score(DetectorConfig::default(), |last| last);
+        assert!(with >= 0.25, "{with}");
+        let without = stuck_score(off, |last| last);
+        assert!(without < 0.25, "without the member: {without}");
     }
 
     #[test]
@@ -1577,7 +1576,7 @@ mod tests {
             ..DetectorConfig::default()
         });
         // A night that beats the record does score a little higher, but
-        // nowhere near an alarm (at most 0.017 here, against 0.002–0.011).
+        // nowhere near an alarm (by under 0.01 here).
         let raised = (0..with.len())
             .map(|i| with[i] - without[i])
             .fold(0.0, f64::max);
