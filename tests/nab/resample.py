@@ -9,8 +9,10 @@ rolls each file up to a target STEP, as a coarser scrape or a monitoring rollup 
   become one row with the first row's timestamp and the mean of their values (--agg max keeps
   the largest instead; a trailing partial group is rolled up too). The mean is the default
   because it is what a rollup of a gauge (CloudWatch's Average statistic, an hourly CPC) gives;
-  it dilutes a one-row spike K times, which is part of what a coarser rate does;
-* --offset N starts the first group at row N (the rows before it are left out), a different
+  it dilutes a one-row spike K times, which is part of what a coarser rate does. Groups are
+  counted in rows, not on the clock: in a file with holes a group can span one (the split's
+  `rogue_agent` files have a few dozen such groups; the effect on the score is small);
+* --offset N starts the first group at row N mod K (the rows before it are left out), a different
   phase of the same roll-up, so a change can be measured on several copies rather than one;
 * a file already at or above STEP (K = 1) is copied unchanged;
 * a label window keeps its time range: it runs from the row whose group holds the window's
