@@ -12,8 +12,8 @@
 //!   few hours later (a second burst of the same incident, a flapping
 //!   value): by then the peak has decayed below it. Each such repeat is
 //!   one more alert about something already reported, and on NAB one more
-//!   false positive. Holding the peak undecayed for a window of one day of
-//!   5-minute samples reports the episode once, at its worst so far.
+//!   false positive. Holding the peak undecayed for a window of a day and
+//!   a half of 5-minute samples reports the episode once, at its worst so far.
 //!
 //! - an **episode**: for `episode` samples after a point reported as news,
 //!   a further point is news only if it is `escalation` times as surprising
@@ -199,6 +199,31 @@ mod tests {
     fn off_reports_everything() {
         let mut s = Suppressor::new(0.0, 0, 0, 1.0, 0.1);
         assert!([3.0, 3.0, 2.0, 3.0].iter().all(|&x| s.report(x) == x));
+    }
+
+    #[test]
+    fn the_default_window_holds_a_repeat_400_samples_on() {
+        // The defaults were tuned on shifted copies of NAB's split (see
+        // `DetectorConfig::suppression_window`): a burst that comes back at
+        // the same strength 400 samples later is the same incident.
+        let c = crate::anomaly::DetectorConfig::default();
+        let mut s = Suppressor::new(0.0, c.suppression_window, 0, 1.0, 0.1);
+        assert_eq!(s.report(10.0), 10.0);
+        for _ in 0..399 {
+            s.report(1.0);
+        }
+        assert_eq!(s.report(10.0), 1.0, "within the rest window");
+    }
+
+    #[test]
+    fn the_default_episode_holds_a_second_rise_14_samples_on() {
+        let c = crate::anomaly::DetectorConfig::default();
+        let mut s = Suppressor::new(0.0, 0, c.suppression_episode, c.suppression_escalation, 0.1);
+        assert_eq!(s.report(5.0), 5.0);
+        for _ in 0..13 {
+            s.report(0.0);
+        }
+        assert_eq!(s.report(5.5), 0.55, "same episode, not markedly worse");
     }
 
     #[test]
