@@ -1516,9 +1516,9 @@ mod tests {
     }
 
     /// A noisy daily sine read to 0.1 with stuck stretches of 8 repeats
-    /// here and there, then stuck at `stuck(last value)` from sample 3,000
-    /// for twice that long and a few samples more.
-    fn stuck_sensor(stuck: fn(f64) -> f64) -> Vec<f64> {
+    /// here and there, then stuck at its last value from sample 3,000 for
+    /// twice that long and a few samples more.
+    fn stuck_sensor() -> Vec<f64> {
         let mut values: Vec<f64> = (0..3_200)
             .map(|i| {
                 let phase = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
@@ -1529,15 +1529,15 @@ mod tests {
             let held = values[start - 1];
             values[start..start + 8].fill(held);
         }
-        let held = stuck(values[2_999]);
+        let held = values[2_999];
         values[3_000..3_020].fill(held);
         values
     }
 
     /// The highest score from the start of the stuck stretch to a few
     /// samples after it (confirmation reports late).
-    fn stuck_score(config: DetectorConfig, stuck: fn(f64) -> f64) -> f64 {
-        let scores = run(&mut Detector::new(config), stuck_sensor(stuck));
+    fn stuck_score(config: DetectorConfig) -> f64 {
+        let scores = run(&mut Detector::new(config), stuck_sensor());
         scores[3_000..3_024].iter().copied().fold(0.0, f64::max)
     }
 
@@ -1549,9 +1549,9 @@ mod tests {
         };
         // Stuck at its last value: only the silence member sees it (stuck
         // at 0, the spike member reports it with or without).
-        let with = stuck_score(DetectorConfig::default(), |last| last);
+        let with = stuck_score(DetectorConfig::default());
         assert!(with >= 0.25, "{with}");
-        let without = stuck_score(off, |last| last);
+        let without = stuck_score(off);
         assert!(without < 0.25, "without the member: {without}");
     }
 
@@ -1560,7 +1560,7 @@ mod tests {
         // A noisy series read to 0.1 misses 40 samples (within
         // `gap_fill_samples`) between two readings of the same value: the
         // 40 stand-ins on the line between them are all equal.
-        let values = stuck_sensor(|last| last);
+        let values = stuck_sensor();
         let points: Vec<(i64, f64)> = (0..2_600)
             .filter(|i| !(2_501..2_541).contains(i))
             .map(|i| {
