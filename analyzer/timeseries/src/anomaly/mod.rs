@@ -535,41 +535,6 @@ const SPIKE: usize = 0;
 /// Points a trailing window needs before its median and spread are trusted.
 const MIN_WINDOW: usize = 50;
 
-/// Samples of the inter-arrival time used to learn the sampling interval.
-const STEP_SAMPLES: usize = 32;
-
-/// The sampling interval, learned once from the first few positive gaps.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct StepEstimator {
-    last_ts: Option<i64>,
-    gaps: Vec<i64>,
-    step: Option<i64>,
-}
-
-impl StepEstimator {
-    /// Returns the step the first time it becomes known.
-    fn observe(&mut self, ts: i64) -> Option<i64> {
-        let prev = self.last_ts.replace(ts);
-        if self.step.is_some() {
-            return None;
-        }
-        if let Some(prev) = prev
-            && ts > prev
-        {
-            self.gaps.push(ts - prev);
-        }
-        if self.gaps.len() >= STEP_SAMPLES {
-            self.gaps.sort_unstable();
-            // The median gap ignores the occasional outage or duplicate.
-            let step = self.gaps[self.gaps.len() / 2];
-            self.step = Some(step);
-            self.gaps = Vec::new();
-            return Some(step);
-        }
-        None
-    }
-}
-
 /// One seasonal ensemble member: profile plus the spread of its residuals.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SeasonalMember {
@@ -593,7 +558,6 @@ struct SeasonalMember {
 pub struct Detector {
     config: DetectorConfig,
     seen: u64,
-    step: StepEstimator,
     baseline: RollingQuantiles,
     /// Restarts `baseline` after a level shift.
     regime: RegimeWatch,
@@ -613,7 +577,8 @@ pub struct Detector {
     /// Holds ART's alarms back until the ensemble confirms them.
     art_confirmer: Confirmer,
     art: Option<Art>,
-    /// Latest timestamp and recent spacing, to tell missed samples.
+    /// Latest timestamp and recent spacing, to tell missed samples, and
+    /// the sampling interval the seasonal profiles are laid out in.
     #[serde(default)]
     spacing: gaps::Spacing,
     /// How long the rhythm view has stayed surprised.
@@ -648,7 +613,6 @@ impl Detector {
             ),
 
             seen: 0,
-            step: StepEstimator::default(),
             baseline: RollingQuantiles::new(config.baseline_window),
             regime: RegimeWatch::new(
                 config.regime_samples,
@@ -705,6 +669,7 @@ impl Detector {
         // the gap reports the strongest of their scores and its own, so an
         // alarm confirmed inside the gap is not lost.
         let mut strongest: Option<(f64, i64)> = None;
+        let learning_step = self.spacing.first_step().is_none();
         if let (Some((latest, step)), Some(prev)) =
             (self.spacing.record(timestamp_secs), self.last_value)
         {
@@ -730,6 +695,11 @@ impl Detector {
                 member.relative = None;
             }
         }
+        // No gap is filled before the interval is known, so the seasonal
+        // members start before any stand-in is scored.
+        if learning_step && let Some(step) = self.spacing.first_step() {
+            self.init_seasonal(step);
+        }
         let score = self.score_point(timestamp_secs, value, true);
         match strongest {
             Some((best, on)) if best > score => {
@@ -745,9 +715,6 @@ impl Detector {
     fn score_point(&mut self, timestamp_secs: i64, value: f64, observed: bool) -> f64 {
         self.reports_on = timestamp_secs;
         self.seen += 1;
-        if let Some(step) = self.step.observe(timestamp_secs) {
-            self.init_seasonal(step);
-        }
 
         // `None` marks a member that has not learned enough yet: its
         // calibrator must not see made-up zeros, or the first real deviation
@@ -829,7 +796,7 @@ impl Detector {
         self.baseline.push(value);
         if let Some(keep) = self.regime.update(value) {
             self.baseline.keep_last(keep);
-            if let Some(step) = self.step.step {
+            if let Some(step) = self.spacing.first_step() {
                 self.init_seasonal(step);
             }
         }
