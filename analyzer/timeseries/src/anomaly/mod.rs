@@ -104,7 +104,7 @@ use context::Contexts;
 use likelihood::{Calibrator, TailCalibrator};
 use novelty::Novelty;
 use persistence::Persistence;
-use regime::RegimeWatch;
+use regime::Baseline;
 use seasonal::SeasonalProfile;
 use silence::Silence;
 use suppress::Suppressor;
@@ -558,9 +558,9 @@ struct SeasonalMember {
 pub struct Detector {
     config: DetectorConfig,
     seen: u64,
-    baseline: RollingQuantiles,
-    /// Restarts `baseline` after a level shift.
-    regime: RegimeWatch,
+    /// The spike and level members' trailing window, restarted after a
+    /// level shift (see the `regime` module).
+    baseline: Baseline,
     recent: std::collections::VecDeque<f64>,
     seasonal: Vec<SeasonalMember>,
     /// One calibrator per member, in slot order: the [`FIXED_MEMBERS`]
@@ -613,10 +613,9 @@ impl Detector {
             ),
 
             seen: 0,
-            baseline: RollingQuantiles::new(config.baseline_window),
-            regime: RegimeWatch::new(
-                config.regime_samples,
+            baseline: Baseline::new(
                 config.baseline_window,
+                config.regime_samples,
                 config.regime_shift,
             ),
             recent: std::collections::VecDeque::with_capacity(config.level_points.max(1)),
@@ -725,13 +724,16 @@ impl Detector {
             self.recent.pop_front();
         }
         self.recent.push_back(value);
-        if let Some(median) = self.baseline.median() {
-            let scale = floored_scale(self.baseline.robust_scale(), median);
-            if self.baseline.len() >= MIN_WINDOW {
-                zs[0] = Some((value - median).abs() / scale);
-                let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
-                zs[1] = Some((mean - median).abs() / scale);
-            }
+        // The trailing window's median and spread, once they are trusted.
+        let baseline = self
+            .baseline
+            .median()
+            .filter(|_| self.baseline.len() >= MIN_WINDOW)
+            .map(|median| (median, floored_scale(self.baseline.robust_scale(), median)));
+        if let Some((median, scale)) = baseline {
+            zs[0] = Some((value - median).abs() / scale);
+            let mean = self.recent.iter().sum::<f64>() / self.recent.len() as f64;
+            zs[1] = Some((mean - median).abs() / scale);
         }
         // Step member: the change since the previous sample against the
         // spread of recent changes. Sees a sudden move on a series that
@@ -749,11 +751,8 @@ impl Detector {
         self.last_value = Some(value);
         // Novelty member, in units of the trailing window's spread so that
         // its calibration history is comparable over time.
-        let distance = self.novelty.update(value);
-        if let (Some(d), Some(median)) = (distance, self.baseline.median())
-            && self.baseline.len() >= MIN_WINDOW
-        {
-            zs[3] = Some(d / floored_scale(self.baseline.robust_scale(), median));
+        if let (Some(d), Some((_, scale))) = (self.novelty.update(value), baseline) {
+            zs[3] = Some(d / scale);
         }
         // Context member: its score is a share in [0, 1], calibrated like
         // the deviations.
@@ -793,12 +792,10 @@ impl Detector {
             }
             member.profile.record(timestamp_secs, value);
         }
-        self.baseline.push(value);
-        if let Some(keep) = self.regime.update(value) {
-            self.baseline.keep_last(keep);
-            if let Some(step) = self.spacing.first_step() {
-                self.init_seasonal(step);
-            }
+        if self.baseline.push(value)
+            && let Some(step) = self.spacing.first_step()
+        {
+            self.init_seasonal(step);
         }
 
         if !self.config.spike {
