@@ -379,10 +379,15 @@ pub struct DetectorConfig {
     /// 4–12 samples scored alike: NAB's split 73.2–73.3, irregular sampling
     /// −0.1 to −0.3, stuck sensors 76–83 / 62–67 / 75–83; at 24 the member
     /// no longer sees a stuck stretch of 24 samples or fewer, and finds
-    /// none of them. The NAB windows after a record silence
-    /// (`rogue_agent_key_hold` W1, `ec2_disk_write_bytes_c0d644` W3) stay
-    /// missed: both series beat their record by more earlier on, outside
-    /// any window. 0 turns the member off.
+    /// none of them. (The generator first took the longest earlier run
+    /// only up to row 2,499; measured up to the stuck stretch, one of the
+    /// 36 stretches is 2 samples longer, and every stuck-sensor score here
+    /// and under [`DetectorConfig::suppression_window`] came out the same
+    /// to 0.01, at the member's commit as on today's detector.) The NAB
+    /// windows after a record silence (`rogue_agent_key_hold` W1,
+    /// `ec2_disk_write_bytes_c0d644` W3) stay missed: both series beat
+    /// their record by more earlier on, outside any window. 0 turns the
+    /// member off.
     pub silence_min_record: usize,
 }
 
