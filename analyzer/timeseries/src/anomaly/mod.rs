@@ -502,21 +502,25 @@ impl Calibrators {
     /// Feeds every member that has a deviation and returns each member's
     /// surprise (`None` for members still learning).
     fn update(&mut self, zs: &[Option<f64>]) -> [Option<f64>; MAX_MEMBERS] {
-        let mut out = [None; MAX_MEMBERS];
         match self {
-            Self::Gaussian(cals) => {
-                for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
-                    *o = z.map(|z| cal.update(z));
-                }
-            }
-            Self::Tail(cals) => {
-                for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
-                    *o = z.map(|z| cal.update(z));
-                }
-            }
+            Self::Gaussian(cals) => surprises(cals, zs, Calibrator::update),
+            Self::Tail(cals) => surprises(cals, zs, TailCalibrator::update),
         }
-        out
     }
+}
+
+/// [`Calibrators::update`] for one kind of calibrator, whose `update` it
+/// is given.
+fn surprises<C>(
+    cals: &mut [C],
+    zs: &[Option<f64>],
+    update: impl Fn(&mut C, f64) -> f64,
+) -> [Option<f64>; MAX_MEMBERS] {
+    let mut out = [None; MAX_MEMBERS];
+    for ((cal, z), o) in cals.iter_mut().zip(zs).zip(out.iter_mut()) {
+        *o = z.map(|z| update(cal, z));
+    }
+    out
 }
 
 /// Keeps a full-confidence ART score below 1, as every score is.
@@ -803,20 +807,16 @@ impl Detector {
             self.init_seasonal(step);
         }
 
-        if !self.config.spike {
-            zs[0] = None;
-        }
-        if !self.config.level {
-            zs[1] = None;
-        }
-        if !self.config.step {
-            zs[2] = None;
-        }
-        if !self.config.novelty {
-            zs[3] = None;
-        }
-        if !self.config.context {
-            zs[4] = None;
+        // Members switched off, in slot order.
+        let switches = [
+            self.config.spike,
+            self.config.level,
+            self.config.step,
+            self.config.novelty,
+            self.config.context,
+        ];
+        for (z, _) in zs.iter_mut().zip(switches).filter(|&(_, on)| !on) {
+            *z = None;
         }
         let views = views(&self.calibrators.update(&zs));
         let surprise = combine(views, self.rhythm_held.update(views[RHYTHM]));
