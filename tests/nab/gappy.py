@@ -16,15 +16,13 @@ For each file (seeded by SEED and the file's name, so reruns are identical):
 
     gappy.py --data DIR --labels FILE --out OUT [--seed N] [--drop 0.07] [--jitter 0.2] [--gaps 1]
 """
-import argparse, json, random, statistics, zlib
-from datetime import datetime, timedelta
+import argparse, json, random, zlib
+from datetime import timedelta
 from pathlib import Path
 
+from nabcsv import parse, read
+
 FMT = "%Y-%m-%d %H:%M:%S"
-
-
-def parse(t):
-    return datetime.fromisoformat(t.strip())
 
 
 def main():
@@ -42,12 +40,8 @@ def main():
     stats = {"rows": 0, "kept": 0, "gaps": 0}
     for name, windows in sorted(labels.items()):
         rng = random.Random(args.seed * 1_000_003 + zlib.crc32(name.encode()))
-        header, *lines = (args.data / name).read_text().splitlines()
-        rows = [l.split(",", 1) for l in lines if l.strip()]
-        stamps = [parse(t) for t, _ in rows]
+        header, rows, stamps, step = read(args.data / name)
         n = len(rows)
-        step = statistics.median(
-            (b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
         index = {t: i for i, t in reversed(list(enumerate(stamps)))}
         spans = [(index[parse(a)], index[parse(b)]) for a, b in windows]
         protected = {0, n - 1}

@@ -26,12 +26,9 @@ rolls each file up to a target STEP, as a coarser scrape or a monitoring rollup 
 import argparse
 import json
 import statistics
-from datetime import datetime
 from pathlib import Path
 
-
-def parse(stamp):
-    return datetime.fromisoformat(stamp.strip())
+from nabcsv import parse, read
 
 
 def main():
@@ -50,11 +47,7 @@ def main():
     dropped = []
     rows_in = rows_out = 0
     for name, windows in sorted(labels.items()):
-        header, *lines = (args.data / name).read_text().splitlines()
-        rows = [line.split(",", 1) for line in lines if line.strip()]
-        stamps = [parse(t) for t, _ in rows]
-        step = statistics.median(
-            (b - a).total_seconds() for a, b in zip(stamps, stamps[1:]))
+        header, rows, stamps, step = read(args.data / name)
         k = max(1, round(args.step / step))
         skip = args.offset % k
         groups = [rows[i:i + k] for i in range(skip, len(rows), k)]

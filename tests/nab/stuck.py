@@ -75,14 +75,14 @@ def main():
             for _ in range(6):
                 a, length = rng.randrange(400, 2400), rng.randrange(4, 14)
                 values[a:a + length] = [values[a - 1]] * length
-        longest = run = 0
-        for i in range(1, 2500):
-            run = run + 1 if values[i] == values[i - 1] else 0
-            longest = max(longest, run)
         healthy = list(values)
         a = rng.randrange(2600, 3600)
         if kind == 3:
             a = a - a % 288 + rng.randrange(40, 100)
+        longest = run = 0
+        for i in range(1, a):
+            run = run + 1 if values[i] == values[i - 1] else 0
+            longest = max(longest, run)
         length = 2 * max(longest, 6)
         level = 0.0 if kind in (1, 3) else values[a - 1]
         values[a:a + length] = [level] * len(values[a:a + length])

@@ -63,19 +63,6 @@ impl RollingQuantiles {
         evicted
     }
 
-    /// Forgets all but the newest `n` values (a window that must start
-    /// over, e.g. after a level shift). Rare, so it simply re-sorts.
-    pub(crate) fn keep_last(&mut self, n: usize) {
-        if self.arrival.len() <= n {
-            return;
-        }
-        let drop = self.arrival.len() - n;
-        self.arrival.drain(..drop);
-        self.sorted.clear();
-        self.sorted.extend(self.arrival.iter().copied());
-        self.sorted.sort_unstable_by(f64::total_cmp);
-    }
-
     pub(crate) fn clear(&mut self) {
         self.arrival.clear();
         self.sorted.clear();
@@ -107,48 +94,146 @@ impl RollingQuantiles {
     /// The `q`-quantile (0 ≤ q ≤ 1) with linear interpolation, or `None`
     /// for an empty window.
     pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
-        let n = self.sorted.len();
-        if n == 0 {
-            return None;
-        }
-        let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
-        // `pos` is never negative, so truncation is `floor`; without SSE4.1
-        // (the baseline x86-64 target) `floor` and `ceil` are libm calls.
-        let lo = pos as usize;
-        let hi = if (lo as f64) < pos { lo + 1 } else { lo };
-        let frac = pos - lo as f64;
-        Some(self.sorted[lo] + (self.sorted[hi] - self.sorted[lo]) * frac)
+        interpolated(self.sorted.len(), q, |rank, next| {
+            let below = self.sorted[rank];
+            (below, if next { self.sorted[rank + 1] } else { below })
+        })
     }
 
     pub(crate) fn median(&self) -> Option<f64> {
         self.quantile(0.5)
     }
 
-    /// A robust estimate of the standard deviation of the window.
-    ///
-    /// The interquartile range is the first choice (it ignores up to a
-    /// quarter of outliers on each side). Quantised or mostly-constant
-    /// metrics (a CPU gauge stuck at 0.1 %) often have an IQR of zero, and
-    /// dividing by zero would turn every small wiggle into an "infinite"
-    /// anomaly, so we widen to the 5–95 % and then to the full range before
-    /// giving up and returning 0.
+    /// A robust estimate of the standard deviation of the window, see
+    /// [`robust_scale`].
     pub(crate) fn robust_scale(&self) -> f64 {
-        let spread = |lo: f64, hi: f64, z: f64| -> f64 {
-            match (self.quantile(lo), self.quantile(hi)) {
-                (Some(a), Some(b)) => (b - a) / z,
-                _ => 0.0,
-            }
-        };
-        let iqr = spread(0.25, 0.75, 1.349);
-        if iqr > 0.0 {
-            return iqr;
-        }
-        let wide = spread(0.05, 0.95, 3.29);
-        if wide > 0.0 {
-            return wide;
-        }
-        spread(0.0, 1.0, 6.0)
+        robust_scale(|q| self.quantile(q))
     }
+}
+
+/// Two windows read as one, such as the newest and the older segment of
+/// one trailing window: the order statistics of all their values, found
+/// by a binary search over the two sorted windows rather than kept in a
+/// merged copy that every value would be pushed into twice.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Union<'a>(
+    pub(crate) &'a RollingQuantiles,
+    pub(crate) &'a RollingQuantiles,
+);
+
+/// How far from where a quantile was found last time [`Union`] first
+/// looks for it: one push moves a value into each window and one out of
+/// each, which moves the answer by at most this.
+const NEAR: usize = 2;
+
+impl Union<'_> {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len() + self.1.len()
+    }
+
+    /// The `q`-quantile of both windows' values, as
+    /// [`RollingQuantiles::quantile`] gives it for one window holding them.
+    /// The search starts at `start`, where the same quantile was found the
+    /// last time (any value will do; the result does not depend on it), and
+    /// leaves there where it was found now.
+    pub(crate) fn quantile_from(&self, q: f64, start: &mut usize) -> Option<f64> {
+        interpolated(self.len(), q, |rank, next| self.ranked(rank, next, start))
+    }
+
+    /// The value of 0-based rank `rank` (below [`Union::len`]) among both
+    /// windows' values, in the order `f64::total_cmp` sorts them, and the
+    /// value of the next rank if `next` (else the same value again). The
+    /// `rank + 1` smallest values are the first `taken` of the first
+    /// window and the rest of the second, for the one `taken` searched for
+    /// from `start`; the value of `rank` is the larger of the last two
+    /// taken, the next one the smaller of the first two left.
+    fn ranked(&self, rank: usize, next: bool, start: &mut usize) -> (f64, f64) {
+        let (a, b) = (&self.0.sorted, &self.1.sorted);
+        let wanted = rank + 1;
+        let (mut lo, mut hi) = (wanted.saturating_sub(b.len()), wanted.min(a.len()));
+        // Too few taken from `a` while the last taken from `b` ranks above
+        // the next of `a`; that holds for every count below the right one
+        // (which lies in `lo..=hi`) and for none from it on.
+        let too_few = |taken: usize| b[wanted - taken - 1].total_cmp(&a[taken]).is_gt();
+        let guess = (*start).clamp(lo, hi);
+        let (near_lo, near_hi) = (guess.saturating_sub(NEAR).max(lo), (guess + NEAR).min(hi));
+        if near_lo == lo || too_few(near_lo - 1) {
+            lo = near_lo;
+        }
+        if near_hi == hi || !too_few(near_hi) {
+            hi = near_hi;
+        }
+        while lo < hi {
+            let taken = lo + (hi - lo) / 2;
+            if too_few(taken) {
+                lo = taken + 1;
+            } else {
+                hi = taken;
+            }
+        }
+        *start = lo;
+        let (taken_a, taken_b) = (lo, wanted - lo);
+        let last = match (taken_a.checked_sub(1), taken_b.checked_sub(1)) {
+            (Some(i), Some(j)) if a[i].total_cmp(&b[j]).is_gt() => a[i],
+            (_, Some(j)) => b[j],
+            (Some(i), None) => a[i],
+            // Not reached: `rank + 1` values are taken.
+            (None, None) => f64::NAN,
+        };
+        if !next {
+            return (last, last);
+        }
+        let following = match (a.get(taken_a), b.get(taken_b)) {
+            (Some(&x), Some(&y)) if x.total_cmp(&y).is_lt() => x,
+            (_, Some(&y)) => y,
+            (Some(&x), None) => x,
+            // Not reached: `next` is asked only below the last rank.
+            (None, None) => last,
+        };
+        (last, following)
+    }
+}
+
+/// The `q`-quantile (0 ≤ q ≤ 1) with linear interpolation of `n` sorted
+/// values; `at(k, next)` gives the value of rank `k` and, if `next`, that
+/// of rank `k + 1` (else the same value again). `None` when `n` is 0.
+fn interpolated(n: usize, q: f64, at: impl FnOnce(usize, bool) -> (f64, f64)) -> Option<f64> {
+    if n == 0 {
+        return None;
+    }
+    let pos = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    // `pos` is never negative, so truncation is `floor`; without SSE4.1
+    // (the baseline x86-64 target) `floor` and `ceil` are libm calls.
+    let lo = pos as usize;
+    let (below, above) = at(lo, (lo as f64) < pos);
+    Some(below + (above - below) * (pos - lo as f64))
+}
+
+/// A robust estimate of the standard deviation of a window whose
+/// quantiles `quantile` gives.
+///
+/// The interquartile range is the first choice (it ignores up to a
+/// quarter of outliers on each side). Quantised or mostly-constant
+/// metrics (a CPU gauge stuck at 0.1 %) often have an IQR of zero, and
+/// dividing by zero would turn every small wiggle into an "infinite"
+/// anomaly, so we widen to the 5–95 % and then to the full range before
+/// giving up and returning 0.
+pub(crate) fn robust_scale(mut quantile: impl FnMut(f64) -> Option<f64>) -> f64 {
+    let mut spread = |lo: f64, hi: f64, z: f64| -> f64 {
+        match (quantile(lo), quantile(hi)) {
+            (Some(a), Some(b)) => (b - a) / z,
+            _ => 0.0,
+        }
+    };
+    let iqr = spread(0.25, 0.75, 1.349);
+    if iqr > 0.0 {
+        return iqr;
+    }
+    let wide = spread(0.05, 0.95, 3.29);
+    if wide > 0.0 {
+        return wide;
+    }
+    spread(0.0, 1.0, 6.0)
 }
 
 /// A fixed-capacity window that keeps a running sum and sum of squares for
@@ -242,19 +327,16 @@ mod tests {
     }
 
     #[test]
-    fn keep_last_forgets_the_oldest_and_evictions_are_returned() {
+    fn evictions_are_returned_in_arrival_order() {
         let mut w = RollingQuantiles::new(4);
         for v in [9.0, 8.0, 1.0, 3.0] {
             assert_eq!(w.push_evicting(v), None);
         }
         assert_eq!(w.push_evicting(2.0), Some(9.0));
-        w.keep_last(3);
-        assert_eq!(w.len(), 3);
+        assert_eq!(w.push_evicting(7.0), Some(8.0));
+        assert_eq!(w.len(), 4);
         assert_eq!(w.quantile(0.0), Some(1.0));
-        assert_eq!(w.quantile(1.0), Some(3.0));
-        // Still evicts in arrival order after the restart.
-        w.push(7.0);
-        assert_eq!(w.push_evicting(6.0), Some(1.0));
+        assert_eq!(w.quantile(1.0), Some(7.0));
         w.clear();
         assert_eq!(w.median(), None);
     }
@@ -297,6 +379,60 @@ mod tests {
             flat.push(7.0);
         }
         assert_eq!(flat.robust_scale(), 0.0);
+    }
+
+    #[test]
+    fn two_windows_read_as_one_match_a_window_of_all_their_values() {
+        // Ties within and across the windows, -0.0 beside 0.0, one window
+        // empty or far shorter than the other; searches started where the
+        // quantile was found last time, and anywhere at all.
+        let mut x = 987_654_u64;
+        for (cap_a, cap_b) in [(3, 5), (1, 9), (7, 7), (12, 2), (40, 60)] {
+            let (mut a, mut b) = (RollingQuantiles::new(cap_a), RollingQuantiles::new(cap_b));
+            let mut all = RollingQuantiles::new(cap_a + cap_b);
+            let mut starts = [0; 8];
+            for i in 0..400 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let v = match x >> 61 {
+                    0 => -0.0,
+                    1 => 0.0,
+                    k => (k as f64 - 4.0) * if i % 2 == 0 { 1.0 } else { 0.5 },
+                };
+                all.push(v);
+                if let Some(old) = a.push_evicting(v) {
+                    b.push(old);
+                }
+                let both = Union(&a, &b);
+                assert_eq!(both.len(), all.len());
+                for rank in 0..all.len() {
+                    let next = rank + 1 < all.len();
+                    let mut anywhere = (x >> 20) as usize % (cap_a + 3);
+                    let (value, following) = both.ranked(rank, next, &mut anywhere);
+                    let expected = all.sorted[if next { rank + 1 } else { rank }];
+                    assert_eq!(
+                        value.to_bits(),
+                        all.sorted[rank].to_bits(),
+                        "rank {rank} after push {i}"
+                    );
+                    assert_eq!(
+                        following.to_bits(),
+                        expected.to_bits(),
+                        "rank {rank} after push {i}"
+                    );
+                }
+                for (q, start) in [0.0, 0.05, 0.25, 0.375, 0.5, 0.75, 0.95, 1.0]
+                    .into_iter()
+                    .zip(&mut starts)
+                {
+                    assert_eq!(
+                        both.quantile_from(q, start).map(f64::to_bits),
+                        all.quantile(q).map(f64::to_bits)
+                    );
+                }
+            }
+        }
+        let empty = RollingQuantiles::new(3);
+        assert_eq!(Union(&empty, &empty).quantile_from(0.5, &mut 0), None);
     }
 
     #[test]

@@ -78,10 +78,17 @@ const MIN_RECENT_GAPS: usize = 32;
 /// minutes, history replayed denser than the live feed) stops being filled
 /// after a few points instead of having every point preceded by made-up
 /// ones for the rest of its life.
+///
+/// It also keeps the sampling interval learned once, from the first
+/// [`MIN_RECENT_GAPS`] gaps, that the seasonal profiles are laid out in:
+/// their slots hold what they learned, so they keep that interval rather
+/// than follow the recent spacing.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Spacing {
     latest: Option<i64>,
     recent: VecDeque<i64>,
+    #[serde(default)]
+    first_step: Option<i64>,
 }
 
 impl Spacing {
@@ -98,17 +105,30 @@ impl Spacing {
         if ts <= latest {
             return None;
         }
-        let typical = (self.recent.len() >= MIN_RECENT_GAPS).then(|| {
-            let mut sorted: Vec<i64> = self.recent.iter().copied().collect();
-            sorted.sort_unstable();
-            sorted[sorted.len() / 2]
-        });
+        let typical = (self.recent.len() >= MIN_RECENT_GAPS).then(|| self.median());
         if self.recent.len() == RECENT_GAPS {
             self.recent.pop_front();
         }
         self.recent.push_back(ts - latest);
         self.latest = Some(ts);
+        if self.first_step.is_none() && self.recent.len() >= MIN_RECENT_GAPS {
+            self.first_step = Some(self.median());
+        }
         typical.map(|step| (latest, step))
+    }
+
+    /// The sampling interval learned from the first [`MIN_RECENT_GAPS`]
+    /// gaps, once they are known; it does not change after.
+    pub(crate) fn first_step(&self) -> Option<i64> {
+        self.first_step
+    }
+
+    /// The median of the recent gaps: the occasional outage or duplicate
+    /// does not move it.
+    fn median(&self) -> i64 {
+        let mut sorted: Vec<i64> = self.recent.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted[sorted.len() / 2]
     }
 }
 
@@ -184,6 +204,22 @@ mod tests {
             .collect();
         assert_eq!(steps.first(), Some(&60));
         assert_eq!(steps.last(), Some(&300));
+    }
+
+    #[test]
+    fn the_first_step_is_learned_once() {
+        let mut spacing = Spacing::default();
+        for i in 0..MIN_RECENT_GAPS as i64 {
+            spacing.record(i * 60);
+            assert_eq!(spacing.first_step(), None, "still learning");
+        }
+        spacing.record(MIN_RECENT_GAPS as i64 * 60);
+        assert_eq!(spacing.first_step(), Some(60));
+        let latest = MIN_RECENT_GAPS as i64 * 60;
+        for k in 1..=RECENT_GAPS as i64 {
+            spacing.record(latest + k * 300);
+        }
+        assert_eq!(spacing.first_step(), Some(60), "kept");
     }
 
     #[test]

@@ -50,14 +50,7 @@ impl Calibrator {
     /// surprise `-ln p` (≥ 0) of the recent average deviation, judged
     /// against the history *before* this point.
     pub(crate) fn update(&mut self, z: f64) -> f64 {
-        // log1p compresses huge deviations (z of 1e6 on a flat series) so
-        // they cannot dominate the history's mean and variance, while still
-        // ordering them above smaller ones.
-        let raw = if z.is_finite() {
-            z.max(0.0).ln_1p()
-        } else {
-            0.0
-        };
+        let raw = compressed(z);
         if self.short.len() == self.short_len
             && let Some(old) = self.short.pop_front()
         {
@@ -75,6 +68,18 @@ impl Calibrator {
         };
         self.history.push(avg);
         surprise
+    }
+}
+
+/// A raw deviation `z` (≥ 0) as both calibrators learn it: `ln(1 + z)`,
+/// which compresses huge deviations (z of 1e6 on a flat series) so they
+/// cannot dominate a history, while still ordering them above smaller
+/// ones; 0 for a deviation that is not finite.
+fn compressed(z: f64) -> f64 {
+    if z.is_finite() {
+        z.max(0.0).ln_1p()
+    } else {
+        0.0
     }
 }
 
@@ -379,11 +384,7 @@ impl TailCalibrator {
     /// Feeds the raw deviation `z` (≥ 0) and returns its surprise `-ln p`
     /// against the history before it.
     pub(crate) fn update(&mut self, z: f64) -> f64 {
-        let s = if z.is_finite() {
-            z.max(0.0).ln_1p()
-        } else {
-            0.0
-        };
+        let s = compressed(z);
         let history = self.ring.len();
         let surprise = if history >= self.early_history {
             // A young history is refitted at every sample, as each one

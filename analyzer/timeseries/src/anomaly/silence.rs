@@ -46,7 +46,9 @@ pub(crate) struct Silence {
     run: usize,
     /// Longest run completed so far.
     record: usize,
-    /// Times the value changed.
+    /// Times the value changed, counted up to `min_record + 1`: past that
+    /// the series has shown the activity a silence is compared with, and
+    /// the count has nothing more to tell.
     changes: usize,
 }
 
@@ -75,7 +77,9 @@ impl Silence {
             self.record = self.record.max(self.run);
             self.run = 0;
             self.last = Some(value);
-            self.changes += 1;
+            if self.changes <= self.min_record {
+                self.changes += 1;
+            }
         }
         if self.changes <= self.min_record {
             return 0.0;
@@ -114,6 +118,16 @@ mod tests {
         feed(&mut silence, &[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(feed(&mut silence, &[5.0; 4]), 0.0);
         assert_eq!(silence.update(5.0), 0.25);
+    }
+
+    #[test]
+    fn changes_are_counted_only_until_they_are_enough() {
+        let mut silence = Silence::new(4);
+        let values: Vec<f64> = (0..1_000).map(f64::from).collect();
+        feed(&mut silence, &values);
+        assert_eq!(silence.changes, 5);
+        feed(&mut silence, &[999.0; 4]);
+        assert_eq!(silence.update(999.0), 0.25, "still past the wait");
     }
 
     #[test]
