@@ -389,6 +389,21 @@ pub struct DetectorConfig {
     /// their record by more earlier on, outside any window. 0 turns the
     /// member off.
     pub silence_min_record: usize,
+    /// Samples a run of one repeated value counts toward the silence
+    /// member's record after it ended (0: for ever). A series' routine
+    /// silences (nightly zeros, a quiet weekend) recur and keep their
+    /// record fresh; an outage is a one-off, and kept for ever its length
+    /// hides every later outage no longer than it. The stuck sensor of the
+    /// tests, stuck again 8,000 samples after its first outage, scored
+    /// 0.01 there with the record kept for ever and 0.26 with 2,016, 4,032
+    /// or 6,048 samples. Two weeks of 5-minute samples, so a weekly
+    /// routine refreshes its record twice over. Every judged set (NAB's
+    /// split, 13 shifted copies, segments, irregular sampling, counts,
+    /// 15-minute and hourly rows, stuck sensors, healthy counts) scored as
+    /// with 0 at 4,032 and 6,048 (4,032 moved 3 rows of one healthy count
+    /// series by at most 0.04); 2,016 cost irregular sampling's low-FP
+    /// score 0.04 and gained the stuck sensors 0.03.
+    pub silence_record_window: usize,
 }
 
 impl Default for DetectorConfig {
@@ -433,6 +448,7 @@ impl Default for DetectorConfig {
             regime_samples: 288,
             regime_shift: 5.0,
             silence_min_record: 6,
+            silence_record_window: 4_032,
         }
     }
 }
@@ -640,7 +656,7 @@ impl Detector {
             art_confirmer: Confirmer::new(config.confirmation_samples, config.confirmation_ratio),
             art: config.art.enabled.then(|| Art::new(&config.art)),
             rhythm_held: Persistence::new(config.rhythm_persistence),
-            silence: Silence::new(config.silence_min_record),
+            silence: Silence::new(config.silence_min_record, config.silence_record_window),
             spacing: gaps::Spacing::default(),
             unsuppressed: 0.0,
             reports_on: 0,
@@ -1522,6 +1538,35 @@ mod tests {
         assert!(with >= 0.25, "{with}");
         let without = stuck_score(off);
         assert!(without < 0.25, "without the member: {without}");
+    }
+
+    #[test]
+    fn a_second_outage_long_after_the_first_is_reported_while_the_record_ages_out() {
+        // The stuck sensor's 8-repeat stretches go on every 500 samples,
+        // and 8,000 samples after the first outage comes an identical one.
+        let mut values = stuck_sensor();
+        values.extend((3_200..11_200).map(|i| {
+            let phase = (i % 288) as f64 / 288.0 * std::f64::consts::TAU;
+            (10.0 * (50.0 + 10.0 * phase.sin() + 1.5 * gauss(i))).round() / 10.0
+        }));
+        for start in (3_600..11_000).step_by(500) {
+            let held = values[start - 1];
+            values[start..start + 8].fill(held);
+        }
+        let held = values[10_999];
+        values[11_000..11_020].fill(held);
+        let second = |silence_record_window| {
+            let config = DetectorConfig {
+                silence_record_window,
+                ..DetectorConfig::default()
+            };
+            let scores = run(&mut Detector::new(config), values.iter().copied());
+            scores[11_000..11_024].iter().copied().fold(0.0, f64::max)
+        };
+        let kept_for_ever = second(0);
+        assert!(kept_for_ever < 0.25, "{kept_for_ever}");
+        let aged_out = second(DetectorConfig::default().silence_record_window);
+        assert!(aged_out >= 0.25, "{aged_out}");
     }
 
     #[test]
