@@ -70,9 +70,11 @@
 //! none of them, so a series that keeps repeating itself goes quiet. Its
 //! score is folded in as a second alarm (see [`ArtConfig::weight`]), counted
 //! only when the ensemble is at least mildly surprised at the same sample
-//! ([`ArtConfig::corroboration`]): on NAB that gate scores best. ART's own
-//! false alarms on noise are cut inside it, by snapping noise-sized level
-//! changes on a series that is mostly noise ([`ArtConfig::noise_snap`]), read
+//! ([`ArtConfig::corroboration`]): on NAB that gate scores best. An alarm
+//! ART releases alone while the ensemble is barely moved ranks a little
+//! lower ([`ArtConfig::lone_factor`]): on NAB most such alarms were false.
+//! ART's own false alarms on noise are cut inside it, by snapping
+//! noise-sized level changes on a series that is mostly noise ([`ArtConfig::noise_snap`]), read
 //! on a log scale when that noise is log-normal or the series counts events
 //! ([`ArtConfig::log_tolerance`]). On
 //! NAB's shared split (standard / low FP / low FN) the ensemble alone
