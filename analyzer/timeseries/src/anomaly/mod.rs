@@ -70,9 +70,11 @@
 //! none of them, so a series that keeps repeating itself goes quiet. Its
 //! score is folded in as a second alarm (see [`ArtConfig::weight`]), counted
 //! only when the ensemble is at least mildly surprised at the same sample
-//! ([`ArtConfig::corroboration`]): on NAB that gate scores best. ART's own
-//! false alarms on noise are cut inside it, by snapping noise-sized level
-//! changes on a series that is mostly noise ([`ArtConfig::noise_snap`]), read
+//! ([`ArtConfig::corroboration`]): on NAB that gate scores best. An alarm
+//! ART releases alone while the ensemble is barely moved ranks a little
+//! lower ([`ArtConfig::lone_factor`]): on NAB most such alarms were false.
+//! ART's own false alarms on noise are cut inside it, by snapping
+//! noise-sized level changes on a series that is mostly noise ([`ArtConfig::noise_snap`]), read
 //! on a log scale when that noise is log-normal or the series counts events
 //! ([`ArtConfig::log_tolerance`]). On
 //! NAB's shared split (standard / low FP / low FN) the ensemble alone
@@ -875,7 +877,22 @@ impl Detector {
         if ensemble_alarm.is_some() || art_alarm.is_some() {
             self.last_alarm = Some((self.seen, score));
         }
-        score
+        let lone_art = art_alarm.is_some() && ensemble_alarm.is_none();
+        self.unless_lone_art(score, lone_art, surprise)
+    }
+
+    /// Ranks an alarm ART released alone, with the ensemble's combined
+    /// `surprise` below [`ArtConfig::lone_surprise`], a little lower: on
+    /// NAB such alarms were mostly false (see [`ArtConfig::lone_factor`]).
+    /// Applied to the released score only, after the alarm is recorded for
+    /// [`Detector::art_unless_same_incident`], so the incident rules see
+    /// what ART saw.
+    fn unless_lone_art(&self, score: f64, lone_art: bool, surprise: f64) -> f64 {
+        if lone_art && surprise < self.config.art.lone_surprise {
+            score * self.config.art.lone_factor.clamp(0.0, 1.0)
+        } else {
+            score
+        }
     }
 
     /// One incident, one alert, across both detectors: ART often sees an
@@ -1645,10 +1662,9 @@ mod tests {
         assert_eq!(a, b);
     }
 
-    #[test]
-    fn an_art_alarm_counts_only_where_the_ensemble_corroborates_it() {
-        // A repeating ramp, then a shape ART has never seen.
-        let series: Vec<f64> = (0..6_000)
+    /// A repeating ramp, then from sample 5,000 a shape ART has never seen.
+    fn ramps_then_a_new_shape() -> Vec<f64> {
+        (0..6_000)
             .map(|i| {
                 let phase = (i % 140) as f64;
                 let ramp = if i >= 5_000 && i % 140 >= 35 {
@@ -1658,7 +1674,12 @@ mod tests {
                 };
                 ramp + 0.2 * noise(i)
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn an_art_alarm_counts_only_where_the_ensemble_corroborates_it() {
+        let series = ramps_then_a_new_shape();
         let with = |enabled: bool, corroboration: f64| {
             let mut config = DetectorConfig::default();
             config.art.enabled = enabled;
@@ -1669,6 +1690,35 @@ mod tests {
         assert_ne!(with(true, 0.0), without_art, "ART must have fired");
         // Scores stay below 1, so a gate of 1 is never met: ART never counts.
         assert_eq!(with(true, 1.0), without_art);
+    }
+
+    #[test]
+    fn an_art_alarm_the_ensemble_does_not_share_ranks_lower() {
+        // Both detectors report the new shape; a few blocks later ART
+        // alarms again on its own, the ensemble having calmed down.
+        let series = ramps_then_a_new_shape();
+        let scores = |factor: f64| {
+            let mut config = DetectorConfig::default();
+            config.art.lone_factor = factor;
+            run(&mut Detector::new(config), series.clone())
+        };
+        let factor = ArtConfig::default().lone_factor;
+        let (off, on) = (scores(1.0), scores(factor));
+        let changed: Vec<usize> = (0..series.len()).filter(|&i| off[i] != on[i]).collect();
+        assert!(!changed.is_empty(), "ART must have alarmed alone");
+        for &i in &changed {
+            assert!((on[i] - factor * off[i]).abs() < 1e-12, "row {i}");
+        }
+        // The incident's strongest alarm is now the one both detectors
+        // raised, which the rule leaves as it was.
+        let strongest = |s: &[f64]| {
+            (5_000..s.len())
+                .max_by(|&a, &b| s[a].total_cmp(&s[b]))
+                .unwrap_or_default()
+        };
+        assert!(changed.contains(&strongest(&off)), "ART alone ranked first");
+        assert!(!changed.contains(&strongest(&on)));
+        assert!(on[strongest(&on)] >= 0.3);
     }
 
     #[test]
