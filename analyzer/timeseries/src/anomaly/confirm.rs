@@ -22,6 +22,12 @@
 //! one they were two or three alerts a sample apart, and on NAB each one
 //! outside a labelled window a false positive. If the earlier point is
 //! not confirmed, the later ones are still judged on their own.
+//!
+//! News can also be judged from a point before the newest
+//! ([`Confirmer::report_seen`]): ART reads the series in blocks and speaks
+//! when a block closes, up to a block after the ensemble's own peak, so
+//! its alarm is judged by what the ensemble did after that peak, some of
+//! which has already been seen.
 
 use std::collections::VecDeque;
 
@@ -36,8 +42,9 @@ struct Pending {
     left: usize,
     /// Score to report if confirmed.
     score: f64,
-    /// Unsuppressed score at the news point.
-    at_news: f64,
+    /// Mean unsuppressed score the samples after the news point must
+    /// reach.
+    need: f64,
     /// Sum of the unsuppressed scores since.
     since: f64,
 }
@@ -91,19 +98,21 @@ impl Confirmer {
             pending.left -= 1;
             pending.since += unsuppressed;
         }
-        while let Some(pending) = self.pending.front() {
-            if pending.left > 0 {
+        // In arrival order; news judged from an earlier point
+        // ([`Confirmer::report_seen`]) may come due before news held
+        // longer.
+        while let Some(due) = self.pending.iter().position(|p| p.left == 0) {
+            let Some(pending) = self.pending.remove(due) else {
                 break;
-            }
-            let mean = pending.since / self.samples as f64;
-            let confirmed = mean >= self.ratio * pending.at_news;
-            let (at, first) = (pending.at, pending.score);
-            self.pending.pop_front();
-            if confirmed {
-                let worst = self.pending.drain(..).fold(first, |a, p| a.max(p.score));
+            };
+            if pending.since / self.samples as f64 >= pending.need {
+                let worst = self
+                    .pending
+                    .drain(due..)
+                    .fold(pending.score, |a, p| a.max(p.score));
                 if worst > score {
                     score = worst;
-                    self.released = Some(at);
+                    self.released = Some(pending.at);
                 }
             }
         }
@@ -112,12 +121,55 @@ impl Confirmer {
                 at,
                 left: self.samples,
                 score: reported,
-                at_news: unsuppressed,
+                need: self.ratio * unsuppressed,
                 since: 0.0,
             });
         }
         score
     }
+
+    /// Like [`Confirmer::report`] for a detector whose news, if any, is
+    /// about an earlier point than the newest (`news`: what is known of
+    /// the samples after that point). The newest point itself reports
+    /// nothing but what confirmation releases.
+    pub(crate) fn report_seen(&mut self, news: Option<Seen>, unsuppressed: f64) -> f64 {
+        let score = self.report(0, 0.0, false, 0.0, unsuppressed);
+        let Some(news) = news else {
+            return score;
+        };
+        if news.count < self.samples {
+            self.pending.push_back(Pending {
+                at: news.at,
+                left: self.samples - news.count,
+                score: news.score,
+                need: news.need,
+                since: news.sum,
+            });
+            return score;
+        }
+        let confirmed = self.samples == 0 || news.sum / self.samples as f64 >= news.need;
+        if confirmed && news.score > score {
+            self.released = Some(news.at);
+            return news.score;
+        }
+        score
+    }
+}
+
+/// News about a point before the newest, for [`Confirmer::report_seen`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seen {
+    /// Timestamp of the point the news is about.
+    pub(crate) at: i64,
+    /// Score to report if confirmed.
+    pub(crate) score: f64,
+    /// Mean unsuppressed score the samples after the point must reach.
+    pub(crate) need: f64,
+    /// Sum of the unsuppressed scores of the samples after the point seen
+    /// so far (at most the confirmation's samples).
+    pub(crate) sum: f64,
+    /// How many samples that is.
+    pub(crate) count: usize,
 }
 
 #[cfg(test)]
