@@ -93,7 +93,23 @@ impl Confirmer {
         if self.samples == 0 {
             return reported;
         }
-        let mut score = if news { held } else { reported };
+        let score = self.advance(if news { held } else { reported }, unsuppressed);
+        if news {
+            self.pending.push_back(Pending {
+                at,
+                left: self.samples,
+                score: reported,
+                need: self.ratio * unsuppressed,
+                since: 0.0,
+            });
+        }
+        score
+    }
+
+    /// Counts the newest point's `unsuppressed` score toward every held
+    /// point and judges those it completes; returns `score`, or what a
+    /// confirmed point releases if larger.
+    fn advance(&mut self, mut score: f64, unsuppressed: f64) -> f64 {
         for pending in &mut self.pending {
             pending.left -= 1;
             pending.since += unsuppressed;
@@ -116,15 +132,6 @@ impl Confirmer {
                 }
             }
         }
-        if news {
-            self.pending.push_back(Pending {
-                at,
-                left: self.samples,
-                score: reported,
-                need: self.ratio * unsuppressed,
-                since: 0.0,
-            });
-        }
         score
     }
 
@@ -133,7 +140,8 @@ impl Confirmer {
     /// the samples after that point). The newest point itself reports
     /// nothing but what confirmation releases.
     pub(crate) fn report_seen(&mut self, news: Option<Seen>, unsuppressed: f64) -> f64 {
-        let score = self.report(0, 0.0, false, 0.0, unsuppressed);
+        self.released = None;
+        let score = self.advance(0.0, unsuppressed);
         let Some(news) = news else {
             return score;
         };
