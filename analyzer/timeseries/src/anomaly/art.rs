@@ -239,7 +239,10 @@ pub struct ArtConfig {
     /// fold): a small, not a sure, gain. Measured again once ART was
     /// judged at the ensemble's peak (`Detector::art_news`), which moves
     /// when its alarms are released: factor 1 then lost 0.39 on the copies
-    /// (12 of 13 lower) and 0.30 on the 7 block alignments.
+    /// (12 of 13 lower) and 0.30 on the 7 block alignments; 2.5 / 3 nats
+    /// lost 0.05 / 0.17 there, and a factor of 0.75 gained 0.16 (no set
+    /// lower), too close to 0.7, which hides a window of the irregular
+    /// sampling set, to move to.
     pub lone_factor: f64,
     /// Samples of warm-up; also sets the downsampling step
     /// (`probation / 104`, at least 1).
