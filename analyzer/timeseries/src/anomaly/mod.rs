@@ -973,7 +973,8 @@ impl Detector {
     /// +0.69 / +0.82 / +0.77 (before the reported-peak case); at 0.12
     /// `rogue_agent_key_updown`'s window is lost in every copy (the
     /// ensemble's plateau after its spike is 0.106–0.111), and a need of
-    /// 0.6 × the peak, as for the ensemble's own news, lost 0.96. Judging
+    /// 0.6 × the peak, as for the ensemble's own news, lost 0.96; moving
+    /// the gate with it (0.08 / 0.12) lost 0.30 / 0.92. Judging
     /// a reported peak at the peak too (a blip reported twice) scored the
     /// same on the copies (+0.68); dropping ART's alarm for a reported
     /// peak instead lost 2.3 on the split: ART's confirmation of what the
