@@ -2,11 +2,23 @@
 //!
 //! A category is a hyper-box in feature space (its lower corner and the
 //! complement of its upper corner). A sample that matches a category at
-//! least `rho_ub` well is absorbed into it (the box grows to cover the
-//! sample: "fast commit"); one that matches the best category only between
-//! `rho_lb` and `rho_ub` becomes a new category of that *cluster*: a variant
-//! of something known. Below `rho_lb` nothing known resembles it: a new
-//! cluster, which is what the detector reports as a possible anomaly.
+//! least `rho_ub` well is absorbed into it: the box grows towards the
+//! sample by the learning rate, a fraction of the way (see below); one
+//! that matches the best category only between `rho_lb` and `rho_ub`
+//! becomes a new category of that *cluster*, a variant of something known
+//! (committed whole: "fast commit"). Below `rho_lb` nothing known
+//! resembles it: a new cluster, which is what the detector reports as a
+//! possible anomaly.
+//!
+//! Why a fraction ("slow recode", Carpenter, Grossberg & Rosen 1991): the
+//! match divides by the box's own size, so any sample inside a box
+//! matches it at exactly 1. With the box grown all the way to every
+//! sample it absorbed, one odd window widened a category for good, and
+//! categories that had absorbed thousands of windows became boxes wide
+//! enough to hold an anomaly's window too, or not, depending on where the
+//! 7-sample blocks happened to fall on it, i.e. on the row the series
+//! started at. Grown half-way, a box reaches a sample it sees again and
+//! again but not one it saw once.
 //!
 //! The number of categories is capped, dropping the least recently matched
 //! one, so memory per series is bounded: 272 bytes per category (32
@@ -61,20 +73,32 @@ impl Category {
     }
 }
 
+/// Default fraction of the way a box grows towards a sample it absorbs
+/// (see [`super::ArtConfig::learning_rate`]).
+pub(super) const LEARNING_RATE: f64 = 0.5;
+
+fn default_learning_rate() -> f64 {
+    LEARNING_RATE
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct Dvfa {
     categories: Vec<Category>,
     max_categories: usize,
+    /// Fraction of the way a box grows towards a sample it absorbs.
+    #[serde(default = "default_learning_rate")]
+    learning_rate: f64,
     samples: u64,
     pub(super) rho_lb: f64,
     pub(super) rho_ub: f64,
 }
 
 impl Dvfa {
-    pub(super) fn new(max_categories: usize, rho: f64) -> Self {
+    pub(super) fn new(max_categories: usize, rho: f64, learning_rate: f64) -> Self {
         Self {
             categories: Vec::new(),
             max_categories: max_categories.max(1),
+            learning_rate: learning_rate.clamp(0.0, 1.0),
             samples: 0,
             rho_lb: rho,
             rho_ub: rho,
@@ -91,7 +115,7 @@ impl Dvfa {
             sample[DIM + k] = 1.0 - v;
         }
         let (mut best, mut best_energy, mut best_index) = (EMPTY_MATCH, EMPTY_ENERGY, None);
-        let (rho_ub, samples) = (self.rho_ub, self.samples);
+        let (rho_ub, samples, rate) = (self.rho_ub, self.samples, self.learning_rate);
         // Categories are visited in order, as the first best match wins.
         let mut visit = |j: usize, category: &mut Category, overlap: f64| {
             let (m, energy) = activation(&sample, category, overlap);
@@ -100,7 +124,7 @@ impl Dvfa {
             }
             if learn && m >= rho_ub {
                 for (w, &s) in category.weights.iter_mut().zip(&sample) {
-                    *w = w.min(s);
+                    *w = rate * w.min(s) + (1.0 - rate) * *w;
                 }
                 category.size = weight_sum(&category.weights);
                 category.last_used = samples;
@@ -216,7 +240,7 @@ mod tests {
 
     #[test]
     fn a_sample_matches_its_own_category_fully() {
-        let mut art = Dvfa::new(8, 0.9);
+        let mut art = Dvfa::new(8, 0.9, LEARNING_RATE);
         let first = art.train(&features(0.5), true);
         assert!(first.new_cluster);
         let again = art.train(&features(0.5), true);
@@ -227,7 +251,7 @@ mod tests {
 
     #[test]
     fn cached_sizes_and_blocked_overlaps_equal_direct_sums() {
-        let mut art = Dvfa::new(64, 0.9);
+        let mut art = Dvfa::new(64, 0.9, LEARNING_RATE);
         let mut x = 3_u64;
         let mut next = || {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -268,8 +292,35 @@ mod tests {
     }
 
     #[test]
+    fn a_box_grows_part_way_to_a_sample_seen_once_and_all_the_way_to_one_seen_often() {
+        // At 0.3 the sample at level 0.9 (match 0.33 against the box of
+        // 0.5) is absorbed into the one category.
+        let outlier = |rate: f64| {
+            let mut art = Dvfa::new(8, 0.3, rate);
+            art.train(&features(0.5), true);
+            art.train(&features(0.9), true);
+            assert_eq!(art.len(), 1);
+            art
+        };
+        // Grown all the way, the box holds the outlier: matched perfectly.
+        let fast = outlier(1.0).train(&features(0.9), false).matched;
+        assert!((fast - 1.0).abs() < 1e-12, "{fast}");
+        // Half-way, it reaches 0.7, and 0.9 is still outside.
+        let mut art = outlier(LEARNING_RATE);
+        let once = art.train(&features(0.9), false).matched;
+        assert!(once < 0.6, "{once}");
+        // Seen again and again, it is learned.
+        for _ in 0..30 {
+            art.train(&features(0.9), true);
+        }
+        let often = art.train(&features(0.9), false).matched;
+        assert!(often > 0.999, "{often}");
+        assert_eq!(art.len(), 1);
+    }
+
+    #[test]
     fn between_the_vigilances_a_new_category_but_no_new_cluster() {
-        let mut art = Dvfa::new(8, 0.0);
+        let mut art = Dvfa::new(8, 0.0, LEARNING_RATE);
         art.rho_lb = 0.3;
         art.rho_ub = 0.99;
         art.train(&features(0.5), true);
@@ -281,7 +332,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_matched_category_is_dropped_at_the_cap() {
-        let mut art = Dvfa::new(2, 0.999);
+        let mut art = Dvfa::new(2, 0.999, LEARNING_RATE);
         art.train(&features(0.0), true);
         art.train(&features(1.0), true);
         art.train(&features(0.0), true); // refreshes the first
