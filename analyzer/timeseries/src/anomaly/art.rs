@@ -377,10 +377,6 @@ impl Default for ArtConfig {
     }
 }
 
-fn default_learning_rate() -> f64 {
-    dvfa::LEARNING_RATE
-}
-
 /// Streaming ART anomaly detector for one series.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Art {
@@ -388,7 +384,7 @@ pub struct Art {
     /// Feature vectors in the warm-up (`probation / step`).
     trend: u64,
     max_categories: usize,
-    #[serde(default = "default_learning_rate")]
+    #[serde(default = "dvfa::default_learning_rate")]
     learning_rate: f64,
     rule: RangeRule,
     margin: f64,

@@ -77,7 +77,8 @@ impl Category {
 /// (see [`super::ArtConfig::learning_rate`]).
 pub(super) const LEARNING_RATE: f64 = 0.5;
 
-fn default_learning_rate() -> f64 {
+/// Serde's default for state saved before the learning rate existed.
+pub(super) fn default_learning_rate() -> f64 {
     LEARNING_RATE
 }
 
