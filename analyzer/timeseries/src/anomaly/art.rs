@@ -362,6 +362,23 @@ pub struct ArtConfig {
     /// box's width per dimension (0.2: copies +0.70, split −1.98), and a
     /// match that divides by part of the box's size too (+0.45 to +0.90,
     /// split −1.8, irregular sampling −0.5 to −1.7).
+    ///
+    /// Rates below 0.5 cost healthy counts through the confidence of
+    /// ART's alarms, not their number: at 0.3 ART fired 50 times on the
+    /// 150,000 healthy rows (53 at 0.5), but 26 of them at confidence ≥ 0.5
+    /// (20), as smaller boxes leave a noise window further below `ρ`.
+    /// Against 0.5 (copies / alignments / split / irregular sampling 5
+    /// seeds / healthy), 0.35 scored +0.63 / +0.60 / −0.43 / −0.19 / 2.00
+    /// and 0.4 +0.52 / +0.45 / −0.33 / −0.25 (−0.14 over 13 seeds) / 1.93:
+    /// the split's threshold falls from 0.250 to 0.242 for 4 more
+    /// false-positive rows. Measured and not kept: the warm-up's `ρ`
+    /// measured at rate 1 while live learning is slower (0.3: healthy
+    /// 2.33 → 2.07 but split −0.42 and irregular sampling −0.44; 0.35 / 0.4
+    /// / 0.45: copies +0.32 / +0.47 / +0.39, the first half of them
+    /// −0.02 at 0.35, irregular sampling −0.61 at 0.45), and full-rate
+    /// learning for a category's first absorptions, slow after ("mature"
+    /// boxes only; 0.3 with 5 / 20: copies +0.18 / −0.13, split −0.47 /
+    /// −0.27; 0.4 with 20: copies −0.37, hourly −1.71).
     pub learning_rate: f64,
 }
 
@@ -722,6 +739,17 @@ fn push_bounded(window: &mut VecDeque<f64>, x: f64) {
 /// most typical (by summed similarity to the others) to a fresh ART at
 /// [`INITIAL_RHO`] and average the matches of the second half. The ART
 /// learns at `learning_rate`, as the live one will.
+///
+/// When more than half of the warm-up's windows are identical (a flat
+/// baseline that the snap reduces to one window, with a few spikes: 14 of
+/// the 58 files of NAB's split, `ec2_cpu_utilization_fe7f93` among them)
+/// this is exactly 1. That is not a defect: `ρ` = 1 holds only during the
+/// silent replay, where it commits each distinct window as its own
+/// category; the first adaptation after the warm-up sets `ρ_ub` to the
+/// mean match so far (below [`MAX_RHO_UB`]; 0.87 on `fe7f93`) and `ρ_lb`
+/// no higher. Capping this at 0.97 or 0.99 changed no score on any judged
+/// set; at 0.95 (which also lowers warm-ups of 0.95–1) one shifted copy of
+/// the split rose and irregular sampling +0.13, nothing else moved.
 fn initial_rho(features: &[Features], trend: u64, learning_rate: f64) -> f64 {
     let n = features.len();
     let mut typicality = vec![0.0; n];
