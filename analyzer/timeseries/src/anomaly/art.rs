@@ -742,7 +742,7 @@ fn push_bounded(window: &mut VecDeque<f64>, x: f64) {
 ///
 /// When more than half of the warm-up's windows are identical (a flat
 /// baseline that the snap reduces to one window, with a few spikes: 14 of
-/// the 58 files of NAB's split, `ec2_cpu_utilization_fe7f93` among them)
+/// the 35 files of NAB's shared split, `ec2_cpu_utilization_fe7f93` among them)
 /// this is exactly 1. That is not a defect: `ρ` = 1 holds only during the
 /// silent replay, where it commits each distinct window as its own
 /// category; the first adaptation after the warm-up sets `ρ_ub` to the
