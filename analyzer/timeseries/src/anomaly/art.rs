@@ -176,8 +176,9 @@ const MASK: u64 = (WINDOW + WINDOW / 2) as u64;
 /// +0.24 / +0.66 / +0.82 on the copies.
 const RE_REPORT_AFTER_ANOMALY: f64 = 0.97;
 
-/// Within the mask after a new category, the same fraction (ARTime's; 0.6
-/// and 0.8 gained 0 and +0.12 on the shifted copies).
+/// Within the mask after a new category, the fraction of the last
+/// anomaly's match a new cluster must fall below to be reported (ARTime's
+/// 0.7; 0.6 and 0.8 gained 0 and +0.12 on the shifted copies).
 const RE_REPORT_AFTER_CATEGORY: f64 = 0.7;
 
 /// Whether a new cluster met while masked matches enough worse than the
