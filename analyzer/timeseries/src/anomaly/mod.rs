@@ -125,6 +125,10 @@ use suppress::Suppressor;
 pub struct DetectorConfig {
     /// Samples seen before any non-zero score is reported: until then the
     /// detector has not seen enough of the series to know what is normal.
+    /// The members' own surprises start at about 250 samples (50 of window,
+    /// then [`DetectorConfig::likelihood_early_history`]), so 200 or 250
+    /// scored every judged set as 300 does except 1,500-row segments of
+    /// NAB's shared split, which lost 2.6: a young calibrator's alarms.
     pub warmup_points: usize,
     /// Length of the trailing window whose median and quantile spread define
     /// the "recent normal" for the spike and level-shift members. Long enough
@@ -296,12 +300,24 @@ pub struct DetectorConfig {
     /// How each member's deviation is turned into a surprise.
     pub calibration: Calibration,
     /// Fraction of the history treated as the tail by the extreme-value
-    /// calibration.
+    /// calibration. On 13 copies of NAB's shared split started 1–13 rows
+    /// later, 0.014 / 0.03 gave +0.08 / −0.82 standard, but the split's 7
+    /// block alignments −0.63 / −2.12, and 0.014 lost 4.4 on 2,500-row
+    /// segments and on hourly rows, 0.03 2.5 on 1,500-row segments.
     pub tail_fraction: f64,
     /// Floor on the mean excess over the tail threshold, in `ln(1 + z)`.
     pub min_excess: f64,
     /// Surprise (`-ln p`) that maps to a score of 0.5; the map
     /// `s / (s + score_scale)` keeps scores strictly below 1.
+    ///
+    /// More than a cosmetic scale: ART's gate ([`ArtConfig::corroboration`])
+    /// and its union with the ensemble's score are on the score's scale,
+    /// so this sets the gate in nats (2.2 at 20) and how much ART adds to an
+    /// ensemble alarm. On the 13 shifted copies of NAB's shared split,
+    /// 16 / 18 / 22 / 25 scored −1.40 / −0.19 / −0.23 / −2.06 standard
+    /// against 20 (22: all 13 lower), the split −1.45 / −1.62 / −0.01 /
+    /// −1.38, and 16 / 18 broke the healthy-count ceiling (6.4 / 3.7 points
+    /// ≥ 0.3 per 10,000 against 1.9).
     pub score_scale: f64,
     /// Samples a broken rhythm must last to count as corroborated: the
     /// rhythm view's least surprise over this many samples joins the
