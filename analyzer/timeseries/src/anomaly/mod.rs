@@ -73,7 +73,7 @@
 //! the block ART just read ([`ArtConfig::corroboration`]): on NAB that gate
 //! scores best; judged at the peak rather than where the block closes,
 //! ART's catch no longer depends on where a file's rows start
-//! ([`Detector::art_news`]). An alarm
+//! (`Detector::art_news`). An alarm
 //! ART releases alone while the ensemble is barely moved ranks a little
 //! lower ([`ArtConfig::lone_factor`]): on NAB most such alarms were false.
 //! ART's own false alarms on noise are cut inside it, by snapping
