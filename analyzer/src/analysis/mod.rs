@@ -58,7 +58,7 @@ impl Default for AnalysisConfig {
     }
 }
 
-/// The latest pass. Plain data, so alerting can read it from [`ApiState::analysis`].
+/// The latest pass. Plain data, so alerting can read it from [`crate::api::ApiState::analysis`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Analysis {
     /// Unix seconds of the pass, `None` before the first one finished.

@@ -46,7 +46,7 @@ pub struct Applier {
     /// dry run changed nothing.
     last_real: HashMap<String, i64>,
     pub log: VecDeque<ActionRecord>,
-    /// Actions since start (the log keeps only the last [`LOG_SIZE`]).
+    /// Actions since start (the log keeps only the last `LOG_SIZE`).
     pub total: u64,
 }
 

@@ -1,7 +1,7 @@
 //! The full-screen view: three tables redrawn every interval until q, Esc or Ctrl-C.
 //!
 //! `ratatui::try_init` enters raw mode and the alternate screen and installs a panic hook
-//! that restores the terminal first; [`Restore`] restores it on every other way out, so a
+//! that restores the terminal first; `Restore` restores it on every other way out, so a
 //! shell is never left in raw mode. SIGTERM, SIGHUP and SIGINT only set a flag the loop
 //! checks, so `kill` ends the view the same clean way as q.
 
