@@ -47,7 +47,13 @@
 //! alarmed often (above 0.6–1.2 alarms per 1,000 samples so far) scored
 //! −0.03 to −0.28, although on the unshifted split the ART alarms of
 //! series with 1.2 or more per 1,000 samples had 17 rows inside windows to
-//! 24 outside, against 24 to 9 on the other series.
+//! 24 outside, against 24 to 9 on the other series. Two changes to the
+//! blocks themselves lost too: a second ART whose blocks start 3 or 4
+//! samples later, its alarms OR-ed with the first's, −0.54 / −0.67 (more
+//! windows caught at some phases, more false positives everywhere); and
+//! blocks whose extreme also covers the previous block's last 2 or 3
+//! samples, so that a spike on a boundary shows in both, −2.47 / −2.37
+//! (hourly rows −2.7 / −9.3).
 //!
 //! # Range
 //! ARTime as published for NAB is handed each file's minimum, maximum and
