@@ -398,13 +398,24 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
         info.contains(&format!("subject=\"redis 127.0.0.1:{port}\"")),
         "{info}"
     );
-    let (_, forecasts) = get_json(&live.url("/api/v1/forecasts?resource=redis_memory"));
-    let forecast = &forecasts["forecasts"][0];
+    // The forecast needs more history than the recommendation did.
+    let forecast = wait_for(
+        "a forecast of the cache's memory",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = get_json(&live.url("/api/v1/forecasts?resource=redis_memory"));
+            body["forecasts"].as_array()?.first().cloned()
+        },
+    );
     assert_eq!(forecast["labels"]["target"], format!("127.0.0.1:{port}"));
     assert!(
         forecast["limit"].as_f64().unwrap() >= 2.0 * MIB as f64,
-        "{forecasts:#}"
+        "{forecast:#}"
     );
+    let metrics = reqwest::blocking::get(live.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(metrics.contains("pulse_forecast_exhaustion_seconds{resource=\"redis_memory\""));
     let (clean, report) = promtool_check(&metrics);
     assert!(clean, "promtool check metrics:\n{report}");

@@ -11,14 +11,17 @@ pub fn label<'a>(sample: &'a LatestSample, name: &str) -> Option<&'a str> {
     sample.series.labels.get(name).map(String::as_str)
 }
 
-/// Raw points of one series over the last `window` (one per 10 s at most).
+/// Raw points of one series over the last `window`: one per 10 s at most, so a 6-hour
+/// window stays cheap to read, but at least one per 90th of a shorter window (down to one a
+/// second), so a rule asked to judge the last 30 s still sees a line and not three points.
 pub fn points(
     reader: &Reader,
     id: i64,
     now_ms: i64,
     window: Duration,
 ) -> Result<Vec<(i64, f64)>, StoreError> {
-    recent::points(reader, id, now_ms, window, window, Duration::from_secs(10))
+    let step = (window / 90).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    recent::points(reader, id, now_ms, window, window, step)
 }
 
 /// Increase of a counter over the points, counting a drop as a reset (as `increase()`).
