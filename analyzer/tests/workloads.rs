@@ -1,6 +1,7 @@
 //! The recommendation rules beyond Redis, each against a real workload: a process that
-//! leaks memory beside one that does not, a `memcached` too small for its working set, and
-//! a web server that slows down beside one that does not. Each runs the real pulse-exporter
+//! leaks memory beside one that does not, a process running out of file descriptors, a
+//! `memcached` too small for its working set, and a web server that slows down beside one
+//! that does not. Each runs the real pulse-exporter
 //! (processes, memcached or probe collector) scraped by the real analyzer, with the rules'
 //! windows shortened to seconds so the workload can be short. Every rule must fire on the
 //! sick subject with evidence matching the workload, and stay quiet on its healthy twin.
@@ -160,6 +161,75 @@ fn a_process_that_leaks_is_a_leak_suspect_and_a_steady_one_is_not() {
         "{suspects:#?}"
     );
     assert_exported(&analyzer, "rss_leak", "leaky");
+}
+
+/// Opens `/dev/null` 10 times a second under a 512-descriptor limit, paced by the clock,
+/// until 8 short of the limit (about 50 s).
+const FD_LEAKER: &str = "\
+import os, resource, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+start = time.monotonic()
+fds = []
+while True:
+    due = min(int((time.monotonic() - start) * 10), 500)
+    while len(fds) < due:
+        fds.append(os.open('/dev/null', os.O_RDONLY))
+    time.sleep(0.02)
+";
+const FD_LIMIT: f64 = 512.0;
+const FDS_PER_SECOND: f64 = 10.0;
+
+#[test]
+fn a_process_running_out_of_file_descriptors_is_forecast_to_and_recommended() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaker = ChildGuard::spawn("python3", &["-c", FD_LEAKER, "pulse-scenario-fds"]);
+    let exporter = exporter(
+        dir.path(),
+        "processes",
+        "processes:\n  process_names:\n    - name: fds\n      cmdline: [pulse-scenario-fds]\n",
+    );
+    let analyzer = analyzer_on(dir.path(), &exporter, "    window: 10s\n");
+
+    let forecast = wait_for(
+        "a descriptor forecast over 6 points",
+        Duration::from_secs(60),
+        || {
+            let (_, body) =
+                get_json(&analyzer.url("/api/v1/forecasts?resource=process_file_descriptors"));
+            let f = body["forecasts"].get(0)?.clone();
+            (f["points"].as_u64()? >= 6).then_some(f)
+        },
+    );
+    // The truth from the process itself: descriptors left over the rate it opens them.
+    let open = std::fs::read_dir(format!("/proc/{}/fd", leaker.0.id()))
+        .unwrap()
+        .count() as f64;
+    let truth = (FD_LIMIT - open) / FDS_PER_SECOND;
+    assert_eq!(forecast["labels"]["groupname"], "fds", "{forecast:#}");
+    assert_eq!(forecast["limit"], 1.0, "the worst fd ratio's limit");
+    let left = forecast["seconds_left"].as_f64().expect("exhausts");
+    // The forecast was made up to a second before the truth was measured.
+    assert!(
+        (left - truth).abs() <= 0.25 * truth + 2.0,
+        "forecast {left} s, truth {truth:.1} s ({open} open): {forecast:#}"
+    );
+
+    let rec = wait_for(
+        "the descriptor exhaustion recommendation",
+        Duration::from_secs(10),
+        || {
+            recommendations(&analyzer, "fd_exhaustion")
+                .into_iter()
+                .next()
+        },
+    );
+    assert_eq!(rec["subject"], "fds", "{rec:#}");
+    assert_eq!(rec["severity"], "critical", "under a minute left: {rec:#}");
+    assert!(
+        rec["action"].as_str().unwrap().contains("LimitNOFILE"),
+        "{rec:#}"
+    );
+    assert_exported(&analyzer, "fd_exhaustion", "fds");
 }
 
 /// Stores 1 KiB items under ever new keys and reads back random earlier ones, pipelined,
