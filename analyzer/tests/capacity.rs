@@ -7,14 +7,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{analyzer, get_json, wait_for};
+use support::{analyzer, get_json, read_request_head, wait_for};
 
 const CAPACITY: u64 = 64 * 1024 * 1024;
 
@@ -30,14 +30,7 @@ fn filesystem_endpoint(file: PathBuf, stop: Arc<AtomicBool>) -> String {
                 continue;
             };
             stream.set_nonblocking(false).unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => request.extend_from_slice(&buf[..n]),
-                }
-            }
+            read_request_head(&mut stream);
             let used = std::fs::metadata(&file).map_or(0, |m| m.len());
             let labels = "device=\"loop7\",fstype=\"ext4\",mountpoint=\"/data\"";
             let body = format!(
@@ -55,17 +48,23 @@ fn filesystem_endpoint(file: PathBuf, stop: Arc<AtomicBool>) -> String {
     addr
 }
 
-/// Appends 128 KiB every 50 ms (2.5 MiB/s) until stopped or 48 MiB are written.
+/// Appends 128 KiB chunks at 2.5 MiB/s until stopped or 48 MiB are written, paced by the
+/// clock, so a slow `fsync` on a busy machine is caught up rather than slowing the fill.
 fn grow(file: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    const CHUNK: usize = 128 * 1024;
     let mut out = std::fs::File::create(file).unwrap();
     std::thread::spawn(move || {
-        let chunk = vec![7u8; 128 * 1024];
+        let chunk = vec![7u8; CHUNK];
+        let started = Instant::now();
         let mut written = 0;
         while !stop.load(Ordering::Relaxed) && written < 48 * 1024 * 1024 {
-            out.write_all(&chunk).unwrap();
+            let due = (started.elapsed().as_secs_f64() * 20.0) as usize * CHUNK;
+            while written < due {
+                out.write_all(&chunk).unwrap();
+                written += CHUNK;
+            }
             out.sync_data().unwrap();
-            written += chunk.len();
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
     })
 }

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use support::{
-    ChildGuard, Process, analyzer, exporter_bin, free_port, get_json, promtool_check, wait_for,
+    ChildGuard, Process, analyzer, exporter_bin, free_port, get_json, promtool_check,
+    read_request_head, wait_for,
 };
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -356,15 +357,7 @@ fn web_server(delay_ms: Arc<AtomicU64>) -> u16 {
             let Ok(mut stream) = stream else { continue };
             let delay_ms = delay_ms.clone();
             std::thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                if request.starts_with(b"GET /changing ") {
+                if read_request_head(&mut stream).starts_with(b"GET /changing ") {
                     std::thread::sleep(Duration::from_millis(delay_ms.load(Ordering::Relaxed)));
                 }
                 let _ = stream.write_all(

@@ -78,14 +78,7 @@ impl SyntheticExporter {
                 };
                 let _ = stream.set_nonblocking(false);
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
+                read_request_head(&mut stream);
                 let body = body(thread_scrapes.fetch_add(1, Ordering::Relaxed));
                 let _ = write!(
                     stream,
@@ -178,6 +171,20 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads an HTTP request up to the blank line that ends its head (or until the client stops
+/// sending), for the in-test servers, which answer the same whatever was asked.
+pub fn read_request_head(stream: &mut impl Read) -> Vec<u8> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    request
 }
 
 pub fn analyzer_bin() -> PathBuf {
