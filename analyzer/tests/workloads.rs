@@ -1,7 +1,7 @@
 //! The recommendation rules beyond Redis, each against a real workload: a process that
-//! leaks memory beside one that does not, a process running out of file descriptors, a
-//! `memcached` too small for its working set, and a web server that slows down beside one
-//! that does not. Each runs the real pulse-exporter
+//! leaks memory beside one that does not, a process running out of file descriptors, busy
+//! loops saturating the CPU, a `memcached` too small for its working set, and a web server
+//! that slows down beside one that does not. Each runs the real pulse-exporter
 //! (processes, memcached or probe collector) scraped by the real analyzer, with the rules'
 //! windows shortened to seconds so the workload can be short. Every rule must fire on the
 //! sick subject with evidence matching the workload, and stay quiet on its healthy twin.
@@ -23,21 +23,20 @@ use support::{
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-/// The exporter with only `collector` on and `config` as its config file.
-fn exporter(dir: &Path, collector: &str, config: &str) -> Process {
+/// The exporter with only `collectors` on and `config` as its config file.
+fn exporter(dir: &Path, collectors: &[&str], config: &str) -> Process {
     let path = dir.join("exporter.yml");
     std::fs::write(&path, config).unwrap();
-    Process::start(
-        &exporter_bin(),
-        &[
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--config.file",
-            path.to_str().unwrap(),
-            "--collector.disable-defaults",
-            &format!("--collector.{collector}"),
-        ],
-    )
+    let mut args = vec![
+        "--web.listen-address".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--config.file".to_owned(),
+        path.to_str().unwrap().to_owned(),
+        "--collector.disable-defaults".to_owned(),
+    ];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Process::start(&exporter_bin(), &args)
 }
 
 /// The analyzer scraping `exporter` every 500 ms and judging every second, with
@@ -122,7 +121,7 @@ fn a_process_that_leaks_is_a_leak_suspect_and_a_steady_one_is_not() {
     );
     let exporter = exporter(
         dir.path(),
-        "processes",
+        &["processes"],
         "processes:\n  process_names:\n    - name: leaky\n      cmdline: [pulse-scenario-leaky]\n    \
          - name: steady\n      cmdline: [pulse-scenario-steady]\n",
     );
@@ -186,7 +185,7 @@ fn a_process_running_out_of_file_descriptors_is_forecast_to_and_recommended() {
     let leaker = ChildGuard::spawn("python3", &["-c", FD_LEAKER, "pulse-scenario-fds"]);
     let exporter = exporter(
         dir.path(),
-        "processes",
+        &["processes"],
         "processes:\n  process_names:\n    - name: fds\n      cmdline: [pulse-scenario-fds]\n",
     );
     let analyzer = analyzer_on(dir.path(), &exporter, "    window: 10s\n");
@@ -231,6 +230,59 @@ fn a_process_running_out_of_file_descriptors_is_forecast_to_and_recommended() {
         "{rec:#}"
     );
     assert_exported(&analyzer, "fd_exhaustion", "fds");
+}
+
+/// Busy loops, three per core, at the lowest priority so the tests running beside this one
+/// keep the CPU they ask for: tasks wait for CPU all the time, and the load climbs.
+fn cpu_hogs() -> Vec<ChildGuard> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (0..3 * cores)
+        .map(|_| {
+            ChildGuard::spawn(
+                "nice",
+                &[
+                    "-n",
+                    "19",
+                    "python3",
+                    "-c",
+                    "while True: pass",
+                    "pulse-scenario-hog",
+                ],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn busy_loops_saturating_the_cpu_are_named_in_a_cpu_saturation_recommendation() {
+    let dir = tempfile::tempdir().unwrap();
+    let _hogs = cpu_hogs();
+    let exporter = exporter(
+        dir.path(),
+        &["cpu", "loadavg", "pressure", "processes"],
+        "processes:\n  process_names:\n    - name: hog\n      cmdline: [pulse-scenario-hog]\n",
+    );
+    let analyzer = analyzer_on(dir.path(), &exporter, "    window: 10s\n");
+
+    let rec = wait_for(
+        "the analyzer to find the CPU saturated",
+        Duration::from_secs(90),
+        || {
+            recommendations(&analyzer, "cpu_saturation")
+                .into_iter()
+                .next()
+        },
+    );
+    // Either signal is enough: tasks waiting for CPU (pressure) or the load per core.
+    let evidence = &rec["evidence"];
+    let waiting = evidence["cpu_wait_ratio"].as_f64().unwrap();
+    let per_core = evidence["min_load_per_core"].as_f64().unwrap_or(0.0);
+    assert!(waiting >= 0.5 || per_core > 1.0, "{rec:#}");
+    assert!(
+        rec["action"].as_str().unwrap().contains("hog ("),
+        "the busiest group is named: {rec:#}"
+    );
+    assert_exported(&analyzer, "cpu_saturation", "host");
 }
 
 /// Stores 1 KiB items under ever new keys and reads back random earlier ones, pipelined,
@@ -299,7 +351,7 @@ fn a_memcached_too_small_for_its_working_set_gets_more_memory_recommended() {
     let dir = tempfile::tempdir().unwrap();
     let exporter = exporter(
         dir.path(),
-        "memcached",
+        &["memcached"],
         &format!("memcached:\n  targets:\n    - address: 127.0.0.1:{port}\n"),
     );
     let analyzer = analyzer_on(dir.path(), &exporter, "    window: 10s\n");
@@ -376,7 +428,7 @@ fn a_web_server_that_slows_down_is_a_latency_regression_and_a_steady_one_is_not(
     let dir = tempfile::tempdir().unwrap();
     let exporter = exporter(
         dir.path(),
-        "probe",
+        &["probe"],
         &format!(
             "probes:\n  modules:\n    http_2xx: {{timeout: 450ms}}\n  targets:\n    \
              - {{name: changing, url: 'http://127.0.0.1:{port}/changing', module: http_2xx, interval: 500ms}}\n    \
