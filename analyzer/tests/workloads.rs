@@ -329,6 +329,21 @@ fn memcached_workload(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHand
     })
 }
 
+/// One figure of memcached's `stats`.
+fn memcached_stat(port: u16, name: &str) -> f64 {
+    let mut stream = BufReader::new(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    stream.get_mut().write_all(b"stats\r\n").unwrap();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(stream.read_line(&mut line).unwrap() > 0, "memcached closed");
+        assert_ne!(line, "END\r\n", "no stat {name}");
+        if let Some(value) = line.strip_prefix(&format!("STAT {name} ")) {
+            return value.trim_end().parse().unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_memcached_too_small_for_its_working_set_gets_more_memory_recommended() {
     let port = free_port();
@@ -367,10 +382,26 @@ fn a_memcached_too_small_for_its_working_set_gets_more_memory_recommended() {
                 .next()
         },
     );
+    let full = wait_for(
+        "the analyzer to find memcached at its memory limit",
+        Duration::from_secs(30),
+        || {
+            recommendations(&analyzer, "cache_memory_near_limit")
+                .into_iter()
+                .next()
+        },
+    );
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
 
     let address = format!("127.0.0.1:{port}");
+    assert_eq!(full["subject"], format!("memcached {address}"), "{full:#}");
+    // The share memcached itself reports, once the workload has stopped.
+    let used = memcached_stat(port, "bytes") / memcached_stat(port, "limit_maxbytes");
+    assert!(
+        (full["evidence"]["used_ratio"].as_f64().unwrap() - used).abs() < 0.03,
+        "memcached says {used:.3}: {full:#}"
+    );
     assert_eq!(rec["id"], format!("cache_evictions:local:{address}"));
     assert_eq!(rec["subject"], format!("memcached {address}"));
     let evidence = &rec["evidence"];
