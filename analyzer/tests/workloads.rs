@@ -1,10 +1,11 @@
 //! The recommendation rules beyond Redis, each against a real workload: a process that
 //! leaks memory beside one that does not, a process running out of file descriptors, busy
 //! loops saturating the CPU, a `memcached` too small for its working set, and a web server
-//! that slows down beside one that does not. Each runs the real pulse-exporter
-//! (processes, memcached or probe collector) scraped by the real analyzer, with the rules'
-//! windows shortened to seconds so the workload can be short. Every rule must fire on the
-//! sick subject with evidence matching the workload, and stay quiet on its healthy twin.
+//! that slows down beside one that does not. Each runs the real pulse-exporter (only the
+//! collectors its rule reads) scraped by the real analyzer, with the rules' windows
+//! shortened to seconds so the workload can be short. Every rule must fire on the sick
+//! subject with evidence matching the workload and, where a healthy twin runs beside it,
+//! stay quiet on the twin.
 #![allow(clippy::unwrap_used)]
 
 mod support;

@@ -174,7 +174,7 @@ impl Drop for Process {
 }
 
 /// Reads an HTTP request up to the blank line that ends its head (or until the client stops
-/// sending), for the in-test servers, which answer the same whatever was asked.
+/// sending) and returns what was read: the in-test servers need at most its request line.
 pub fn read_request_head(stream: &mut impl Read) -> Vec<u8> {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
