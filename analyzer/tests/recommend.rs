@@ -16,7 +16,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use support::browser::{Driver, click, screenshot, text, try_text, until};
 use support::{
-    ChildGuard, Process, analyzer, exporter_bin, get_json, promtool_check, redis_server, wait_for,
+    ChildGuard, Process, analyzer, exporter_with, get_json, promtool_check, redis_server, wait_for,
 };
 
 const PASSWORD: &str = "pulse-test-secret";
@@ -172,25 +172,13 @@ fn evicting_redis_gets_a_recommendation_and_apply_raises_maxmemory_within_bounds
     let dir = tempfile::tempdir().unwrap();
     let password_file = dir.path().join("redis-password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).unwrap();
-    let exporter_config = dir.path().join("exporter.yml");
-    std::fs::write(
-        &exporter_config,
-        format!(
+    let exporter = exporter_with(
+        dir.path(),
+        &["redis"],
+        &format!(
             "redis:\n  targets:\n    - address: 127.0.0.1:{port}\n      password_file: {}\n",
             password_file.display()
         ),
-    )
-    .unwrap();
-    let exporter = Process::start(
-        &exporter_bin(),
-        &[
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--config.file",
-            exporter_config.to_str().unwrap(),
-            "--collector.disable-defaults",
-            "--collector.redis",
-        ],
     );
     let apply = |enabled: bool| {
         format!(

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::{ChildGuard, Process, analyzer, exporter_bin, get_json, wait_for};
+use support::{ChildGuard, analyzer, exporter_with, get_json, wait_for};
 
 /// Idles until the file named by its first argument exists, then busy-loops for 4 s, then
 /// idles again: a process group whose CPU is 0, then all it can get, then 0.
@@ -52,23 +52,10 @@ fn a_real_cpu_burst_is_an_event_whose_hint_names_the_busy_process_group() {
             )
         })
         .collect();
-    let exporter_config = dir.path().join("exporter.yml");
-    std::fs::write(
-        &exporter_config,
+    let exporter = exporter_with(
+        dir.path(),
+        &["cpu", "processes"],
         "processes:\n  process_names:\n    - name: burst\n      cmdline: [pulse-scenario-burst]\n",
-    )
-    .unwrap();
-    let exporter = Process::start(
-        &exporter_bin(),
-        &[
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--config.file",
-            exporter_config.to_str().unwrap(),
-            "--collector.disable-defaults",
-            "--collector.cpu",
-            "--collector.processes",
-        ],
     );
     // Starting the burners and the exporter takes CPU too: learnt as this host's normal,
     // it would make the burst itself look ordinary.

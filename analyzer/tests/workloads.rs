@@ -18,27 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use support::{
-    ChildGuard, Process, analyzer, exporter_bin, free_port, get_json, promtool_check,
+    ChildGuard, Process, analyzer, exporter_with, free_port, get_json, promtool_check,
     read_request_head, wait_for,
 };
 
 const MIB: f64 = 1024.0 * 1024.0;
-
-/// The exporter with only `collectors` on and `config` as its config file.
-fn exporter(dir: &Path, collectors: &[&str], config: &str) -> Process {
-    let path = dir.join("exporter.yml");
-    std::fs::write(&path, config).unwrap();
-    let mut args = vec![
-        "--web.listen-address".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--config.file".to_owned(),
-        path.to_str().unwrap().to_owned(),
-        "--collector.disable-defaults".to_owned(),
-    ];
-    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Process::start(&exporter_bin(), &args)
-}
 
 /// The analyzer scraping `exporter` every 500 ms and judging every second, with
 /// `recommendations` (indented YAML lines) under `analysis.recommendations`.
@@ -120,7 +104,7 @@ fn a_process_that_leaks_is_a_leak_suspect_and_a_steady_one_is_not() {
             "pulse-scenario-steady",
         ],
     );
-    let exporter = exporter(
+    let exporter = exporter_with(
         dir.path(),
         &["processes"],
         "processes:\n  process_names:\n    - name: leaky\n      cmdline: [pulse-scenario-leaky]\n    \
@@ -184,7 +168,7 @@ const FDS_PER_SECOND: f64 = 10.0;
 fn a_process_running_out_of_file_descriptors_is_forecast_to_and_recommended() {
     let dir = tempfile::tempdir().unwrap();
     let leaker = ChildGuard::spawn("python3", &["-c", FD_LEAKER, "pulse-scenario-fds"]);
-    let exporter = exporter(
+    let exporter = exporter_with(
         dir.path(),
         &["processes"],
         "processes:\n  process_names:\n    - name: fds\n      cmdline: [pulse-scenario-fds]\n",
@@ -258,7 +242,7 @@ fn cpu_hogs() -> Vec<ChildGuard> {
 fn busy_loops_saturating_the_cpu_are_named_in_a_cpu_saturation_recommendation() {
     let dir = tempfile::tempdir().unwrap();
     let _hogs = cpu_hogs();
-    let exporter = exporter(
+    let exporter = exporter_with(
         dir.path(),
         &["cpu", "loadavg", "pressure", "processes"],
         "processes:\n  process_names:\n    - name: hog\n      cmdline: [pulse-scenario-hog]\n",
@@ -365,7 +349,7 @@ fn a_memcached_too_small_for_its_working_set_gets_more_memory_recommended() {
         port,
     );
     let dir = tempfile::tempdir().unwrap();
-    let exporter = exporter(
+    let exporter = exporter_with(
         dir.path(),
         &["memcached"],
         &format!("memcached:\n  targets:\n    - address: 127.0.0.1:{port}\n"),
@@ -458,7 +442,7 @@ fn a_web_server_that_slows_down_is_a_latency_regression_and_a_steady_one_is_not(
     let delay_ms = Arc::new(AtomicU64::new(0));
     let port = web_server(delay_ms.clone());
     let dir = tempfile::tempdir().unwrap();
-    let exporter = exporter(
+    let exporter = exporter_with(
         dir.path(),
         &["probe"],
         &format!(

@@ -231,6 +231,23 @@ pub fn exporter_bin() -> PathBuf {
     path
 }
 
+/// The real exporter on an ephemeral port with only `collectors` on and `config` (YAML) as
+/// its config file, written into `dir`.
+pub fn exporter_with(dir: &Path, collectors: &[&str], config: &str) -> Process {
+    let path = dir.join("exporter.yml");
+    std::fs::write(&path, config).expect("write the exporter's config");
+    let mut args = vec![
+        "--web.listen-address".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--config.file".to_owned(),
+        path.to_str().expect("utf-8 path").to_owned(),
+        "--collector.disable-defaults".to_owned(),
+    ];
+    args.extend(collectors.iter().map(|c| format!("--collector.{c}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Process::start(&exporter_bin(), &args)
+}
+
 /// Runs the analyzer to completion.
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(analyzer_bin())
