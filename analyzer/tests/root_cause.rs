@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use support::{ChildGuard, analyzer, exporter_with, get_json, wait_for};
+use support::{analyzer, exporter_with, get_json, niced_python_per_core, wait_for};
 
 /// Idles until the file named by its first argument exists, then busy-loops for 4 s, then
 /// idles again: a process group whose CPU is 0, then all it can get, then 0.
@@ -35,23 +35,7 @@ fn a_real_cpu_burst_is_an_event_whose_hint_names_the_busy_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let flag = dir.path().join("go");
     let flag_arg = flag.to_str().unwrap();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let _burners: Vec<ChildGuard> = (0..2 * cores)
-        .map(|_| {
-            ChildGuard::spawn(
-                "nice",
-                &[
-                    "-n",
-                    "19",
-                    "python3",
-                    "-c",
-                    BURST,
-                    flag_arg,
-                    "pulse-scenario-burst",
-                ],
-            )
-        })
-        .collect();
+    let _burners = niced_python_per_core(2, BURST, &[flag_arg, "pulse-scenario-burst"]);
     let exporter = exporter_with(
         dir.path(),
         &["cpu", "processes"],

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use support::{
-    ChildGuard, Process, analyzer, exporter_with, free_port, get_json, promtool_check,
-    read_request_head, wait_for,
+    ChildGuard, Process, analyzer, exporter_with, free_port, get_json, niced_python_per_core,
+    promtool_check, read_request_head, wait_for,
 };
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -217,31 +217,12 @@ fn a_process_running_out_of_file_descriptors_is_forecast_to_and_recommended() {
     assert_exported(&analyzer, "fd_exhaustion", "fds");
 }
 
-/// Busy loops, three per core, at the lowest priority so the tests running beside this one
-/// keep the CPU they ask for: tasks wait for CPU all the time, and the load climbs.
-fn cpu_hogs() -> Vec<ChildGuard> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (0..3 * cores)
-        .map(|_| {
-            ChildGuard::spawn(
-                "nice",
-                &[
-                    "-n",
-                    "19",
-                    "python3",
-                    "-c",
-                    "while True: pass",
-                    "pulse-scenario-hog",
-                ],
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn busy_loops_saturating_the_cpu_are_named_in_a_cpu_saturation_recommendation() {
     let dir = tempfile::tempdir().unwrap();
-    let _hogs = cpu_hogs();
+    // Three per core at nice 19: the tests running beside this one keep the CPU they ask
+    // for, tasks wait for CPU all the time, and the load climbs.
+    let _hogs = niced_python_per_core(3, "while True: pass", &["pulse-scenario-hog"]);
     let exporter = exporter_with(
         dir.path(),
         &["cpu", "loadavg", "pressure", "processes"],

@@ -248,6 +248,17 @@ pub fn exporter_with(dir: &Path, collectors: &[&str], config: &str) -> Process {
     Process::start(&exporter_bin(), &args)
 }
 
+/// `per_core` copies per CPU core of `python3 -c script args…` at the lowest priority
+/// (`nice 19`), so that they burn only CPU nothing else asks for.
+pub fn niced_python_per_core(per_core: usize, script: &str, args: &[&str]) -> Vec<ChildGuard> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut argv = vec!["-n", "19", "python3", "-c", script];
+    argv.extend_from_slice(args);
+    (0..per_core * cores)
+        .map(|_| ChildGuard::spawn("nice", &argv))
+        .collect()
+}
+
 /// Runs the analyzer to completion.
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(analyzer_bin())
