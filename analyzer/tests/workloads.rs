@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use support::{
-    ChildGuard, Process, analyzer, exporter_with, free_port, get_json, niced_python_per_core,
-    promtool_check, read_request_head, wait_for,
+    ChildGuard, Process, analyzer, exporter_with, get_json, memcached_server,
+    niced_python_per_core, promtool_check, read_request_head, wait_for,
 };
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -312,23 +312,7 @@ fn memcached_stat(port: u16, name: &str) -> f64 {
 
 #[test]
 fn a_memcached_too_small_for_its_working_set_gets_more_memory_recommended() {
-    let port = free_port();
-    let _memcached = ChildGuard::spawn_listening(
-        "memcached",
-        &[
-            "-p",
-            &port.to_string(),
-            "-l",
-            "127.0.0.1",
-            "-U",
-            "0",
-            "-m",
-            "4",
-            "-u",
-            "nobody",
-        ],
-        port,
-    );
+    let (_memcached, port) = memcached_server(4);
     let dir = tempfile::tempdir().unwrap();
     let exporter = exporter_with(
         dir.path(),

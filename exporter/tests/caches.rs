@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 
-use support::{ChildGuard, Exporter, free_port, promtool_check, redis_server};
+use support::{ChildGuard, Exporter, free_port, memcached_server, promtool_check, redis_server};
 
 /// Sends one inline command and reads one reply line (plus a bulk body if any).
 fn redis(stream: &mut BufReader<TcpStream>, command: &str) -> String {
@@ -74,23 +74,7 @@ fn redis_and_memcached_counters_match_workload_and_dead_targets_are_isolated() {
     redis(&mut conn, "SELECT 3");
     redis(&mut conn, "SET other x");
 
-    let memcached_port = free_port();
-    let _memcached = ChildGuard::spawn_listening(
-        "memcached",
-        &[
-            "-p",
-            &memcached_port.to_string(),
-            "-l",
-            "127.0.0.1",
-            "-U",
-            "0",
-            "-m",
-            "64",
-            "-u",
-            "nobody",
-        ],
-        memcached_port,
-    );
+    let (_memcached, memcached_port) = memcached_server(64);
     let mut mc = BufReader::new(TcpStream::connect(("127.0.0.1", memcached_port)).unwrap());
     mc.get_mut().write_all(b"set k 0 0 5\r\nhello\r\n").unwrap();
     let mut line = String::new();

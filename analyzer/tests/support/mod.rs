@@ -4,8 +4,8 @@
 
 #[allow(unused_imports)] // Each test binary uses its own subset.
 pub use pulse_testkit::{
-    ChildGuard, free_port, promtool_check_metrics as promtool_check, promtool_check_rules,
-    redis_server, wait_for,
+    ChildGuard, free_port, memcached_server, promtool_check_metrics as promtool_check,
+    promtool_check_rules, redis_server, wait_for,
 };
 
 use std::io::{BufRead, BufReader, Read, Write};

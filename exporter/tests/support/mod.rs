@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 #[allow(unused_imports)] // Each test binary uses its own subset.
-pub use pulse_testkit::{ChildGuard, free_port, redis_server, wait_for};
+pub use pulse_testkit::{ChildGuard, free_port, memcached_server, redis_server, wait_for};
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

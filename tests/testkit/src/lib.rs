@@ -73,6 +73,26 @@ pub fn redis_server(extra: &[&str]) -> (ChildGuard, u16) {
     )
 }
 
+/// A throwaway `memcached` on a free loopback port (TCP only) with `memory_mib` MiB for
+/// items, run as `nobody` so it starts as root too. Returns the guard and the port.
+pub fn memcached_server(memory_mib: u32) -> (ChildGuard, u16) {
+    let port = free_port();
+    let (port_text, memory) = (port.to_string(), memory_mib.to_string());
+    let args = [
+        "-p",
+        &port_text,
+        "-l",
+        "127.0.0.1",
+        "-U",
+        "0",
+        "-m",
+        &memory,
+        "-u",
+        "nobody",
+    ];
+    (ChildGuard::spawn_listening("memcached", &args, port), port)
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, panicking with `what` after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
