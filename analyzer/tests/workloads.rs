@@ -49,6 +49,13 @@ fn recommendations(analyzer: &Process, rule: &str) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+/// The first of `rule`'s recommendations, waiting up to `timeout` for one to appear.
+fn first_recommendation(analyzer: &Process, rule: &str, timeout: Duration) -> serde_json::Value {
+    wait_for(&format!("a {rule} recommendation"), timeout, || {
+        recommendations(analyzer, rule).into_iter().next()
+    })
+}
+
 /// The analyzer's newest stored sample (series and value) of `metric` for the series whose
 /// `label` is `value`.
 fn stored(analyzer: &Process, metric: &str, label: &str, value: &str) -> Option<serde_json::Value> {
@@ -112,11 +119,7 @@ fn a_process_that_leaks_is_a_leak_suspect_and_a_steady_one_is_not() {
     );
     let analyzer = analyzer_on(dir.path(), &exporter, "    leak_window: 30s\n");
 
-    let leak = wait_for(
-        "the analyzer to suspect the leaking process group",
-        Duration::from_secs(90),
-        || recommendations(&analyzer, "rss_leak").into_iter().next(),
-    );
+    let leak = first_recommendation(&analyzer, "rss_leak", Duration::from_secs(90));
     assert_eq!(leak["subject"], "leaky", "{leak:#}");
     assert_eq!(leak["id"], "rss_leak:local:leaky");
     let per_second = leak["evidence"]["growth_bytes_per_hour"].as_f64().unwrap() / 3600.0;
@@ -199,15 +202,7 @@ fn a_process_running_out_of_file_descriptors_is_forecast_to_and_recommended() {
         "forecast {left} s, truth {truth:.1} s ({open} open): {forecast:#}"
     );
 
-    let rec = wait_for(
-        "the descriptor exhaustion recommendation",
-        Duration::from_secs(10),
-        || {
-            recommendations(&analyzer, "fd_exhaustion")
-                .into_iter()
-                .next()
-        },
-    );
+    let rec = first_recommendation(&analyzer, "fd_exhaustion", Duration::from_secs(10));
     assert_eq!(rec["subject"], "fds", "{rec:#}");
     assert_eq!(rec["severity"], "critical", "under a minute left: {rec:#}");
     assert!(
@@ -230,15 +225,7 @@ fn busy_loops_saturating_the_cpu_are_named_in_a_cpu_saturation_recommendation() 
     );
     let analyzer = analyzer_on(dir.path(), &exporter, "    window: 10s\n");
 
-    let rec = wait_for(
-        "the analyzer to find the CPU saturated",
-        Duration::from_secs(90),
-        || {
-            recommendations(&analyzer, "cpu_saturation")
-                .into_iter()
-                .next()
-        },
-    );
+    let rec = first_recommendation(&analyzer, "cpu_saturation", Duration::from_secs(90));
     // Either signal is enough: tasks waiting for CPU (pressure) or the load per core.
     let evidence = &rec["evidence"];
     let waiting = evidence["cpu_wait_ratio"].as_f64().unwrap();
@@ -323,23 +310,11 @@ fn a_memcached_too_small_for_its_working_set_gets_more_memory_recommended() {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = memcached_workload(port, stop.clone());
 
-    let rec = wait_for(
-        "the analyzer to recommend more memory for memcached",
-        Duration::from_secs(90),
-        || {
-            recommendations(&analyzer, "cache_evictions")
-                .into_iter()
-                .next()
-        },
-    );
-    let full = wait_for(
-        "the analyzer to find memcached at its memory limit",
+    let rec = first_recommendation(&analyzer, "cache_evictions", Duration::from_secs(90));
+    let full = first_recommendation(
+        &analyzer,
+        "cache_memory_near_limit",
         Duration::from_secs(30),
-        || {
-            recommendations(&analyzer, "cache_memory_near_limit")
-                .into_iter()
-                .next()
-        },
     );
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
@@ -440,14 +415,10 @@ fn a_web_server_that_slows_down_is_a_latency_regression_and_a_steady_one_is_not(
     );
     delay_ms.store(200, Ordering::Relaxed);
 
-    let regression = wait_for(
-        "the analyzer to report the latency regression",
+    let regression = first_recommendation(
+        &analyzer,
+        "probe_latency_regression",
         Duration::from_secs(90),
-        || {
-            recommendations(&analyzer, "probe_latency_regression")
-                .into_iter()
-                .next()
-        },
     );
     assert_eq!(regression["subject"], "changing", "{regression:#}");
     let evidence = &regression["evidence"];
