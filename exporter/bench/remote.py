@@ -6,6 +6,7 @@ anchors (redis_exporter, blackbox_exporter), in one run, plus the CPU cost of ba
 2. probe: both answer `/probe?target=<local HTTP server>` (one live HTTP probe per request).
 3. background: pulse-exporter probing N targets every second for a fixed time, no scrapes;
    CPU ms per probe.
+Requests 1 and 2 are each measured as Prometheus sends them and plain (see `compare.REQUESTS`).
 Prints Markdown tables; nothing here is a pass/fail timer.
 """
 
@@ -13,63 +14,22 @@ import argparse
 import http.client
 import http.server
 import os
-import statistics
 import subprocess
 import tempfile
 import threading
 import time
 
-from compare import Target, cpu_seconds, free_port, status_kib
+from compare import Target, cpu_seconds, free_port, measure, print_table, status_kib
 
 
-class PathTarget(Target):
-    """A Target that scrapes `path` instead of /metrics."""
-
-    def __init__(self, name, argv, port, path):
-        self.path = path
-        super().__init__(name, argv, port)
-
-    def scrape(self) -> float:
-        start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        conn.request("GET", self.path, headers={"Accept": "text/plain"})
-        response = conn.getresponse()
-        body = response.read()
-        conn.close()
-        elapsed = time.perf_counter() - start
-        if response.status != 200:
-            raise RuntimeError(f"{self.name}: HTTP {response.status} {body[:200]!r}")
-        self.samples = sum(1 for l in body.splitlines() if l and not l.startswith(b"#"))
-        return elapsed
-
-
-def measure(title, targets, scrapes, warmup=20):
+def report(title, targets, scrapes):
     try:
-        for _ in range(warmup):
-            for t in targets:
-                t.scrape()
-        before = {t.name: cpu_seconds(t.proc.pid) for t in targets}
-        for _ in range(scrapes):
-            for t in targets:
-                t.latencies.append(t.scrape())
-        rows = []
-        for t in targets:
-            cpu = (cpu_seconds(t.proc.pid) - before[t.name]) / scrapes
-            lat = sorted(t.latencies)
-            rows.append((t.name, cpu * 1000, statistics.median(lat) * 1000,
-                         lat[int(len(lat) * 0.95) - 1] * 1000,
-                         status_kib(t.proc.pid, "VmHWM") / 1024, t.samples))
+        rows = measure(targets, scrapes)
     finally:
         for t in targets:
             t.stop()
     print(f"\n### {title} ({scrapes} requests each)\n")
-    print("| exporter | CPU ms/request | p50 latency ms | p95 latency ms | peak RSS MiB | samples |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, cpu, p50, p95, rss, samples in rows:
-        print(f"| {name} | {cpu:.3f} | {p50:.2f} | {p95:.2f} | {rss:.1f} | {samples} |")
-    p, a = rows[0], rows[1]
-    print(f"\nratios pulse/{a[0]}: CPU {p[1] / a[1]:.3f}, p50 latency {p[2] / a[2]:.3f}, "
-          f"peak RSS {p[4] / a[4]:.3f}")
+    print_table(rows, unit="request")
 
 
 class Quiet(http.server.BaseHTTPRequestHandler):
@@ -108,7 +68,7 @@ def main():
         with open(cfg, "w") as f:
             f.write(f"redis:\n  targets:\n    - address: 127.0.0.1:{redis_port}\n")
         pp, ap = free_port(), free_port()
-        measure("redis: /metrics against one redis-server", [
+        report("redis: /metrics against one redis-server", [
             Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
                                       "--log.level=error", f"--config.file={cfg}",
                                       "--collector.disable-defaults", "--collector.redis"], pp),
@@ -134,15 +94,15 @@ def main():
     with open(bb, "w") as f:
         f.write("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
     pp, ap = free_port(), free_port()
-    measure("probe: /probe?target=<local HTTP server>", [
-        PathTarget("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
-                                      "--log.level=error", f"--config.file={cfg}",
-                                      "--collector.disable-defaults"], pp,
-                   "/probe?target=web&module=http_2xx"),
-        PathTarget("blackbox_exporter", [args.blackbox_exporter, f"--config.file={bb}",
-                                         f"--web.listen-address=127.0.0.1:{ap}",
-                                         "--log.level=error"], ap,
-                   f"/probe?target={url}&module=http_2xx"),
+    report("probe: /probe?target=<local HTTP server>", [
+        Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
+                                  "--log.level=error", f"--config.file={cfg}",
+                                  "--collector.disable-defaults"], pp,
+               "/probe?target=web&module=http_2xx"),
+        Target("blackbox_exporter", [args.blackbox_exporter, f"--config.file={bb}",
+                                     f"--web.listen-address=127.0.0.1:{ap}",
+                                     "--log.level=error"], ap,
+               f"/probe?target={url}&module=http_2xx"),
     ], args.scrapes)
 
     # 3. background probes: CPU per probe with no scrapes at all

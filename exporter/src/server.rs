@@ -21,6 +21,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower_http::CompressionLevel;
 use tower_http::compression::CompressionLayer;
 
 use crate::cli::Settings;
@@ -89,10 +90,19 @@ impl AppState {
 }
 
 /// The router, apart from any listener, so tests can drive it directly.
+///
+/// `/metrics` is gzipped at the fastest level because Prometheus asks for gzip on every scrape:
+/// at the default level compressing the 18-collector page (43 KB) cost 1.26 ms of CPU,
+/// 70 % on top of the 1.8 ms of collecting and encoding it; the fastest level costs 0.21 ms
+/// for a 22 % larger body (8.1 KB instead of 6.6 KB, node_exporter's is 7.8 KB).
 pub fn app(state: Arc<AppState>) -> Router {
     let metrics_route = Router::new()
         .route(&state.telemetry_path, get(metrics))
-        .layer(CompressionLayer::new().gzip(true));
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .quality(CompressionLevel::Fastest),
+        );
     let router = Router::new()
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "Healthy" }))

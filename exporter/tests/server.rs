@@ -86,6 +86,8 @@ fn gzip_when_asked() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
     let bytes = response.bytes().unwrap();
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
+    // XFL (RFC 1952) 4: compressed at the fastest level, which costs a sixth of the default's CPU.
+    assert_eq!(bytes[8], 4, "gzip XFL flag");
 }
 
 #[test]
