@@ -18,18 +18,25 @@ const CHUNK: usize = 8192;
 
 /// `std::fs::read_to_string` without the size probe.
 pub fn read_to_string(path: &Path) -> io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
     let mut buf = Vec::new();
+    read_into(path, &mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// `File::read_to_end` into `buf` (cleared first, its allocation reused) without the size
+/// probe, for callers that read many files per scrape (a few per process).
+pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    buf.clear();
     let mut chunk = [0u8; CHUNK];
     loop {
         match file.read(&mut chunk) {
-            Ok(0) => break,
+            Ok(0) => return Ok(()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// An open sysfs directory whose attributes are read by name.

@@ -6,7 +6,11 @@
 //! `limits` (for `worst_fd_ratio`), and `io` only when `processes.io` is set. `cmdline` is
 //! read once per new process, and only if a rule needs it. On a live procfs the fd count is
 //! the size `stat(2)` reports for `/proc/PID/fd` (Linux ≥ 6.2), one syscall instead of a
-//! directory walk; elsewhere (older kernels, fixture trees) the directory is listed.
+//! directory walk; elsewhere (older kernels, fixture trees) the directory is listed. On the
+//! procfs of the exporter's own pid namespace the fd limit comes from `prlimit(2)`, which
+//! costs a twentieth of having the kernel format all 16 lines of `limits`; the file stays
+//! the fallback (a non-root exporter may not ask about other users' processes) and the only
+//! source for another namespace's procfs, whose pids `prlimit(2)` would take for ours.
 //!
 //! # Counters across process exits
 //! As in process-exporter, a group's counters (CPU, faults, context switches, I/O) are the
@@ -28,14 +32,14 @@ mod grouping;
 mod read;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use grouping::NameTemplate;
 use grouping::{Attributes, Grouper};
 
+use super::kernel_files::read_into;
 use super::{BuildContext, Collector, CollectorError, CollectorSpec};
 use crate::exposition::{Kind, MetricSet};
 
@@ -55,20 +59,47 @@ const PROC_SUPER_MAGIC: i128 = 0x9fa0;
 fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
     let config = &ctx.config.processes;
     let procfs = ctx.paths.procfs.clone();
-    let live = rustix::fs::statfs(&procfs).is_ok_and(|s| i128::from(s.f_type) == PROC_SUPER_MAGIC);
+    let kind = ProcfsKind::of(&procfs);
     Ok(Box::new(ProcessesCollector::new(
         procfs,
-        live,
+        kind,
         Grouper::new(config.process_names.clone()),
         config.max_groups,
         config.io,
     )))
 }
 
+/// What `procfs` is, which decides the cheapest way to read a process's fd count and limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProcfsKind {
+    /// A tree of files (the test fixtures): list `fd`, read `limits`.
+    Files,
+    /// A mounted procfs, perhaps another pid namespace's (a host's `/proc` in a container):
+    /// `fd`'s size is its entry count.
+    Mounted,
+    /// The procfs of the exporter's own pid namespace: its pids are ours, so `prlimit(2)` can
+    /// be asked about them, too.
+    Own,
+}
+
+impl ProcfsKind {
+    fn of(procfs: &Path) -> Self {
+        let mounted =
+            rustix::fs::statfs(procfs).is_ok_and(|s| i128::from(s.f_type) == PROC_SUPER_MAGIC);
+        // A procfs names every reader by its pid in the procfs's own namespace.
+        let own = std::fs::read_link(procfs.join("self"))
+            .is_ok_and(|pid| pid.as_os_str() == std::process::id().to_string().as_str());
+        match (mounted, own) {
+            (false, _) => Self::Files,
+            (true, false) => Self::Mounted,
+            (true, true) => Self::Own,
+        }
+    }
+}
+
 struct ProcessesCollector {
     procfs: PathBuf,
-    /// `procfs` is a real procfs, so `/proc/PID/fd`'s size is its fd count.
-    live: bool,
+    kind: ProcfsKind,
     grouper: Grouper,
     needs_cmdline: bool,
     max_groups: usize,
@@ -204,24 +235,17 @@ fn classify(error: &io::Error) -> ProcRead {
     }
 }
 
-/// Reads a whole file into `buf`, reusing its allocation.
-fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
-    buf.clear();
-    File::open(path)?.read_to_end(buf)?;
-    Ok(())
-}
-
 impl ProcessesCollector {
     fn new(
         procfs: PathBuf,
-        live: bool,
+        kind: ProcfsKind,
         grouper: Grouper,
         max_groups: usize,
         read_io: bool,
     ) -> Self {
         Self {
             procfs,
-            live,
+            kind,
             needs_cmdline: grouper.needs_cmdline(),
             grouper,
             max_groups,
@@ -233,7 +257,7 @@ impl ProcessesCollector {
     }
 
     fn open_fds(&self, dir: &Path) -> io::Result<u64> {
-        if self.live
+        if self.kind != ProcfsKind::Files
             && let Ok(stat) = rustix::fs::stat(dir)
             && stat.st_size > 0
         {
@@ -247,6 +271,28 @@ impl ProcessesCollector {
                 .is_some_and(|n| n.parse::<u32>().is_ok())
         };
         Ok(std::fs::read_dir(dir)?.flatten().filter(numeric).count() as u64)
+    }
+
+    /// The soft `RLIMIT_NOFILE` of `pid` (`Some(None)`: unlimited); `path` is `/proc/PID`.
+    fn nofile_limit(&self, pid: u32, path: &mut PathBuf, buf: &mut Vec<u8>) -> Option<Option<u64>> {
+        if self.kind == ProcfsKind::Own
+            && let Ok(pid) = i32::try_from(pid)
+        {
+            let (mut soft, mut hard) = (0, 0);
+            let asked = rlimit::prlimit(
+                pid,
+                rlimit::Resource::NOFILE,
+                None,
+                Some((&mut soft, &mut hard)),
+            );
+            if asked.is_ok() {
+                return Some((soft != rlimit::INFINITY).then_some(soft));
+            }
+        }
+        path.push("limits");
+        let limits = read_into(path, buf);
+        path.pop();
+        limits.ok().and_then(|()| read::parse_nofile_limit(buf))
     }
 
     /// Scans every pid and returns this scrape's groups (before overflow folding).
@@ -354,10 +400,7 @@ impl ProcessesCollector {
             Ok(n) => snapshot.open_fds = n,
             Err(_) => partial = true,
         }
-        path.push("limits");
-        let limits = read_into(path, buf);
-        path.pop();
-        match limits.ok().and_then(|()| read::parse_nofile_limit(buf)) {
+        match self.nofile_limit(pid, path, buf) {
             Some(Some(limit)) if limit > 0 && fds.is_ok() => {
                 snapshot.worst_fd_ratio = snapshot.open_fds as f64 / limit as f64;
             }

@@ -42,7 +42,7 @@ fn fixture_root() -> tempfile::TempDir {
 fn collector(root: &Path, rules: Vec<ProcessRule>, max_groups: usize) -> ProcessesCollector {
     ProcessesCollector::new(
         root.to_owned(),
-        false,
+        ProcfsKind::of(root),
         Grouper::new(rules),
         max_groups,
         true,
@@ -302,9 +302,10 @@ fn rules_select_and_name_groups() {
 
 #[test]
 fn live_proc_reads_this_process() {
+    assert_eq!(ProcfsKind::of(Path::new("/proc")), ProcfsKind::Own);
     let c = ProcessesCollector::new(
         PathBuf::from("/proc"),
-        true,
+        ProcfsKind::Own,
         Grouper::default(),
         10_000,
         true,
@@ -330,6 +331,40 @@ fn live_proc_reads_this_process() {
     child.wait().unwrap();
     let (fast, listed) = (fast.unwrap(), listed.unwrap());
     assert_eq!(fast, listed);
+}
+
+#[test]
+fn fd_limit_from_prlimit_matches_the_limits_file() {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 123 && exec sleep 30"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Until the shell has exec'd, the limit may still be the inherited one.
+    let limits = PathBuf::from(format!("/proc/{pid}/limits"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while read::parse_nofile_limit(&std::fs::read(&limits).unwrap()) != Some(Some(123)) {
+        assert!(std::time::Instant::now() < deadline, "ulimit never applied");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let limit = |kind| {
+        let c =
+            ProcessesCollector::new(PathBuf::from("/proc"), kind, Grouper::default(), 10, false);
+        let mut path = PathBuf::from(format!("/proc/{pid}"));
+        let limit = c.nofile_limit(pid, &mut path, &mut Vec::new());
+        assert_eq!(path, PathBuf::from(format!("/proc/{pid}")), "path restored");
+        limit
+    };
+    let (asked, read) = (limit(ProcfsKind::Own), limit(ProcfsKind::Mounted));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(asked, Some(Some(123)));
+    assert_eq!(read, Some(Some(123)));
+    // A process that has exited: neither source answers.
+    assert_eq!(limit(ProcfsKind::Own), None);
+    let fixtures = fixture_root();
+    assert_eq!(ProcfsKind::of(fixtures.path()), ProcfsKind::Files);
 }
 
 #[test]
