@@ -3,8 +3,12 @@
 //! Process figures always come from the real `/proc/self`, never from `--path.procfs`,
 //! which may point at a fixture tree.
 
+use std::path::Path;
+
 use procfs_core::FromRead;
-use procfs_core::process::{LimitValue, Limits, Stat};
+use procfs_core::process::Stat;
+
+use crate::collectors::kernel_files::fd_count;
 
 use crate::exposition::{Kind, MetricSet};
 
@@ -60,16 +64,15 @@ pub fn process(out: &mut MetricSet) {
             boot_time() + stat.starttime as f64 / ticks,
         );
     }
-    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+    if let Ok(fds) = fd_count(Path::new("/proc/self/fd"), true) {
         out.gauge(
             "process_open_fds",
             "Number of open file descriptors.",
-            entries.count() as f64,
+            fds as f64,
         );
     }
-    if let Ok(limits) = Limits::from_file("/proc/self/limits")
-        && let LimitValue::Value(max) = limits.max_open_files.soft_limit
-    {
+    // One syscall; `/proc/self/limits` would have the kernel format all 16 limits.
+    if let Some(max) = rustix::process::getrlimit(rustix::process::Resource::Nofile).current {
         out.gauge(
             "process_max_fds",
             "Maximum number of open file descriptors.",
@@ -123,5 +126,26 @@ mod tests {
         ] {
             assert!(names.contains(&expected), "missing {expected} in {names:?}");
         }
+        let value = |name: &str| {
+            let family = set.families.iter().find(|f| f.name == name).unwrap();
+            match family.samples[0].value {
+                crate::exposition::Value::Number(v) => v,
+                ref other => panic!("{name}: {other:?}"),
+            }
+        };
+        // getrlimit(2) and the limits file agree (the test runner's limit is never unlimited).
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+        let soft: f64 = limits
+            .lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(value("process_max_fds"), soft);
+        assert!(
+            value("process_open_fds") >= 3.0,
+            "stdin, stdout and stderr at least"
+        );
     }
 }

@@ -39,6 +39,25 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
+/// How many descriptors a `/proc/PID/fd` directory holds. On a `live` procfs the size
+/// `stat(2)` reports for it is that count (Linux ≥ 6.2): one syscall instead of a listing.
+/// Otherwise (older kernels report 0; fixture trees) the directory is listed, counting only
+/// numeric names, since a fixture may hold placeholders (`.gitkeep`).
+pub fn fd_count(dir: &Path, live: bool) -> io::Result<u64> {
+    if live
+        && let Ok(stat) = rustix::fs::stat(dir)
+        && stat.st_size > 0
+    {
+        return Ok(stat.st_size as u64);
+    }
+    let numeric = |e: &std::fs::DirEntry| {
+        e.file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+    };
+    Ok(std::fs::read_dir(dir)?.flatten().filter(numeric).count() as u64)
+}
+
 /// An open sysfs directory whose attributes are read by name.
 pub struct AttrDir {
     dir: OwnedFd,

@@ -28,7 +28,7 @@ mod diskstats;
 mod filefd;
 mod filesystem;
 mod hwmon;
-mod kernel_files;
+pub(crate) mod kernel_files;
 mod loadavg;
 mod memcached;
 mod meminfo;

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 pub use grouping::NameTemplate;
 use grouping::{Attributes, Grouper};
 
-use super::kernel_files::read_into;
+use super::kernel_files::{fd_count, read_into};
 use super::{BuildContext, Collector, CollectorError, CollectorSpec};
 use crate::exposition::{Kind, MetricSet};
 
@@ -257,20 +257,7 @@ impl ProcessesCollector {
     }
 
     fn open_fds(&self, dir: &Path) -> io::Result<u64> {
-        if self.kind != ProcfsKind::Files
-            && let Ok(stat) = rustix::fs::stat(dir)
-            && stat.st_size > 0
-        {
-            return Ok(stat.st_size as u64);
-        }
-        // Fixture trees may hold placeholders (`.gitkeep`); a real fd directory holds only
-        // numbers.
-        let numeric = |e: &std::fs::DirEntry| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        };
-        Ok(std::fs::read_dir(dir)?.flatten().filter(numeric).count() as u64)
+        fd_count(dir, self.kind != ProcfsKind::Files)
     }
 
     /// The soft `RLIMIT_NOFILE` of `pid` (`Some(None)`: unlimited); `path` is `/proc/PID`.
