@@ -396,6 +396,13 @@ mod tests {
             err.starts_with("analyzer.yml:2:3: retention.raw: invalid duration \"forever\""),
             "{err}"
         );
+        // The line of the field itself, not of the mapping's first key.
+        let err =
+            parse("retention:\n  raw: 48h\n  rollups: 90d\n  rollup_step: soon\n").unwrap_err();
+        assert!(
+            err.starts_with("analyzer.yml:4:3: retention.rollup_step: invalid duration \"soon\""),
+            "{err}"
+        );
     }
 
     #[test]

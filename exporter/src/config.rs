@@ -96,8 +96,16 @@ pub fn parse_yaml<T: de::DeserializeOwned>(path: &Path, text: &str) -> Result<T,
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = error.path().to_string();
+        let key = match error.path().iter().next_back() {
+            Some(serde_path_to_error::Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
         let inner = error.into_inner();
         let (line, column) = inner.location().map_or((0, 0), |l| (l.line(), l.column()));
+        let (line, column) = match key {
+            Some(key) => key_location(text, line, column, &key),
+            None => (line, column),
+        };
         let message = inner.to_string();
         let message = strip_path(strip_location(&message), &field).to_owned();
         ConfigError::Invalid {
@@ -108,6 +116,52 @@ pub fn parse_yaml<T: de::DeserializeOwned>(path: &Path, text: &str) -> Result<T,
             message,
         }
     })
+}
+
+/// Where `key` is written, given the location serde_yaml reported for an error about it.
+///
+/// serde_yaml places an error raised by a field's own `Deserialize` (a bad duration, regex or
+/// collector name) at the start of the enclosing mapping, its first key, which is the wrong
+/// line whenever the field is not that first key. This walks the block mapping down from
+/// there to the line that holds `key` at the same indentation. Anything else (a value's own
+/// location, flow mappings, quoted keys, a key not found) keeps the reported location.
+fn key_location(text: &str, line: usize, column: usize, key: &str) -> (usize, usize) {
+    let unchanged = (line, column);
+    let lines: Vec<&str> = text.lines().collect();
+    let (Some(first), Some(indent)) = (line.checked_sub(1), column.checked_sub(1)) else {
+        return unchanged;
+    };
+    match lines
+        .get(first)
+        .and_then(|l| l.get(indent..))
+        .and_then(key_at)
+    {
+        Some(first_key) if first_key != key => {}
+        _ => return unchanged,
+    }
+    for (number, text) in lines.iter().enumerate().skip(first + 1) {
+        let body = text.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let depth = text.len() - body.len();
+        if depth < indent {
+            break;
+        }
+        if depth == indent && key_at(body) == Some(key) {
+            return (number + 1, column);
+        }
+    }
+    unchanged
+}
+
+/// The plain key a block-mapping line starts with (`key: ...`), if it starts with one.
+fn key_at(text: &str) -> Option<&str> {
+    let name_end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(text.len());
+    let rest = text[name_end..].trim_start_matches(' ');
+    (name_end > 0 && rest.starts_with(':')).then(|| &text[..name_end])
 }
 
 /// serde_yaml appends " at line N column M" to its messages; we print the location once,
@@ -666,11 +720,46 @@ mod tests {
     }
 
     #[test]
+    fn errors_of_later_fields_name_their_own_line() {
+        let err = parse(
+            "redis:\n  targets:\n    - address: 127.0.0.1:6379\n      # a comment\n\n      timeout: banana\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("pulse.yml:6:7: redis.targets[0].timeout: invalid duration"),
+            "{err}"
+        );
+        let err = parse(
+            "filesystem:\n  mount_points_exclude: \"^/x\"\n  fs_types_exclude: \"(\"\n  mount_timeout: 2s\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("pulse.yml:3:3: filesystem.fs_types_exclude: invalid regular"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn key_location_walks_only_the_reported_mapping() {
+        // A same-named key deeper down is not the field; the sibling below it is.
+        assert_eq!(key_location("a: 1\nx:\n  b: 2\nb: 3\n", 1, 1, "b"), (4, 1));
+        // The next list item ends the mapping: the key is not there, keep what was reported.
+        let items = "- a: 1\n  c: 2\n- a: 3\n  b: 4\n";
+        assert_eq!(key_location(items, 1, 3, "b"), (1, 3));
+        assert_eq!(key_location(items, 3, 3, "b"), (4, 3));
+        // A value's own location (type errors) is kept.
+        assert_eq!(key_location("a: 1\nb: x\n", 2, 4, "b"), (2, 4));
+        // Flow mappings and unknown locations are kept.
+        assert_eq!(key_location("t: {a: 1, b: x}\n", 1, 4, "b"), (1, 4));
+        assert_eq!(key_location("a: 1\n", 0, 0, "b"), (0, 0));
+    }
+
+    #[test]
     fn unknown_collector_is_rejected() {
         let err = parse("collectors:\n  loadavg: true\n  cpux: false\n").unwrap_err();
         assert!(
             err.starts_with(
-                "pulse.yml:2:3: collectors.cpux: unknown collector `cpux`, expected one of: "
+                "pulse.yml:3:3: collectors.cpux: unknown collector `cpux`, expected one of: "
             ),
             "{err}"
         );
