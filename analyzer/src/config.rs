@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pulse_exporter::config::{ConfigError, parse_yaml, read_file};
+use pulse_exporter::config::{ConfigError, invalid_at, parse_yaml, read_file};
 use serde::{Deserialize, Deserializer};
 
 use crate::anomaly::AnomalyConfig;
@@ -70,17 +70,9 @@ impl Config {
             return Ok(Self::default());
         }
         let config: Config = parse_yaml(path, text)?;
-        // Cross-field rules are checked after deserializing, so point at the key's line.
-        let invalid = |key: &str, field: &str, message: &str| {
-            let (line, column) = locate(text, key);
-            ConfigError::Invalid {
-                file: path.to_owned(),
-                line,
-                column,
-                field: field.to_owned(),
-                message: message.to_owned(),
-            }
-        };
+        // Cross-field rules are checked after deserializing: point at the field's own line.
+        let invalid =
+            |at: &str, field: &str, message: &str| invalid_at(path, text, at, field, message);
         if config.source == SourceKind::Prometheus && config.prometheus.is_none() {
             return Err(invalid(
                 "source",
@@ -90,7 +82,7 @@ impl Config {
         }
         if config.retention.rollups < config.retention.raw {
             return Err(invalid(
-                "rollups",
+                "retention.rollups",
                 "retention.rollups",
                 "must be at least retention.raw",
             ));
@@ -103,39 +95,23 @@ impl Config {
                 (&route.escalate_to, "escalate_to"),
             ] {
                 if let Some(name) = list.iter().find(|n| !known(n)) {
-                    return Err(invalid(
-                        "routes",
-                        &format!("alerting.routes[{i}].{field}"),
-                        &format!("no channel named {name:?} in alerting.channels"),
-                    ));
+                    let field = format!("alerting.routes[{i}].{field}");
+                    let message = format!("no channel named {name:?} in alerting.channels");
+                    return Err(invalid(&field, &field, &message));
                 }
             }
         }
         if let Some((i, message)) =
             crate::schedule::config::check_channels(&config.reports.schedules, &alerting.channels)
         {
-            return Err(invalid(
-                "schedules",
-                &format!("reports.schedules[{i}]"),
-                &message,
-            ));
+            let field = format!("reports.schedules[{i}]");
+            return Err(invalid(&field, &field, &message));
         }
         if let Err(e) = config.analysis.recommendations.validate() {
-            return Err(invalid(e.key, &e.field, e.message));
+            return Err(invalid(&e.field, &e.field, e.message));
         }
         Ok(config)
     }
-}
-
-/// Line and column (1-based) of the first `key:` in the file, or 1:1.
-fn locate(text: &str, key: &str) -> (usize, usize) {
-    text.lines()
-        .enumerate()
-        .find_map(|(i, line)| {
-            let column = line.find(&format!("{key}:"))?;
-            Some((i + 1, column + 1))
-        })
-        .unwrap_or((1, 1))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -451,6 +427,19 @@ mod tests {
             err,
             "analyzer.yml:7:11: analysis.recommendations.apply.redis[0].max_maxmemory_bytes: \
              must be at least min_maxmemory_bytes"
+        );
+        // The second entry's own line, not the first `max_maxmemory_bytes:` in the file.
+        let err = parse(
+            "analysis:\n  recommendations:\n    apply:\n      redis:\n        - address: a:1\n          \
+             min_maxmemory_bytes: 1\n          max_maxmemory_bytes: 2\n        - address: b:1\n          \
+             min_maxmemory_bytes: 5\n          max_maxmemory_bytes: 1\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "analyzer.yml:10:11: analysis.recommendations.apply.redis[1].max_maxmemory_bytes"
+            ),
+            "{err}"
         );
         let err = parse("analysis:\n  recommendations:\n    hit_ratio_min: 1.5\n").unwrap_err();
         assert_eq!(

@@ -128,31 +128,106 @@ pub fn parse_yaml<T: de::DeserializeOwned>(path: &Path, text: &str) -> Result<T,
 fn key_location(text: &str, line: usize, column: usize, key: &str) -> (usize, usize) {
     let unchanged = (line, column);
     let lines: Vec<&str> = text.lines().collect();
-    let (Some(first), Some(indent)) = (line.checked_sub(1), column.checked_sub(1)) else {
+    let (Some(row), Some(depth)) = (line.checked_sub(1), column.checked_sub(1)) else {
         return unchanged;
     };
-    match lines
-        .get(first)
-        .and_then(|l| l.get(indent..))
-        .and_then(key_at)
-    {
+    match lines.get(row).and_then(|l| l.get(depth..)).and_then(key_at) {
         Some(first_key) if first_key != key => {}
         _ => return unchanged,
     }
-    for (number, text) in lines.iter().enumerate().skip(first + 1) {
-        let body = text.trim_start_matches(' ');
-        if body.is_empty() || body.starts_with('#') {
-            continue;
+    find_key(&lines, row, depth, key).map_or(unchanged, |row| (row + 1, column))
+}
+
+/// A [`ConfigError::Invalid`] for a rule checked after deserializing (a cross-field rule, a
+/// file a field names), placed at the line of `at` (a field path such as `a.b[2].c`) or, when
+/// the file does not write it, of its nearest ancestor that it does.
+pub fn invalid_at(file: &Path, text: &str, at: &str, field: &str, message: &str) -> ConfigError {
+    let mut path = at;
+    let (line, column) = loop {
+        if let Some(location) = locate(text, path) {
+            break location;
         }
-        let depth = text.len() - body.len();
-        if depth < indent {
-            break;
+        match path.rfind(['.', '[']) {
+            Some(end) => path = &path[..end],
+            None => break (1, 1),
         }
-        if depth == indent && key_at(body) == Some(key) {
-            return (number + 1, column);
+    };
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        line,
+        column,
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Line and column (1-based) of the key a field path (`a.b[2].c`) names in block-style YAML,
+/// for errors found after deserializing (cross-field rules, a file a field names): serde
+/// has no location for those. `None` when the path leaves block style (flow mappings,
+/// quoted keys) or is not there.
+pub fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    // Where the entries of the current mapping or sequence start: a row and their indentation.
+    let mut row = lines.iter().position(|l| content(l).is_some())?;
+    let mut depth = content(lines[row])?.0;
+    let mut found = None;
+    for part in field.split('.') {
+        let (key, indices) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            let at = find_key(&lines, row, depth, key)?;
+            found = Some((at, depth));
+            // The value's entries: the next line's, deeper, or a sequence at the same depth.
+            let next = (at + 1..lines.len()).find(|&r| content(lines[r]).is_some());
+            match next.and_then(|r| Some((r, content(lines[r])?))) {
+                Some((r, (d, body))) if d > depth || (d == depth && body.starts_with("- ")) => {
+                    (row, depth) = (r, d);
+                }
+                _ => row = lines.len(),
+            }
+        }
+        for index in indices.split_terminator(']') {
+            let index: usize = index.strip_prefix('[')?.parse().ok()?;
+            let item = (row..lines.len())
+                .filter_map(|r| Some((r, content(lines[r])?)))
+                .take_while(|&(_, (d, body))| d > depth || body.starts_with("- "))
+                .filter(|&(_, (d, body))| d == depth && body.starts_with("- "))
+                .nth(index)?
+                .0;
+            found = Some((item, depth));
+            // An item's mapping starts on the item's own line, after `- `.
+            (row, depth) = (item, depth + 2);
         }
     }
-    unchanged
+    found.map(|(row, depth)| (row + 1, depth + 1))
+}
+
+/// The row of `key` in the block mapping whose entries start at `row`, indented by `depth`
+/// (on `row` itself the entry may follow a sequence item's `- `).
+fn find_key(lines: &[&str], row: usize, depth: usize, key: &str) -> Option<usize> {
+    for (r, line) in lines.iter().enumerate().skip(row) {
+        let entry = if r == row {
+            line.get(depth..)
+        } else {
+            match content(line) {
+                None => continue,
+                Some((d, _)) if d < depth => return None,
+                Some((d, body)) => (d == depth).then_some(body),
+            }
+        };
+        if entry.and_then(key_at) == Some(key) {
+            return Some(r);
+        }
+    }
+    None
+}
+
+/// A line's indentation and text, unless it is blank or only a comment.
+fn content(line: &str) -> Option<(usize, &str)> {
+    let body = line.trim_start_matches(' ');
+    (!body.is_empty() && !body.starts_with('#')).then(|| (line.len() - body.len(), body))
 }
 
 /// The plain key a block-mapping line starts with (`key: ...`), if it starts with one.
@@ -737,6 +812,33 @@ mod tests {
             err.starts_with("pulse.yml:3:3: filesystem.fs_types_exclude: invalid regular"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn locate_follows_keys_and_sequence_items() {
+        let text = "# web\ntls:\n  cert_file: a.crt\n\n  key_file: a.key\nusers:\n  alice: x\n\
+                    routes:\n- channels: [a]\n  escalate_to: [b]\n- channels: [c]\n  escalate_to: [d]\n\
+                    redis:\n  - address: a:1\n    max: 1\n  - {address: b:2}\n  - address: c:3\n    max: 2\n";
+        assert_eq!(locate(text, "tls.key_file"), Some((5, 3)));
+        assert_eq!(locate(text, "users.alice"), Some((7, 3)));
+        assert_eq!(locate(text, "routes[1].escalate_to"), Some((12, 3)));
+        assert_eq!(locate(text, "routes[0]"), Some((9, 1)));
+        assert_eq!(locate(text, "redis[2].max"), Some((18, 5)));
+        assert_eq!(locate(text, "redis[0].max"), Some((15, 5)));
+        // A sibling key ends a same-depth sequence; flow items are not walked into.
+        assert_eq!(locate(text, "routes[2]"), None);
+        assert_eq!(locate(text, "redis[1].address"), None);
+        assert_eq!(locate(text, "tls.ca_file"), None);
+        assert_eq!(locate("", "a"), None);
+    }
+
+    #[test]
+    fn invalid_at_falls_back_to_the_nearest_written_ancestor() {
+        let text = "x: 1\ntls:\n  cert_file: a.crt\n";
+        let at = |path: &str| invalid_at(Path::new("w.yml"), text, path, "f", "m").to_string();
+        assert_eq!(at("tls.cert_file"), "w.yml:3:3: f: m");
+        assert_eq!(at("tls.client_ca_file"), "w.yml:2:1: f: m");
+        assert_eq!(at("users[3].name"), "w.yml:1:1: f: m");
     }
 
     #[test]

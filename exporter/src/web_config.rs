@@ -16,18 +16,12 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::{ConfigError, parse_yaml, read_file};
+use crate::config::{ConfigError, invalid_at, parse_yaml, read_file};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("{}: {field}: {message}", file.display())]
-    Invalid {
-        file: PathBuf,
-        field: &'static str,
-        message: String,
-    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,23 +91,18 @@ impl WebConfig {
             parse_yaml(path, &text)?
         };
         let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |field: &str, message: &str| invalid_at(path, &text, field, field, message);
         for (user, hash) in &config.basic_auth_users {
             if hash.parse::<bcrypt::HashParts>().is_err() {
-                return Err(WebConfigError::Invalid {
-                    file: path.to_owned(),
-                    field: "basic_auth_users",
-                    message: format!("password of user {user:?} is not a bcrypt hash"),
-                });
+                let field = format!("basic_auth_users.{user}");
+                return Err(invalid(&field, "the password is not a bcrypt hash").into());
             }
         }
         if let Some(tls) = &config.tls_server_config {
-            config.tls = Some(Arc::new(tls.build(base).map_err(|(field, message)| {
-                WebConfigError::Invalid {
-                    file: path.to_owned(),
-                    field,
-                    message,
-                }
-            })?));
+            let built = tls
+                .build(base)
+                .map_err(|(field, message)| invalid(field, &message))?;
+            config.tls = Some(Arc::new(built));
         }
         Ok(config)
     }
@@ -283,11 +272,12 @@ mod tests {
 
     #[test]
     fn plaintext_password_is_rejected() {
-        let err = load("basic_auth_users:\n  alice: hunter2\n").unwrap_err();
+        let err = load("basic_auth_users:\n  bob: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n  alice: hunter2\n").unwrap_err();
         assert_eq!(
             err,
-            "DIR/web.yml: basic_auth_users: password of user \"alice\" is not a bcrypt hash"
+            "DIR/web.yml:3:3: basic_auth_users.alice: the password is not a bcrypt hash"
         );
+        assert!(!err.contains("hunter2"), "the secret is not repeated");
     }
 
     #[test]
@@ -295,7 +285,7 @@ mod tests {
         let err =
             load("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n").unwrap_err();
         assert!(
-            err.starts_with("DIR/web.yml: tls_server_config.cert_file: DIR/nope.crt"),
+            err.starts_with("DIR/web.yml:2:3: tls_server_config.cert_file: DIR/nope.crt"),
             "{err}"
         );
     }

@@ -577,7 +577,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            "analyzer.yml:4:3: alerting.routes[0].channels: no channel named \"nope\" in alerting.channels"
+            "analyzer.yml:5:5: alerting.routes[0].channels: no channel named \"nope\" in alerting.channels"
         );
     }
 

@@ -157,8 +157,6 @@ pub struct RedisBounds {
 /// A cross-field mistake in [`RecommendConfig`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
-    /// The YAML key to point at.
-    pub key: &'static str,
     /// Full path of the field (`analysis.recommendations.apply.redis[0].max_maxmemory_bytes`).
     pub field: String,
     pub message: &'static str,
@@ -170,7 +168,6 @@ impl RecommendConfig {
         for (i, r) in self.apply.redis.iter().enumerate() {
             if r.min_maxmemory_bytes > r.max_maxmemory_bytes {
                 return Err(Invalid {
-                    key: "max_maxmemory_bytes",
                     field: format!("analysis.recommendations.apply.redis[{i}].max_maxmemory_bytes"),
                     message: "must be at least min_maxmemory_bytes",
                 });
@@ -183,7 +180,6 @@ impl RecommendConfig {
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Invalid {
-                    key,
                     field: format!("analysis.recommendations.{key}"),
                     message: "must be between 0 and 1",
                 });

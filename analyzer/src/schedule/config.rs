@@ -179,16 +179,16 @@ mod tests {
             ),
             (
                 "    - {name: d, period: day, at: '07:00', channels: [pager]}\n",
-                "analyzer.yml:8:3: reports.schedules[0]: channels: no channel named \"pager\" in alerting.channels",
+                "analyzer.yml:9:5: reports.schedules[0]: channels: no channel named \"pager\" in alerting.channels",
             ),
             (
                 "    - {name: d, period: day, at: '07:00', channels: [am]}\n",
-                "analyzer.yml:8:3: reports.schedules[0]: channels: \"am\" is an Alertmanager channel",
+                "analyzer.yml:9:5: reports.schedules[0]: channels: \"am\" is an Alertmanager channel",
             ),
             (
                 "    - {name: d, period: day, at: '07:00', channels: [mail]}\n    \
                  - {name: d, period: day, at: '08:00', channels: [mail]}\n",
-                "analyzer.yml:8:3: reports.schedules[1]: name: \"d\" is used twice",
+                "analyzer.yml:10:5: reports.schedules[1]: name: \"d\" is used twice",
             ),
         ];
         for (schedule, want) in cases {
