@@ -65,7 +65,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("pulse-analyzer: {error:#}");
+            eprintln!(
+                "pulse-analyzer: {}",
+                pulse_exporter::logging::describe(&error)
+            );
             ExitCode::FAILURE
         }
     }

@@ -19,8 +19,9 @@ fn main() -> ExitCode {
     match run(settings) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("pulse-exporter: {error:#}");
+            let error = pulse_exporter::logging::describe(&error);
+            tracing::error!("{error}");
+            eprintln!("pulse-exporter: {error}");
             ExitCode::FAILURE
         }
     }

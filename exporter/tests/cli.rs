@@ -161,6 +161,22 @@ fn missing_config_file() {
 }
 
 #[test]
+fn busy_listen_address_is_said_once() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let (code, _, stderr) = run(&["--web.listen-address", &address]);
+    assert_eq!(code, 1);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!(
+            "pulse-exporter: listening on {address}: {}",
+            std::io::Error::from_raw_os_error(libc::EADDRINUSE)
+        )
+    );
+}
+
+#[test]
 fn invalid_web_config_names_file_line_and_field() {
     let (_dir, path) = config("tls_server_config:\n  cert_fil: a.pem\n");
     let path = path.to_str().unwrap();
