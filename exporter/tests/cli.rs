@@ -102,7 +102,7 @@ fn unknown_collector_name() {
     assert_eq!(
         stderr,
         format!(
-            "pulse-exporter: {path}:2:3: collectors.cpux: unknown collector `cpux`, expected \
+            "pulse-exporter: {path}:3:3: collectors.cpux: unknown collector `cpux`, expected \
              one of: {}\n",
             known.join(", ")
         )
