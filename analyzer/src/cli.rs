@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use pulse_exporter::config::ConfigError;
-use pulse_exporter::web_config::{WebConfig, WebConfigError};
+use pulse_exporter::web_config::WebConfig;
 
 use crate::anomaly::offline::Job;
 use crate::config::{Config, DEFAULT_LISTEN_ADDRESS, DEFAULT_STORAGE_PATH};
@@ -251,8 +251,6 @@ impl DetectArgs {
 pub enum SettingsError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    WebConfig(#[from] WebConfigError),
     #[error("{}: web.write_token_file: {source}", path.display())]
     Token {
         path: PathBuf,

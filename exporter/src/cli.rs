@@ -12,7 +12,7 @@ use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 use crate::collectors;
 use crate::config::{Config, ConfigDuration, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, Pattern};
 use crate::paths::Paths;
-use crate::web_config::{WebConfig, WebConfigError};
+use crate::web_config::WebConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -137,8 +137,6 @@ pub struct Settings {
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(transparent)]
-    WebConfig(#[from] WebConfigError),
     #[error("{0}")]
     Flags(String),
 }

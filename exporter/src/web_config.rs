@@ -18,12 +18,6 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::{ConfigError, invalid_at, parse_yaml, read_file};
 
-#[derive(Debug, thiserror::Error)]
-pub enum WebConfigError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
@@ -83,7 +77,7 @@ pub struct HttpServerConfig {
 const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
 
 impl WebConfig {
-    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = read_file(path)?;
         let mut config: WebConfig = if text.trim().is_empty() {
             WebConfig::default()
@@ -95,7 +89,7 @@ impl WebConfig {
         for (user, hash) in &config.basic_auth_users {
             if hash.parse::<bcrypt::HashParts>().is_err() {
                 let field = format!("basic_auth_users.{user}");
-                return Err(invalid(&field, "the password is not a bcrypt hash").into());
+                return Err(invalid(&field, "the password is not a bcrypt hash"));
             }
         }
         if let Some(tls) = &config.tls_server_config {
