@@ -26,6 +26,12 @@ pub enum LaunchError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "no {EXPORTER} beside this binary ({}) nor on PATH: build it (`cargo build --release \
+         --workspace`) or give --exporter.path",
+        beside.display()
+    )]
+    NotFound { beside: PathBuf },
 }
 
 pub struct Exporter {
@@ -46,11 +52,14 @@ fn exporter_path(args: &RunArgs) -> PathBuf {
     if let Some(path) = &args.exporter_path {
         return path.clone();
     }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(EXPORTER)))
+    beside_this_binary()
         .filter(|path| path.is_file())
         .unwrap_or_else(|| PathBuf::from(EXPORTER))
+}
+
+fn beside_this_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join(EXPORTER))
 }
 
 /// The first target's `host:port` when it is on this machine, else the exporter's default.
@@ -96,7 +105,16 @@ pub fn spawn(
     let path = exporter_path(args);
     let (listen, url) = listen_address(config);
     let extra = args.exporter_args.clone();
-    let mut child = start(&path, &listen, &extra)?;
+    let mut child = start(&path, &listen, &extra).map_err(|error| match error {
+        LaunchError::Spawn { source, .. }
+            if source.kind() == std::io::ErrorKind::NotFound && args.exporter_path.is_none() =>
+        {
+            LaunchError::NotFound {
+                beside: beside_this_binary().unwrap_or_else(|| PathBuf::from(EXPORTER)),
+            }
+        }
+        other => other,
+    })?;
     tracing::info!(path = %path.display(), address = %listen, "started pulse-exporter");
     let supervisor = tokio::spawn(async move {
         let mut backoff = Duration::from_secs(1);

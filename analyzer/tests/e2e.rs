@@ -290,3 +290,37 @@ fn launcher_starts_supervises_and_stops_the_exporter() {
             .then_some(())
     });
 }
+
+#[test]
+fn launcher_without_an_exporter_says_where_it_looked() {
+    // A lone analyzer binary (a hard link: /proc/self/exe names the link, a symlink would lead
+    // back to the build tree) with nothing on PATH.
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("pulse-analyzer");
+    if std::fs::hard_link(support::analyzer_bin(), &lone).is_err() {
+        std::fs::copy(support::analyzer_bin(), &lone).unwrap();
+    }
+    let out = std::process::Command::new(&lone)
+        .args([
+            "run",
+            "--spawn-exporter",
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ])
+        .arg("--storage.path")
+        .arg(dir.path().join("h.db"))
+        .env("PATH", dir.path().join("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let beside = dir.path().join("pulse-exporter");
+    assert!(
+        stderr.ends_with(&format!(
+            "pulse-analyzer: no pulse-exporter beside this binary ({}) nor on PATH: build it \
+             (`cargo build --release --workspace`) or give --exporter.path\n",
+            beside.display()
+        )),
+        "{stderr}"
+    );
+}
