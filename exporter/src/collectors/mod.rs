@@ -34,6 +34,7 @@ mod memcached;
 mod meminfo;
 mod netclass;
 mod netdev;
+mod netlink_dump;
 mod netstat;
 mod pressure;
 mod probe;

@@ -17,7 +17,6 @@
 
 use std::fmt::Write;
 use std::io;
-use std::sync::{Mutex, PoisonError};
 
 use libc::{
     IFLA_ADDRESS, IFLA_BROADCAST, IFLA_CARRIER, IFLA_CARRIER_CHANGES, IFLA_CARRIER_DOWN_COUNT,
@@ -25,20 +24,13 @@ use libc::{
     IFLA_LINKMODE, IFLA_MTU, IFLA_OPERSTATE, IFLA_TXQLEN, RTM_GETLINK, RTM_NEWLINK,
 };
 use netlink_packet_core::{
-    DecodeError, DefaultNla, Emitable, ErrorBuffer, ErrorMessage, NLM_F_DUMP, NLM_F_DUMP_INTR,
-    NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, NlasIterator, Parseable,
+    DecodeError, DefaultNla, Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NlasIterator,
     parse_string, parse_u8, parse_u32,
 };
 use netlink_packet_route::link::{LinkFlags, LinkHeader, State};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use netlink_sys::protocols::NETLINK_ROUTE;
 
-/// Large enough for one kernel dump batch: the kernel sizes each batch to the reader's buffer
-/// (up to 32 KiB), and a batch that did not fit would be cut off (`MSG_TRUNC`).
-const RECV_BUFFER: usize = 32 * 1024;
-
-/// A dump the kernel marks as interrupted (an interface came or went meanwhile) is taken
-/// again, this many times at most; the last one is used as it is.
-const DUMP_TRIES: usize = 3;
+use crate::collectors::netlink_dump::KeptSocket;
 
 /// `RTEXT_FILTER_SKIP_STATS` from `linux/rtnetlink.h` (the `IFLA_EXT_MASK` bit).
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
@@ -115,77 +107,29 @@ impl Link {
     }
 }
 
-/// Dumps every interface of this network namespace over one rtnetlink socket, kept open
-/// between scrapes (opening one takes four system calls). A socket that saw an error is
-/// dropped, so no half-read dump is left in it, and the next scrape opens a new one.
-#[derive(Default)]
+/// Dumps every interface of this network namespace over one kept rtnetlink socket.
 pub struct Links {
-    socket: Mutex<Option<Socket>>,
+    socket: KeptSocket,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Links {
+            socket: KeptSocket::new(NETLINK_ROUTE, "rtnetlink"),
+        }
+    }
 }
 
 impl Links {
     pub fn dump(&self) -> io::Result<Vec<Link>> {
-        let mut slot = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
-        let socket = match slot.take() {
-            Some(socket) => socket,
-            None => connect()?,
-        };
-        let mut links = Vec::new();
-        for _ in 0..DUMP_TRIES {
-            links.clear();
-            if !dump(&socket, &mut links)? {
-                break;
-            }
-        }
-        *slot = Some(socket);
-        Ok(links)
-    }
-}
-
-fn connect() -> io::Result<Socket> {
-    let mut socket = Socket::new(NETLINK_ROUTE)?;
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    Ok(socket)
-}
-
-/// One dump into `links`; true when the kernel flagged it as interrupted.
-fn dump(socket: &Socket, links: &mut Vec<Link>) -> io::Result<bool> {
-    socket.send(&request(), 0)?;
-    let mut buffer = vec![0u8; RECV_BUFFER];
-    let mut interrupted = false;
-    loop {
-        let size = socket.recv(&mut &mut buffer[..], 0)?;
-        if size > buffer.len() {
-            return Err(io::Error::other(format!(
-                "rtnetlink dump batch of {size} bytes exceeds the {RECV_BUFFER}-byte buffer"
-            )));
-        }
-        let mut batch = &buffer[..size];
-        while !batch.is_empty() {
-            let message = NetlinkBuffer::new_checked(batch).map_err(invalid)?;
-            interrupted |= message.flags() & NLM_F_DUMP_INTR != 0;
-            match message.message_type() {
-                NLMSG_DONE => return Ok(interrupted),
-                NLMSG_ERROR => {
-                    let payload = message.payload();
-                    let error = ErrorBuffer::new_checked(&payload)
-                        .and_then(|buffer| ErrorMessage::parse(&buffer))
-                        .map_err(invalid)?;
-                    return Err(error.to_io());
+        self.socket
+            .dump(&request(), |links: &mut Vec<Link>, kind, payload| {
+                if kind == RTM_NEWLINK {
+                    links.push(parse_link(payload)?);
                 }
-                RTM_NEWLINK => links.push(parse_link(message.payload()).map_err(invalid)?),
-                _ => {}
-            }
-            // Messages are padded to 4 bytes within a batch.
-            let next = (message.length() as usize).next_multiple_of(4);
-            batch = batch.get(next..).unwrap_or_default();
-        }
+                Ok(())
+            })
     }
-}
-
-fn invalid(e: DecodeError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("rtnetlink: {e}"))
 }
 
 /// `RTM_GETLINK` dump request for every interface, without the statistics blocks (netdev
@@ -276,6 +220,8 @@ fn operstate(state: State) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use netlink_packet_core::NetlinkBuffer;
+
     use super::*;
 
     #[test]
