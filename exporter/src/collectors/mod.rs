@@ -22,9 +22,11 @@ use crate::paths::Paths;
 
 mod batch;
 mod cgroups;
+mod conntrack;
 mod cpu;
 mod cpufreq;
 mod diskstats;
+mod entropy;
 mod filefd;
 mod filesystem;
 mod hwmon;
@@ -41,6 +43,7 @@ mod probe;
 pub mod processes;
 mod redis;
 mod sockstat;
+mod softnet;
 mod stat;
 mod tcpstat;
 mod textfile;
@@ -92,6 +95,14 @@ pub fn read_file(path: &Path) -> Result<String, CollectorError> {
     })
 }
 
+/// Reads a file holding one unsigned integer (`/proc/sys/...` knobs and counters).
+pub fn read_u64(path: &Path) -> Result<u64, CollectorError> {
+    let text = read_file(path)?;
+    text.trim()
+        .parse()
+        .map_err(|_| CollectorError::parse(path, format!("not an unsigned integer: {text:?}")))
+}
+
 /// Parses a procfs file with the `procfs` crate's parser, whatever root it lives under.
 pub fn read_procfs<T: FromRead>(path: &Path) -> Result<T, CollectorError> {
     Ok(T::from_file(path)?)
@@ -119,9 +130,11 @@ pub struct CollectorSpec {
 /// Every collector this binary knows, in flag order.
 pub const ALL: &[CollectorSpec] = &[
     cgroups::SPEC,
+    conntrack::SPEC,
     cpu::SPEC,
     cpufreq::SPEC,
     diskstats::SPEC,
+    entropy::SPEC,
     filefd::SPEC,
     filesystem::SPEC,
     hwmon::SPEC,
@@ -136,6 +149,7 @@ pub const ALL: &[CollectorSpec] = &[
     processes::SPEC,
     redis::SPEC,
     sockstat::SPEC,
+    softnet::SPEC,
     stat::SPEC,
     tcpstat::SPEC,
     textfile::SPEC,
