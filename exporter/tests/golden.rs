@@ -438,6 +438,46 @@ fn filesystem_matches_node_exporter_on_this_host() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// `timex` reads the live kernel (adjtimex), so it cannot be in the fixture comparison:
+/// both exporters read this host's clock instead. The fields that only move when the clock
+/// discipline changes state must agree exactly; the error bounds and offset move by the
+/// microsecond, so for them both sides must merely have the series.
+#[test]
+fn timex_matches_node_exporter_on_this_host() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let args = [
+        "--collector.disable-defaults".to_owned(),
+        "--collector.timex".to_owned(),
+    ];
+    let theirs = series(&scrape_node_exporter(&node_exporter, &args));
+    let ours = {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let exporter = Exporter::start(&args);
+        series(&get(&exporter.url("/metrics")))
+    };
+    let timex = |map: &BTreeMap<String, f64>| -> Vec<String> {
+        map.keys()
+            .filter(|k| k.starts_with("node_timex_"))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(timex(&ours), timex(&theirs));
+    assert_eq!(timex(&ours).len(), 17);
+    for exact in [
+        "node_timex_sync_status",
+        "node_timex_status",
+        "node_timex_tick_seconds",
+        "node_timex_tai_offset_seconds",
+        "node_timex_pps_calibration_total",
+        "node_timex_pps_error_total",
+    ] {
+        assert_eq!(ours[exact], theirs[exact], "{exact}");
+    }
+}
+
 #[test]
 fn same_series_and_values_as_node_exporter() {
     let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")

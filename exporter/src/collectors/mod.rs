@@ -49,6 +49,7 @@ mod tcpstat;
 mod textfile;
 mod thermal_zone;
 mod time;
+mod timex;
 mod uname;
 mod vmstat;
 
@@ -155,6 +156,7 @@ pub const ALL: &[CollectorSpec] = &[
     textfile::SPEC,
     thermal_zone::SPEC,
     time::SPEC,
+    timex::SPEC,
     uname::SPEC,
     vmstat::SPEC,
 ];
