@@ -131,6 +131,9 @@ pub const PSI_CPU: Limits = Limits::high(0.05, 0.20, 0.50);
 pub const PSI_MEMORY_IO: Limits = Limits::high(0.02, 0.10, 0.30);
 /// Filesystem fill: at 95 % ext4's reserve is nearly all that is left.
 pub const FILESYSTEM_USED: Limits = Limits::high(0.75, 0.85, 0.95);
+/// Connection-tracking table fill (its peak in the window): node-mixin warns at 75 %; at 100 %
+/// the kernel drops new connections.
+pub const CONNTRACK_USED: Limits = Limits::high(0.50, 0.75, 0.90);
 /// Probe success share in the window: any failure in a 5-minute window is worth a warning,
 /// most failing is down.
 pub const PROBE_SUCCESS: Limits = Limits {
@@ -291,6 +294,8 @@ const NAMES: &[&str] = &[
     "node_pressure_memory_waiting_seconds_total",
     "node_pressure_io_waiting_seconds_total",
     "pulse:filesystem_used:ratio",
+    "node_nf_conntrack_entries",
+    "node_nf_conntrack_entries_limit",
     "probe_success",
     "pulse:probe_latency:seconds",
 ];
@@ -394,6 +399,25 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
             &FILESYSTEM_USED,
             "free space now: old logs, caches, core dumps; then grow the filesystem",
         );
+    }
+    let conntrack_limits: BTreeMap<&str, f64> = named("node_nf_conntrack_entries_limit")
+        .map(|s| (s.series.target.as_str(), s.last.1))
+        .collect();
+    for s in named("node_nf_conntrack_entries") {
+        if let Some(limit) = conntrack_limits
+            .get(s.series.target.as_str())
+            .filter(|l| **l > 0.0)
+        {
+            let used = s.max / limit;
+            findings.add(
+                "conntrack",
+                s.name(&[]),
+                used,
+                format!("{} of {limit:.0} entries at peak", percent(used)),
+                &CONNTRACK_USED,
+                "raise net.netfilter.nf_conntrack_max before new connections are dropped",
+            );
+        }
     }
     for s in named("probe_success") {
         findings.add(
@@ -637,6 +661,39 @@ mod tests {
         assert!(
             text.starts_with("PULSE WARNING - grade FAIR: cpu local: 90.0%"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_conntrack_table_filling_up_is_graded_by_its_peak() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut series = healthy();
+        // 40,000 entries growing 20 a second: 45,700 of 65,536 (69.7 %) at the last scrape.
+        series.push(("node_nf_conntrack_entries", &[], 40_000.0, 20.0));
+        series.push(("node_nf_conntrack_entries_limit", &[], 65_536.0, 0.0));
+        fill(&path, &series, true);
+        let health = check(&path, Duration::from_secs(300), NOW).unwrap();
+        let conntrack = health
+            .findings
+            .iter()
+            .find(|f| f.check == "conntrack")
+            .unwrap();
+        assert!((conntrack.value - 45_700.0 / 65_536.0).abs() < 1e-9);
+        assert_eq!(conntrack.level, Level::Notice);
+        assert_eq!(health.grade, Grade::Good, "{health:#?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let len = series.len();
+        series[len - 1].2 = 50_000.0; // 91 % at the peak
+        fill(&path, &series, true);
+        let health = check(&path, Duration::from_secs(300), NOW).unwrap();
+        assert_eq!(health.grade, Grade::Critical);
+        assert!(
+            health.reasons[0].contains("91.4% of 50000 entries at peak"),
+            "{:?}",
+            health.reasons
         );
     }
 

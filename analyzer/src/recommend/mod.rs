@@ -91,6 +91,9 @@ pub struct RecommendConfig {
     pub memory_available_min: f64,
     /// Load average per core above which the CPU is saturated (for the whole window).
     pub load_per_core_max: f64,
+    /// Connection-tracking table use (peak in the window, of its limit) from which it is near
+    /// the limit; node-mixin alerts at 0.75.
+    pub conntrack_used_max: f64,
     /// Forecast exhaustion within this is a warning ...
     #[serde(deserialize_with = "de_duration")]
     pub warn_within: Duration,
@@ -111,6 +114,7 @@ impl Default for RecommendConfig {
             cache_used_max: 0.9,
             memory_available_min: 0.1,
             load_per_core_max: 1.0,
+            conntrack_used_max: 0.75,
             warn_within: Duration::from_secs(7 * 86_400),
             critical_within: Duration::from_secs(86_400),
             apply: ApplyConfig::default(),
@@ -177,6 +181,7 @@ impl RecommendConfig {
             ("hit_ratio_min", self.hit_ratio_min),
             ("cache_used_max", self.cache_used_max),
             ("memory_available_min", self.memory_available_min),
+            ("conntrack_used_max", self.conntrack_used_max),
         ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(Invalid {
@@ -202,6 +207,7 @@ pub fn evaluate(
     rules::cache_near_limit(reader, config, &mut out)?;
     rules::memory_pressure(reader, now_ms, config, &mut out)?;
     rules::cpu_saturation(reader, now_ms, config, &mut out)?;
+    rules::conntrack_near_limit(reader, now_ms, config, &mut out)?;
     rules::exhaustion(forecasts, config, &mut out);
     rules::rss_leak(reader, now_ms, config, &mut out)?;
     rules::probe_latency_regression(reader, now_ms, config, &mut out)?;

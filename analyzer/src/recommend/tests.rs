@@ -304,3 +304,72 @@ fn probe_latency_step_is_a_regression_but_spikes_are_not() {
     let truth = now - 120 * 60_000;
     assert!((change - truth).abs() <= 5 * 60_000, "{change} vs {truth}");
 }
+
+#[test]
+fn a_conntrack_table_near_its_limit_gets_a_larger_one() {
+    let (_dir, reader, now) = store_with(20, |m| {
+        vec![
+            // Peaks at 100,000 of 131,072 (76 %), no drops yet.
+            (
+                "node_nf_conntrack_entries",
+                vec![],
+                80_000.0 + 1_000.0 * m as f64,
+            ),
+            ("node_nf_conntrack_entries_limit", vec![], 131_072.0),
+            ("node_nf_conntrack_stat_early_drop", vec![], 0.0),
+        ]
+    });
+    let recs = evaluate(&reader, now, &[], &RecommendConfig::default()).expect("evaluate");
+    let rec = recs
+        .iter()
+        .find(|r| r.rule == "conntrack_near_limit")
+        .expect("conntrack recommendation");
+    assert_eq!(rec.severity, Severity::Warning);
+    assert_eq!(rec.evidence["peak_entries"], 100_000.0);
+    // Twice the peak, 200,000, rounded up to a power of two.
+    assert_eq!(rec.evidence["suggested_limit_entries"], 262_144.0);
+    assert!(
+        rec.action.contains("nf_conntrack_max=262144"),
+        "{}",
+        rec.action
+    );
+    // (262,144 - 131,072) entries at 320 bytes.
+    assert!(rec.action.contains("40 MiB"), "{}", rec.action);
+}
+
+#[test]
+fn conntrack_drops_are_critical_even_below_the_threshold_and_a_quiet_table_is_fine() {
+    let (_dir, reader, now) = store_with(20, |m| {
+        vec![
+            ("node_nf_conntrack_entries", labels(&[]), 30_000.0),
+            ("node_nf_conntrack_entries_limit", vec![], 65_536.0),
+            // Bursts between samples: drops while sampled use stays under half.
+            (
+                "node_nf_conntrack_stat_drop",
+                vec![],
+                if m > 10 { 250.0 } else { 0.0 },
+            ),
+        ]
+    });
+    let recs = evaluate(&reader, now, &[], &RecommendConfig::default()).expect("evaluate");
+    let rec = recs
+        .iter()
+        .find(|r| r.rule == "conntrack_near_limit")
+        .expect("conntrack recommendation");
+    assert_eq!(rec.severity, Severity::Critical);
+    assert_eq!(rec.evidence["dropped_in_window"], 250.0);
+    assert_eq!(rec.evidence["suggested_limit_entries"], 131_072.0);
+
+    let (_dir, reader, now) = store_with(20, |_| {
+        vec![
+            ("node_nf_conntrack_entries", vec![], 30_000.0),
+            ("node_nf_conntrack_entries_limit", vec![], 65_536.0),
+            ("node_nf_conntrack_stat_drop", vec![], 7.0),
+        ]
+    });
+    let recs = evaluate(&reader, now, &[], &RecommendConfig::default()).expect("evaluate");
+    assert!(
+        recs.iter().all(|r| r.rule != "conntrack_near_limit"),
+        "{recs:#?}"
+    );
+}

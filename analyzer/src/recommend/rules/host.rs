@@ -212,3 +212,99 @@ pub fn cpu_saturation(
     }
     Ok(())
 }
+
+/// Kernel memory per tracked connection: the `nf_conntrack` slab's object size, 256 bytes on
+/// x86-64 Linux 6.x (`grep nf_conntrack /proc/slabinfo`), plus its share of the hash table.
+const CONNTRACK_ENTRY_BYTES: f64 = 320.0;
+
+/// The connection-tracking table near its limit, or already dropping: raise the limit so the
+/// window's peak fills half of it (double it when drops came from bursts between samples),
+/// rounded up to a power of two, as the kernel's own default is.
+pub fn conntrack_near_limit(
+    reader: &Reader,
+    now_ms: i64,
+    config: &RecommendConfig,
+    out: &mut Vec<Recommendation>,
+) -> Result<(), StoreError> {
+    let limits = latest(reader, "node_nf_conntrack_entries_limit")?;
+    for entries in latest(reader, "node_nf_conntrack_entries")? {
+        let instance = entries.series.target.as_str();
+        let Some(limit) = limits
+            .iter()
+            .find(|r| r.series.target == instance)
+            .and_then(|r| r.value)
+            .filter(|l| *l > 0.0)
+        else {
+            continue;
+        };
+        let window = points(reader, entries.series.id, now_ms, config.window)?;
+        let peak = window
+            .iter()
+            .map(|p| p.1)
+            .chain(entries.value)
+            .fold(0.0, f64::max);
+        let mut dropped = 0.0;
+        for counter in [
+            "node_nf_conntrack_stat_drop",
+            "node_nf_conntrack_stat_early_drop",
+        ] {
+            if let Some(row) = latest(reader, counter)?
+                .into_iter()
+                .find(|r| r.series.target == instance)
+            {
+                dropped += increase(&points(reader, row.series.id, now_ms, config.window)?);
+            }
+        }
+        let used = peak / limit;
+        if used < config.conntrack_used_max && dropped <= 0.0 {
+            continue;
+        }
+        let target = if 2.0 * peak > limit {
+            2.0 * peak
+        } else {
+            2.0 * limit
+        };
+        let suggested = 2f64.powi(target.log2().ceil() as i32);
+        let extra_memory = (suggested - limit) * CONNTRACK_ENTRY_BYTES;
+        let mut evidence = BTreeMap::new();
+        evidence.insert("peak_entries", peak);
+        evidence.insert("limit_entries", limit);
+        evidence.insert("peak_used_ratio", used);
+        evidence.insert("dropped_in_window", dropped);
+        evidence.insert("suggested_limit_entries", suggested);
+        let mut reasons = vec![format!(
+            "connection-tracking table {:.0} % full at its peak ({peak:.0} of {limit:.0} entries)",
+            used * 100.0
+        )];
+        if dropped > 0.0 {
+            reasons.push(format!(
+                "{dropped:.0} packets or entries dropped in {}",
+                duration(config.window.as_secs_f64())
+            ));
+        }
+        out.push(Recommendation {
+            id: format!("conntrack_near_limit:{instance}:host"),
+            rule: "conntrack_near_limit",
+            severity: if dropped > 0.0 || used >= 0.9 {
+                Severity::Critical
+            } else {
+                Severity::Warning
+            },
+            confidence: if dropped > 0.0 { 0.9 } else { 0.8 },
+            instance: instance.to_owned(),
+            subject: "host".to_owned(),
+            summary: format!("{instance}: {}", reasons.join(", ")),
+            action: format!(
+                "raise net.netfilter.nf_conntrack_max from {limit:.0} to {suggested:.0} \
+                 (sysctl -w net.netfilter.nf_conntrack_max={suggested:.0}, and persist it in \
+                 /etc/sysctl.d), about {} more kernel memory when full; or shorten \
+                 nf_conntrack_tcp_timeout_time_wait, or exempt traffic that needs no state \
+                 with notrack rules",
+                mib(extra_memory)
+            ),
+            evidence,
+            change: None,
+        });
+    }
+    Ok(())
+}

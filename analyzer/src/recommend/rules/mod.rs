@@ -7,7 +7,7 @@ mod host;
 mod trends;
 
 pub use cache::{cache_evictions, cache_near_limit};
-pub use host::{cpu_saturation, memory_pressure};
+pub use host::{conntrack_near_limit, cpu_saturation, memory_pressure};
 pub use trends::{exhaustion, probe_latency_regression, rss_leak};
 
 use super::window::label;
