@@ -304,6 +304,45 @@ def host():
                     "{{instance}} {{device}} transmit",
                 ),
             ),
+            ts(
+                "Connection tracking table",
+                "percentunit",
+                (
+                    f"node_nf_conntrack_entries{{{SEL}}} / node_nf_conntrack_entries_limit{{{SEL}}}",
+                    "{{instance}} used",
+                ),
+                description="Entries of netfilter's connection-tracking table over nf_conntrack_max; "
+                "at 100 % new connections are dropped (alert at 75 %).",
+            ),
+            ts(
+                "Packet processing drops and squeezes",
+                "pps",
+                (
+                    f"sum by (instance) (rate(node_softnet_dropped_total{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} dropped (backlog full)",
+                ),
+                (
+                    f"sum by (instance) (rate(node_softnet_times_squeezed_total{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} squeezed (budget ran out)",
+                ),
+                description="Receive-side packet processing per second over all CPUs: drops mean "
+                "net.core.netdev_max_backlog is too small, squeezes net.core.netdev_budget.",
+            ),
+            row("Clock"),
+            ts(
+                "Clock offset",
+                "s",
+                (f"node_timex_offset_seconds{{{SEL}}}", "{{instance}} offset"),
+                (f"node_timex_maxerror_seconds{{{SEL}}}", "{{instance}} maximum error"),
+                description="Offset from the time source as the kernel's clock discipline sees it "
+                "(adjtimex), and its error bound (16 s when nothing synchronises the clock).",
+            ),
+            ts(
+                "Clock synchronised",
+                "bool_yes_no",
+                (f"node_timex_sync_status{{{SEL}}}", "{{instance}}"),
+                description="1 while NTP, chrony or PTP keeps the kernel clock synchronised.",
+            ),
             row("Pressure and temperature"),
             ts(
                 "Pressure stall",
