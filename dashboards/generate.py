@@ -280,6 +280,20 @@ def host():
                 (f"rate(node_disk_written_bytes_total{{{SEL}}}[$__rate_interval])", "{{instance}} {{device}} written"),
             ),
             ts(
+                "Software RAID disks missing",
+                "short",
+                (
+                    f'node_md_disks_required{{{SEL}}} - ignoring (state) node_md_disks{{{SEL}, state="active"}}',
+                    "{{instance}} {{device}} missing",
+                ),
+                (
+                    f'node_md_disks{{{SEL}, state="failed"}}',
+                    "{{instance}} {{device}} failed",
+                ),
+                description="needs-hardware: only hosts with md arrays report them. Active disks an "
+                "array lacks (degraded above 0) and members marked failed.",
+            ),
+            ts(
                 "Disk busy time",
                 "percentunit",
                 (f"instance_device:node_disk_io_time_seconds:rate5m{{{SEL}}}", "{{instance}} {{device}}"),
@@ -311,8 +325,9 @@ def host():
                     f"node_nf_conntrack_entries{{{SEL}}} / node_nf_conntrack_entries_limit{{{SEL}}}",
                     "{{instance}} used",
                 ),
-                description="Entries of netfilter's connection-tracking table over nf_conntrack_max; "
-                "at 100 % new connections are dropped (alert at 75 %).",
+                description="needs-event: only hosts whose firewall, NAT or container networking "
+                "loaded nf_conntrack have the table. Entries over nf_conntrack_max; at 100 % new "
+                "connections are dropped (alert at 75 %).",
             ),
             ts(
                 "Packet processing drops and squeezes",

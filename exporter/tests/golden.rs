@@ -44,6 +44,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "filesystem",
     "hwmon",
     "loadavg",
+    "mdadm",
     "meminfo",
     "netclass",
     "netdev",

@@ -42,7 +42,7 @@ RATE_WINDOW = "30s"  # stands in for $__rate_interval: several scrapes at SCRAPE
 VARIABLE = re.compile(r"\$\{?([a-zA-Z_][a-zA-Z0-9_]*)\}?")
 METRIC_NAME = re.compile(r"(?<![\w:$])([a-zA-Z_][a-zA-Z0-9_:]*)\s*(?=\{|\[|\)|$|\s[-*/+<>=]|\s(?:and|or|unless)\b)")
 # Metric-name prefixes that only one collector exports, for explaining a panel without data.
-COLLECTOR_OF_PREFIX = {"container_": "cgroups", "node_nf_conntrack_": "conntrack"}
+COLLECTOR_OF_PREFIX = {"container_": "cgroups"}
 PROMQL_WORDS = {
     "sum", "avg", "min", "max", "count", "topk", "bottomk", "rate", "increase", "irate", "by",
     "without", "on", "ignoring", "time", "and", "or", "unless", "histogram_quantile", "label_values",
@@ -410,10 +410,7 @@ def assertions(prom, stack, analyzer_target):
             skipped.append(f"{label} ({panel['needs']}, no data)")
         else:
             missing = missing_metrics(prom, expr)
-            owners = {
-                next((c for prefix, c in COLLECTOR_OF_PREFIX.items() if name.startswith(prefix)), None)
-                for name in missing
-            }
+            owners = {COLLECTOR_OF_PREFIX.get(name.split("_", 1)[0] + "_") for name in missing}
             if missing and owners <= down:
                 skipped.append(f"{label} (collector {', '.join(sorted(owners))} reports success 0 on this host)")
                 continue

@@ -3,7 +3,11 @@
 //!
 //! A full table drops new connections ("nf_conntrack: table full, dropping packet"), which is
 //! why node-mixin alerts on `node_nf_conntrack_entries / node_nf_conntrack_entries_limit`.
-//! Without the `nf_conntrack` module there are no files: that is no data, not a failure.
+//!
+//! Without the `nf_conntrack` module (no stateful firewall, NAT or container networking) there
+//! is no table and no file: nothing to report, and not a failure. node_exporter reports that
+//! case as a failed scrape of the collector, which would page through `PulseCollectorFailing`
+//! on every such host.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -79,9 +83,15 @@ struct ConntrackCollector {
 
 impl Collector for ConntrackCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = read_u64(&self.count).map_err(not_loaded)?;
-        let limit = read_u64(&self.max).map_err(not_loaded)?;
-        let text = read_file(&self.stat).map_err(not_loaded)?;
+        let entries = match read_u64(&self.count) {
+            Ok(entries) => entries,
+            Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                return Ok(());
+            }
+            Err(other) => return Err(other),
+        };
+        let limit = read_u64(&self.max)?;
+        let text = read_file(&self.stat)?;
         let totals = sum_per_cpu(&text).map_err(|m| CollectorError::parse(&self.stat, m))?;
         out.gauge(
             "node_nf_conntrack_entries",
@@ -99,19 +109,6 @@ impl Collector for ConntrackCollector {
             out.gauge(name, help, value as f64);
         }
         Ok(())
-    }
-}
-
-/// A missing file means the `nf_conntrack` module is not loaded.
-fn not_loaded(error: CollectorError) -> CollectorError {
-    match error {
-        CollectorError::Io { path, source } if source.kind() == ErrorKind::NotFound => {
-            CollectorError::NoData(format!(
-                "{}: {source} (nf_conntrack not loaded)",
-                path.display()
-            ))
-        }
-        other => other,
     }
 }
 
@@ -186,18 +183,16 @@ mod tests {
     }
 
     #[test]
-    fn without_the_module_there_is_no_data() {
+    fn without_the_module_there_is_nothing_to_report() {
         let dir = tempfile::tempdir().unwrap();
         let collector = ConntrackCollector {
             count: dir.path().join("nf_conntrack_count"),
             max: dir.path().join("nf_conntrack_max"),
             stat: dir.path().join("nf_conntrack"),
         };
-        let result = collector.collect(&mut MetricSet::default());
-        assert!(
-            matches!(result, Err(CollectorError::NoData(_))),
-            "{result:?}"
-        );
+        let mut out = MetricSet::default();
+        collector.collect(&mut out).unwrap();
+        assert!(out.families.is_empty());
     }
 
     #[test]

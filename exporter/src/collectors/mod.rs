@@ -32,6 +32,7 @@ mod filesystem;
 mod hwmon;
 pub(crate) mod kernel_files;
 mod loadavg;
+mod mdadm;
 mod memcached;
 mod meminfo;
 mod netclass;
@@ -140,6 +141,7 @@ pub const ALL: &[CollectorSpec] = &[
     filesystem::SPEC,
     hwmon::SPEC,
     loadavg::SPEC,
+    mdadm::SPEC,
     memcached::SPEC,
     meminfo::SPEC,
     netclass::SPEC,
