@@ -49,6 +49,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "netclass",
     "netdev",
     "netstat",
+    "os",
     "pressure",
     "sockstat",
     "softnet",

@@ -39,6 +39,7 @@ mod netclass;
 mod netdev;
 mod netlink_dump;
 mod netstat;
+mod os;
 mod pressure;
 mod probe;
 pub mod processes;
@@ -147,6 +148,7 @@ pub const ALL: &[CollectorSpec] = &[
     netclass::SPEC,
     netdev::SPEC,
     netstat::SPEC,
+    os::SPEC,
     pressure::SPEC,
     probe::SPEC,
     processes::SPEC,
