@@ -10,10 +10,11 @@
 //! on every such host.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file, read_u64};
+use super::{
+    BuildContext, Collector, CollectorError, CollectorSpec, read_file_if_present, read_u64,
+};
 use crate::exposition::MetricSet;
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -83,15 +84,12 @@ struct ConntrackCollector {
 
 impl Collector for ConntrackCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match read_u64(&self.count) {
-            Ok(entries) => entries,
-            Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                return Ok(());
-            }
-            Err(other) => return Err(other),
+        // The statistics file comes and goes with the module.
+        let Some(text) = read_file_if_present(&self.stat)? else {
+            return Ok(());
         };
+        let entries = read_u64(&self.count)?;
         let limit = read_u64(&self.max)?;
-        let text = read_file(&self.stat)?;
         let totals = sum_per_cpu(&text).map_err(|m| CollectorError::parse(&self.stat, m))?;
         out.gauge(
             "node_nf_conntrack_entries",
@@ -182,14 +180,18 @@ mod tests {
         assert!(sum_per_cpu("").is_err());
     }
 
+    fn collector(dir: &std::path::Path) -> ConntrackCollector {
+        ConntrackCollector {
+            count: dir.join("nf_conntrack_count"),
+            max: dir.join("nf_conntrack_max"),
+            stat: dir.join("nf_conntrack"),
+        }
+    }
+
     #[test]
     fn without_the_module_there_is_nothing_to_report() {
         let dir = tempfile::tempdir().unwrap();
-        let collector = ConntrackCollector {
-            count: dir.path().join("nf_conntrack_count"),
-            max: dir.path().join("nf_conntrack_max"),
-            stat: dir.path().join("nf_conntrack"),
-        };
+        let collector = collector(dir.path());
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
         assert!(out.families.is_empty());
@@ -201,11 +203,7 @@ mod tests {
         std::fs::write(dir.path().join("nf_conntrack_count"), "123\n").unwrap();
         std::fs::write(dir.path().join("nf_conntrack_max"), "262144\n").unwrap();
         std::fs::write(dir.path().join("nf_conntrack"), STAT).unwrap();
-        let collector = ConntrackCollector {
-            count: dir.path().join("nf_conntrack_count"),
-            max: dir.path().join("nf_conntrack_max"),
-            stat: dir.path().join("nf_conntrack"),
-        };
+        let collector = collector(dir.path());
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
         let value = |name: &str| {

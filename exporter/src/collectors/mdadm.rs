@@ -6,12 +6,11 @@
 //! arrays has no `/proc/mdstat` (the `md` driver is not loaded): nothing to report, and not a
 //! failure.
 
-use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use regex::Regex;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file_if_present};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -78,12 +77,8 @@ struct Array {
 
 impl Collector for MdadmCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let text = match read_file(&self.path) {
-            Ok(text) => text,
-            Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
-                return Ok(());
-            }
-            Err(other) => return Err(other),
+        let Some(text) = read_file_if_present(&self.path)? else {
+            return Ok(());
         };
         let mut arrays = self
             .parser

@@ -98,6 +98,18 @@ pub fn read_file(path: &Path) -> Result<String, CollectorError> {
     })
 }
 
+/// Reads a whole (small) file that is absent when a kernel feature or module is: `None` then.
+pub fn read_file_if_present(path: &Path) -> Result<Option<String>, CollectorError> {
+    match kernel_files::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(source) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(CollectorError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// Reads a file holding one unsigned integer (`/proc/sys/...` knobs and counters).
 pub fn read_u64(path: &Path) -> Result<u64, CollectorError> {
     let text = read_file(path)?;

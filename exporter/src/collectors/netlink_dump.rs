@@ -9,8 +9,8 @@ use std::io;
 use std::sync::{Mutex, PoisonError};
 
 use netlink_packet_core::{
-    DecodeError, ErrorBuffer, ErrorMessage, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR,
-    NetlinkBuffer, Parseable,
+    DecodeError, Emitable, ErrorBuffer, ErrorMessage, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader, Parseable,
 };
 use netlink_sys::{Socket, SocketAddr};
 
@@ -107,6 +107,21 @@ impl KeptSocket {
             }
         }
     }
+}
+
+/// A dump request of `message_type` with a body of `body_len` bytes, which `fill` writes
+/// (it gets them zeroed).
+pub fn dump_request(message_type: u16, body_len: usize, fill: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut header = NetlinkHeader::default();
+    let header_len = header.buffer_len();
+    header.length = (header_len + body_len) as u32;
+    header.message_type = message_type;
+    header.flags = NLM_F_DUMP | NLM_F_REQUEST;
+    header.sequence_number = 1;
+    let mut bytes = vec![0u8; header_len + body_len];
+    header.emit(&mut bytes[..header_len]);
+    fill(&mut bytes[header_len..]);
+    bytes
 }
 
 fn connect(protocol: isize) -> io::Result<Socket> {

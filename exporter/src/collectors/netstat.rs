@@ -8,10 +8,11 @@
 //! lists and the regex selects. Untyped, as in node_exporter: `Tcp_CurrEstab` is a gauge,
 //! `Tcp_InSegs` a counter, and the file does not say which.
 
-use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{
+    BuildContext, Collector, CollectorError, CollectorSpec, read_file, read_file_if_present,
+};
 use crate::config::Pattern;
 use crate::exposition::{Kind, MetricSet};
 
@@ -51,13 +52,9 @@ impl Collector for NetstatCollector {
             stats.extend(parsed);
         }
         // Absent when IPv6 is disabled.
-        match read_file(&self.snmp6) {
-            Ok(text) => {
-                let parsed = parse_snmp6(&text, keep);
-                stats.extend(parsed.map_err(|m| CollectorError::parse(&self.snmp6, m))?)
-            }
-            Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
-            Err(other) => return Err(other),
+        if let Some(text) = read_file_if_present(&self.snmp6)? {
+            let parsed = parse_snmp6(&text, keep);
+            stats.extend(parsed.map_err(|m| CollectorError::parse(&self.snmp6, m))?)
         }
         stats.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, value) in stats {

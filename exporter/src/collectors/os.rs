@@ -6,10 +6,9 @@
 //! single release, so the few lines of os-release(5)'s quoting rules are here.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file_if_present};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -53,13 +52,9 @@ impl Collector for OsCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
         let mut found = None;
         for path in &self.candidates {
-            match read_file(path) {
-                Ok(text) => {
-                    found = Some((path, text));
-                    break;
-                }
-                Err(CollectorError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {}
-                Err(other) => return Err(other),
+            if let Some(text) = read_file_if_present(path)? {
+                found = Some((path, text));
+                break;
             }
         }
         let Some((path, text)) = found else {

@@ -24,13 +24,12 @@ use libc::{
     IFLA_LINKMODE, IFLA_MTU, IFLA_OPERSTATE, IFLA_TXQLEN, RTM_GETLINK, RTM_NEWLINK,
 };
 use netlink_packet_core::{
-    DecodeError, DefaultNla, Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NlasIterator,
-    parse_string, parse_u8, parse_u32,
+    DecodeError, DefaultNla, Emitable, NlasIterator, parse_string, parse_u8, parse_u32,
 };
 use netlink_packet_route::link::{LinkFlags, LinkHeader, State};
 use netlink_sys::protocols::NETLINK_ROUTE;
 
-use crate::collectors::netlink_dump::KeptSocket;
+use crate::collectors::netlink_dump::{KeptSocket, dump_request};
 
 /// `RTEXT_FILTER_SKIP_STATS` from `linux/rtnetlink.h` (the `IFLA_EXT_MASK` bit).
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
@@ -140,19 +139,15 @@ fn request() -> Vec<u8> {
         IFLA_EXT_MASK,
         RTEXT_FILTER_SKIP_STATS.to_ne_bytes().to_vec(),
     )];
-    let mut header = NetlinkHeader::default();
-    let header_len = header.buffer_len();
-    let body_len = link.buffer_len() + ext_mask.as_slice().buffer_len();
-    header.length = (header_len + body_len) as u32;
-    header.message_type = RTM_GETLINK;
-    header.flags = NLM_F_DUMP | NLM_F_REQUEST;
-    header.sequence_number = 1;
-    let mut bytes = vec![0u8; header_len + body_len];
-    header.emit(&mut bytes[..header_len]);
-    let (link_bytes, nla_bytes) = bytes[header_len..].split_at_mut(link.buffer_len());
-    link.emit(link_bytes);
-    ext_mask.as_slice().emit(nla_bytes);
-    bytes
+    dump_request(
+        RTM_GETLINK,
+        link.buffer_len() + ext_mask.as_slice().buffer_len(),
+        |body| {
+            let (link_bytes, nla_bytes) = body.split_at_mut(link.buffer_len());
+            link.emit(link_bytes);
+            ext_mask.as_slice().emit(nla_bytes);
+        },
+    )
 }
 
 /// An `RTM_NEWLINK` payload: the `ifinfomsg` header, then the attributes.
@@ -220,7 +215,7 @@ fn operstate(state: State) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use netlink_packet_core::NetlinkBuffer;
+    use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer};
 
     use super::*;
 

@@ -15,13 +15,11 @@
 
 use std::io;
 
-use netlink_packet_core::{
-    DecodeError, Emitable, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, parse_u32,
-};
+use netlink_packet_core::{DecodeError, parse_u32};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 
 use super::{Counts, STATES};
-use crate::collectors::netlink_dump::KeptSocket;
+use crate::collectors::netlink_dump::{KeptSocket, dump_request};
 
 /// `SOCK_DIAG_BY_FAMILY` from `linux/sock_diag.h`: the request and reply message type.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
@@ -87,19 +85,11 @@ impl SockDiag {
 
 /// A dump request for every TCP socket of `family` in the states of [`STATE_MASK`].
 fn request(family: u8) -> Vec<u8> {
-    let mut header = NetlinkHeader::default();
-    let header_len = header.buffer_len();
-    header.length = (header_len + REQUEST_LEN) as u32;
-    header.message_type = SOCK_DIAG_BY_FAMILY;
-    header.flags = NLM_F_DUMP | NLM_F_REQUEST;
-    header.sequence_number = 1;
-    let mut bytes = vec![0u8; header_len + REQUEST_LEN];
-    header.emit(&mut bytes[..header_len]);
-    let body = &mut bytes[header_len..];
-    body[0] = family;
-    body[1] = libc::IPPROTO_TCP as u8;
-    body[4..8].copy_from_slice(&STATE_MASK.to_ne_bytes());
-    bytes
+    dump_request(SOCK_DIAG_BY_FAMILY, REQUEST_LEN, |body| {
+        body[0] = family;
+        body[1] = libc::IPPROTO_TCP as u8;
+        body[4..8].copy_from_slice(&STATE_MASK.to_ne_bytes());
+    })
 }
 
 /// Adds one `inet_diag_msg` to `counts`.
@@ -126,7 +116,7 @@ fn count_message(counts: &mut Counts, message: &[u8]) -> Result<(), DecodeError>
 
 #[cfg(test)]
 mod tests {
-    use netlink_packet_core::NetlinkBuffer;
+    use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer};
 
     use super::*;
 
