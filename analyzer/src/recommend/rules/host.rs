@@ -24,6 +24,25 @@ fn top_groups(
     Ok(groups)
 }
 
+/// Increase of the single counter `name` of `instance` over the window, and the seconds its
+/// points span.
+fn counter_increase(
+    reader: &Reader,
+    now_ms: i64,
+    config: &RecommendConfig,
+    instance: &str,
+    name: &str,
+) -> Result<Option<(f64, i64)>, StoreError> {
+    let Some(row) = latest(reader, name)?
+        .into_iter()
+        .find(|r| r.series.target == instance)
+    else {
+        return Ok(None);
+    };
+    let window = points(reader, row.series.id, now_ms, config.window)?;
+    Ok(Some((increase(&window), span(&window))))
+}
+
 /// Rate per second of the single counter `name` of `instance` over the window.
 fn counter_rate(
     reader: &Reader,
@@ -32,15 +51,8 @@ fn counter_rate(
     instance: &str,
     name: &str,
 ) -> Result<Option<f64>, StoreError> {
-    let Some(row) = latest(reader, name)?
-        .into_iter()
-        .find(|r| r.series.target == instance)
-    else {
-        return Ok(None);
-    };
-    let window = points(reader, row.series.id, now_ms, config.window)?;
-    let secs = span(&window);
-    Ok((secs > 0).then(|| increase(&window) / secs as f64))
+    let counted = counter_increase(reader, now_ms, config, instance, name)?;
+    Ok(counted.and_then(|(increase, secs)| (secs > 0).then(|| increase / secs as f64)))
 }
 
 /// Little memory available, swapping or memory stalls: name the groups to shrink.
@@ -248,11 +260,10 @@ pub fn conntrack_near_limit(
             "node_nf_conntrack_stat_drop",
             "node_nf_conntrack_stat_early_drop",
         ] {
-            if let Some(row) = latest(reader, counter)?
-                .into_iter()
-                .find(|r| r.series.target == instance)
+            if let Some((increase, _)) =
+                counter_increase(reader, now_ms, config, instance, counter)?
             {
-                dropped += increase(&points(reader, row.series.id, now_ms, config.window)?);
+                dropped += increase;
             }
         }
         let used = peak / limit;
