@@ -35,6 +35,7 @@ use support::Exporter;
 
 /// Collectors whose sources are all in the fixture tree, one per line (sorted).
 const FIXTURE_COLLECTORS: &[&str] = &[
+    "bonding",
     "conntrack",
     "cpu",
     "cpufreq",

@@ -21,6 +21,7 @@ use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
 mod batch;
+mod bonding;
 mod cgroups;
 mod conntrack;
 mod cpu;
@@ -144,6 +145,7 @@ pub struct CollectorSpec {
 
 /// Every collector this binary knows, in flag order.
 pub const ALL: &[CollectorSpec] = &[
+    bonding::SPEC,
     cgroups::SPEC,
     conntrack::SPEC,
     cpu::SPEC,
