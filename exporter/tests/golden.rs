@@ -40,6 +40,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "cpu",
     "cpufreq",
     "diskstats",
+    "edac",
     "entropy",
     "filefd",
     "filesystem",

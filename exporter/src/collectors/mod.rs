@@ -27,6 +27,7 @@ mod conntrack;
 mod cpu;
 mod cpufreq;
 mod diskstats;
+mod edac;
 mod entropy;
 mod filefd;
 mod filesystem;
@@ -151,6 +152,7 @@ pub const ALL: &[CollectorSpec] = &[
     cpu::SPEC,
     cpufreq::SPEC,
     diskstats::SPEC,
+    edac::SPEC,
     entropy::SPEC,
     filefd::SPEC,
     filesystem::SPEC,
