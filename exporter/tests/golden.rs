@@ -35,6 +35,7 @@ use support::Exporter;
 
 /// Collectors whose sources are all in the fixture tree, one per line (sorted).
 const FIXTURE_COLLECTORS: &[&str] = &[
+    "arp",
     "bonding",
     "conntrack",
     "cpu",
@@ -53,6 +54,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "netstat",
     "os",
     "pressure",
+    "schedstat",
     "sockstat",
     "softnet",
     "stat",

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::exposition::{Kind, MetricSet};
 use crate::paths::Paths;
 
+mod arp;
 mod batch;
 mod bonding;
 mod cgroups;
@@ -46,6 +47,7 @@ mod pressure;
 mod probe;
 pub mod processes;
 mod redis;
+mod schedstat;
 mod sockstat;
 mod softnet;
 mod stat;
@@ -146,6 +148,7 @@ pub struct CollectorSpec {
 
 /// Every collector this binary knows, in flag order.
 pub const ALL: &[CollectorSpec] = &[
+    arp::SPEC,
     bonding::SPEC,
     cgroups::SPEC,
     conntrack::SPEC,
@@ -169,6 +172,7 @@ pub const ALL: &[CollectorSpec] = &[
     probe::SPEC,
     processes::SPEC,
     redis::SPEC,
+    schedstat::SPEC,
     sockstat::SPEC,
     softnet::SPEC,
     stat::SPEC,
