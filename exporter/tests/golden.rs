@@ -41,6 +41,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "cpu",
     "cpufreq",
     "diskstats",
+    "dmi",
     "edac",
     "entropy",
     "filefd",

@@ -28,6 +28,7 @@ mod conntrack;
 mod cpu;
 mod cpufreq;
 mod diskstats;
+mod dmi;
 mod edac;
 mod entropy;
 mod filefd;
@@ -155,6 +156,7 @@ pub const ALL: &[CollectorSpec] = &[
     cpu::SPEC,
     cpufreq::SPEC,
     diskstats::SPEC,
+    dmi::SPEC,
     edac::SPEC,
     entropy::SPEC,
     filefd::SPEC,
