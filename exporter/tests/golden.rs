@@ -53,6 +53,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "netclass",
     "netdev",
     "netstat",
+    "nvme",
     "os",
     "pressure",
     "schedstat",

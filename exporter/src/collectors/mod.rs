@@ -43,6 +43,7 @@ mod netclass;
 mod netdev;
 mod netlink_dump;
 mod netstat;
+mod nvme;
 mod os;
 mod pressure;
 mod probe;
@@ -169,6 +170,7 @@ pub const ALL: &[CollectorSpec] = &[
     netclass::SPEC,
     netdev::SPEC,
     netstat::SPEC,
+    nvme::SPEC,
     os::SPEC,
     pressure::SPEC,
     probe::SPEC,
