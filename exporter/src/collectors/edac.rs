@@ -6,9 +6,9 @@
 //! uncorrected one, which crashes the machine or corrupts data. Machines without EDAC
 //! (most VMs) have no such directory: nothing to report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_u64};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, numbered_entries, read_u64};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -40,13 +40,13 @@ struct Controller {
 impl Collector for EdacCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
         let mut controllers = Vec::new();
-        for (number, dir) in numbered(&self.root, "mc")? {
+        for (number, dir) in numbered_entries(&self.root, "mc")? {
             let mut rows = vec![(
                 "unknown".to_owned(),
                 read_u64(&dir.join("ce_noinfo_count"))?,
                 read_u64(&dir.join("ue_noinfo_count"))?,
             )];
-            for (row, row_dir) in numbered(&dir, "csrow")? {
+            for (row, row_dir) in numbered_entries(&dir, "csrow")? {
                 rows.push((
                     row,
                     read_u64(&row_dir.join("ce_count"))?,
@@ -112,38 +112,10 @@ fn emit(controllers: &[Controller], out: &mut MetricSet) {
     }
 }
 
-/// Subdirectories `<prefix><digit>...` of `dir` with the number after the prefix, sorted by
-/// it; none when `dir` does not exist.
-fn numbered(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, CollectorError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(CollectorError::Io {
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut found: Vec<(u64, String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
-            let digits: String = name
-                .strip_prefix(prefix)?
-                .chars()
-                .take_while(char::is_ascii_digit)
-                .collect();
-            let number = digits.parse().ok()?;
-            Some((number, digits, entry.path()))
-        })
-        .collect();
-    found.sort();
-    Ok(found.into_iter().map(|(_, n, p)| (n, p)).collect())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
     use crate::exposition::Value;
 

@@ -116,6 +116,34 @@ pub fn read_file_if_present(path: &Path) -> Result<Option<String>, CollectorErro
     }
 }
 
+/// `(N, path)` of every entry `<prefix>N` of `dir` (`thermal_zone3`, `mc0`), sorted by N; none
+/// when `dir` does not exist (the driver behind it is not loaded).
+pub fn numbered_entries(
+    dir: &Path,
+    prefix: &str,
+) -> Result<Vec<(String, PathBuf)>, CollectorError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CollectorError::Io {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut found: Vec<(u64, String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let number = name.strip_prefix(prefix)?.to_owned();
+            Some((number.parse().ok()?, number, entry.path()))
+        })
+        .collect();
+    found.sort_unstable();
+    Ok(found.into_iter().map(|(_, n, p)| (n, p)).collect())
+}
+
 /// Reads a file holding one unsigned integer (`/proc/sys/...` knobs and counters).
 pub fn read_u64(path: &Path) -> Result<u64, CollectorError> {
     let text = read_file(path)?;

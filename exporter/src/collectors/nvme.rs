@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, numbered_entries, read_file};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -34,31 +34,17 @@ struct NvmeCollector {
 
 impl Collector for NvmeCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.class.clone(),
-                    source,
-                });
-            }
-        };
-        let mut devices: Vec<String> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
+        let devices = numbered_entries(&self.class, "nvme")?;
         if devices.is_empty() {
             return Ok(());
         }
-        devices.sort_unstable();
         let family = out.family(
             "node_nvme_info",
             "Non-numeric data from /sys/class/nvme/<device>, value is always 1.",
             Kind::Gauge,
         );
-        for device in &devices {
-            let dir = self.class.join(device);
+        for (number, dir) in &devices {
+            let device = format!("nvme{number}");
             let mut values = Vec::with_capacity(FILES.len());
             for (_, file) in FILES {
                 values.push(read_file(&dir.join(file))?.trim().to_owned());

@@ -5,10 +5,9 @@
 //! A zone whose `temp` cannot be read right now (some ACPI zones answer EAGAIN or ENODATA
 //! while the firmware is busy) is skipped for this scrape; the others are still exported.
 
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, numbered_entries, read_file};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -30,7 +29,7 @@ struct ThermalZoneCollector {
 
 impl Collector for ThermalZoneCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let zones = self.entries("thermal_zone")?;
+        let zones = numbered_entries(&self.class, "thermal_zone")?;
         let family = out.family(
             "node_thermal_zone_temp",
             "Zone temperature in Celsius",
@@ -54,7 +53,7 @@ impl Collector for ThermalZoneCollector {
             );
         }
 
-        let devices = self.entries("cooling_device")?;
+        let devices = numbered_entries(&self.class, "cooling_device")?;
         let mut states = Vec::with_capacity(devices.len());
         for (name, dir) in &devices {
             let kind = read_value(&dir.join("type"))?;
@@ -81,33 +80,6 @@ impl Collector for ThermalZoneCollector {
             family.sample(&[("name", name), ("type", kind)], *max as f64);
         }
         Ok(())
-    }
-}
-
-impl ThermalZoneCollector {
-    /// `(number, dir)` of every `<prefix>N` entry, sorted by number. No thermal class at all
-    /// (most VMs) is an empty list, as in node_exporter.
-    fn entries(&self, prefix: &str) -> Result<Vec<(String, PathBuf)>, CollectorError> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.class.clone(),
-                    source,
-                });
-            }
-        };
-        let mut found: Vec<(u64, String, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let number = name.strip_prefix(prefix)?.to_owned();
-                Some((number.parse().ok()?, number, entry.path()))
-            })
-            .collect();
-        found.sort_unstable();
-        Ok(found.into_iter().map(|(_, n, p)| (n, p)).collect())
     }
 }
 
