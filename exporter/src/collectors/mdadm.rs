@@ -30,13 +30,9 @@ const STATES: [(&str, Activity); 5] = [
 ];
 
 fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
-    let regex = |pattern| Regex::new(pattern).map_err(|e| CollectorError::Other(e.to_string()));
     Ok(Box::new(MdadmCollector {
         path: ctx.paths.proc("mdstat"),
-        parser: Parser {
-            status: regex(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")?,
-            synced: regex(r"\((\d+)/\d+\)")?,
-        },
+        parser: Parser::new().map_err(|e| CollectorError::Other(e.to_string()))?,
     }))
 }
 
@@ -143,6 +139,13 @@ fn emit(arrays: &[Array], out: &mut MetricSet) {
 }
 
 impl Parser {
+    fn new() -> Result<Self, regex::Error> {
+        Ok(Parser {
+            status: Regex::new(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")?,
+            synced: Regex::new(r"\((\d+)/\d+\)")?,
+        })
+    }
+
     /// Each array is a device line (`md0 : active raid1 sda1[0] sdb1[1](F)`), a status line,
     /// an optional `bitmap:` line and an optional progress line; see the kernel's
     /// `md_seq_show`. Errors name the line.
@@ -182,13 +185,17 @@ impl Parser {
                     let captures = self.status.captures(status).ok_or_else(|| {
                         format!("line {}: {name}: no [required/active] disks", line_no + 1)
                     })?;
-                    let number = |k: usize| captures[k].parse::<u64>().unwrap_or(0);
-                    (number(3), number(2))
+                    let number = |k: usize| {
+                        captures[k]
+                            .parse::<u64>()
+                            .map_err(|e| format!("line {}: {name}: disk count: {e}", line_no + 1))
+                    };
+                    (number(3)?, number(2)?)
                 };
-            let progress = if next.contains("bitmap") {
-                lines.get(i + 3).copied().unwrap_or_default()
+            let (progress_no, progress) = if next.contains("bitmap") {
+                (line_no + 3, lines.get(i + 3).copied().unwrap_or_default())
             } else {
-                next
+                (line_no + 2, *next)
             };
             let activity = if progress.contains("recovery") {
                 Activity::Recovering
@@ -209,7 +216,9 @@ impl Parser {
                     .synced
                     .captures(progress)
                     .and_then(|c| c[1].parse().ok())
-                    .ok_or_else(|| format!("{name}: no (synced/total) blocks in {progress:?}"))?,
+                    .ok_or_else(|| {
+                        format!("line {progress_no}: {name}: no (synced/total) blocks")
+                    })?,
             };
             arrays.push(Array {
                 name: name.to_owned(),
@@ -231,10 +240,7 @@ mod tests {
     use super::*;
 
     fn parser() -> Parser {
-        Parser {
-            status: Regex::new(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]").unwrap(),
-            synced: Regex::new(r"\((\d+)/\d+\)").unwrap(),
-        }
+        Parser::new().unwrap()
     }
 
     const MDSTAT: &str = "Personalities : [raid1] [raid6] [raid5] [raid4] [raid0]
@@ -305,6 +311,11 @@ unused devices: <none>
         assert_eq!(
             parser().parse("md0\n").unwrap_err(),
             "line 1: expected `mdN : state ...`"
+        );
+        let no_progress = "md0 : active raid1 sda1[0] sdb1[1]\n      1024 blocks [2/1] [U_]\n      bitmap: 0/1 pages\n      [>....]  recovery =  0.1% finish=9.0min\n";
+        assert_eq!(
+            parser().parse(no_progress).unwrap_err(),
+            "line 4: md0: no (synced/total) blocks"
         );
     }
 
