@@ -101,10 +101,12 @@ impl Collector for ConntrackCollector {
             "Maximum size of connection tracking table.",
             limit as f64,
         );
-        // Gauges, as node_exporter types them, although they only grow.
+        // Gauges, as node_exporter types them, although they only grow. A column an older
+        // kernel does not have is left out rather than reported as 0.
         for (column, name, help) in STATS {
-            let value = totals.get(column).copied().unwrap_or(0);
-            out.gauge(name, help, value as f64);
+            if let Some(value) = totals.get(column) {
+                out.gauge(name, help, *value as f64);
+            }
         }
         Ok(())
     }
@@ -220,5 +222,24 @@ mod tests {
             Value::Number(17.0)
         );
         assert_eq!(out.families.len(), 10);
+
+        // An older kernel's file without `search_restart`: that series is left out.
+        let old_kernel: String = STAT
+            .lines()
+            .map(|line| {
+                let mut words: Vec<&str> = line.split_ascii_whitespace().collect();
+                words.pop();
+                words.join(" ") + "\n"
+            })
+            .collect();
+        std::fs::write(dir.path().join("nf_conntrack"), old_kernel).unwrap();
+        let mut out = MetricSet::default();
+        collector.collect(&mut out).unwrap();
+        assert_eq!(out.families.len(), 9);
+        assert!(
+            out.families
+                .iter()
+                .all(|f| f.name != "node_nf_conntrack_stat_search_restart")
+        );
     }
 }
