@@ -63,6 +63,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "tcpstat",
     "thermal_zone",
     "time",
+    "udp_queues",
     "uname",
     "vmstat",
 ];

@@ -58,6 +58,7 @@ mod textfile;
 mod thermal_zone;
 mod time;
 mod timex;
+mod udp_queues;
 mod uname;
 mod vmstat;
 
@@ -213,6 +214,7 @@ pub const ALL: &[CollectorSpec] = &[
     thermal_zone::SPEC,
     time::SPEC,
     timex::SPEC,
+    udp_queues::SPEC,
     uname::SPEC,
     vmstat::SPEC,
 ];

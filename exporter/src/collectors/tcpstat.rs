@@ -64,10 +64,10 @@ struct TcpstatCollector {
 
 /// Socket counts per state (index = state - 1) and summed queue sizes.
 #[derive(Debug, Default, PartialEq)]
-struct Counts {
+pub(super) struct Counts {
     states: [u64; STATES.len()],
-    tx_queued: u64,
-    rx_queued: u64,
+    pub(super) tx_queued: u64,
+    pub(super) rx_queued: u64,
 }
 
 impl Counts {
@@ -119,7 +119,8 @@ impl TcpstatCollector {
     }
 }
 
-fn count_file(path: &Path, counts: &mut Counts) -> Result<(), CollectorError> {
+/// Adds one socket table (`/proc/net/{tcp,tcp6,udp,udp6}` share the layout) to `counts`.
+pub(super) fn count_file(path: &Path, counts: &mut Counts) -> Result<(), CollectorError> {
     let io_error = |source| CollectorError::Io {
         path: path.to_owned(),
         source,
