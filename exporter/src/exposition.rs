@@ -50,6 +50,16 @@ pub struct Sample {
     pub value: Value,
 }
 
+impl Sample {
+    /// The labels as borrowed `(name, value)` pairs, the shape encoders and tests compare.
+    pub fn label_pairs(&self) -> Vec<(&str, &str)> {
+        self.labels
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_str()))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Family {
     pub name: Cow<'static, str>,
@@ -311,11 +321,7 @@ impl ClientCollector for SnapshotCollector {
             let mut metric_encoder =
                 encoder.encode_descriptor(name, &family.help, None, metric_type)?;
             for sample in &family.samples {
-                let labels: Vec<(&str, &str)> = sample
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.as_ref(), v.as_str()))
-                    .collect();
+                let labels = sample.label_pairs();
                 let sample_encoder = metric_encoder.encode_family(&labels)?;
                 match (&sample.value, family.kind) {
                     (Value::Number(v), Kind::Counter) => {

@@ -381,11 +381,7 @@ mod tests {
             .iter()
             .find(|f| f.name == "node_disk_info")
             .unwrap();
-        let sda_labels: Vec<(&str, &str)> = info.samples[0]
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_str()))
-            .collect();
+        let sda_labels = info.samples[0].label_pairs();
         assert_eq!(
             sda_labels,
             [

@@ -119,11 +119,7 @@ mod tests {
         std::fs::write(id.join("sys_vendor"), "QEMU\n").unwrap();
         let mut out = MetricSet::default();
         built(sys.path()).collect(&mut out).unwrap();
-        let labels: Vec<(&str, &str)> = out.families[0].samples[0]
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_str()))
-            .collect();
+        let labels = out.families[0].samples[0].label_pairs();
         assert_eq!(
             labels,
             [

@@ -88,11 +88,7 @@ mod tests {
         }
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
-        let labels: Vec<(&str, &str)> = out.families[0].samples[0]
-            .labels
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_str()))
-            .collect();
+        let labels = out.families[0].samples[0].label_pairs();
         assert_eq!(
             labels,
             [
