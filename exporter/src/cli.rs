@@ -10,7 +10,9 @@ use std::time::Duration;
 use clap::{Arg, ArgAction, ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use crate::collectors;
-use crate::config::{Config, ConfigDuration, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, Pattern};
+use crate::config::{
+    Config, ConfigDuration, ConfigError, DEFAULT_DISK_DEVICE_EXCLUDE, IpvsBackendLabel, Pattern,
+};
 use crate::paths::Paths;
 use crate::web_config::WebConfig;
 
@@ -68,6 +70,10 @@ pub struct Flags {
     /// Regex of netstat fields (`<Protocol>_<Field>`) to report (overrides the config file).
     #[arg(long = "collector.netstat.fields", value_parser = parse_pattern)]
     pub netstat_fields: Option<Pattern>,
+    /// Comma-separated labels the ipvs backend series keep, of local_address, local_port,
+    /// remote_address, remote_port, proto, local_mark (overrides the config file).
+    #[arg(long = "collector.ipvs.backend-labels", value_parser = parse_ipvs_backend_labels)]
+    pub ipvs_backend_labels: Option<IpvsBackendLabels>,
     /// Regex of /proc/vmstat fields to report (overrides the config file).
     #[arg(long = "collector.vmstat.fields", value_parser = parse_pattern)]
     pub vmstat_fields: Option<Pattern>,
@@ -116,6 +122,25 @@ fn parse_max_groups(text: &str) -> Result<usize, String> {
 
 fn parse_pattern(text: &str) -> Result<Pattern, String> {
     Pattern::new(text)
+}
+
+/// The labels of `--collector.ipvs.backend-labels` (a newtype: clap reads a bare `Vec` as a
+/// repeated flag, and this is one comma-separated value).
+#[derive(Debug, Clone)]
+pub struct IpvsBackendLabels(Vec<IpvsBackendLabel>);
+
+fn parse_ipvs_backend_labels(text: &str) -> Result<IpvsBackendLabels, String> {
+    let mut labels = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let label = IpvsBackendLabel::from_name(name).ok_or_else(|| {
+            let known: Vec<&str> = IpvsBackendLabel::ALL.iter().map(|l| l.name()).collect();
+            format!("unknown label '{name}' (known: {})", known.join(", "))
+        })?;
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    Ok(IpvsBackendLabels(labels))
 }
 
 /// Everything the server needs, validated.
@@ -203,6 +228,9 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     }
     if let Some(d) = flags.fs_mount_timeout {
         config.filesystem.mount_timeout = ConfigDuration(d);
+    }
+    if let Some(IpvsBackendLabels(labels)) = flags.ipvs_backend_labels {
+        config.ipvs.backend_labels = labels;
     }
     if let Some(p) = flags.vmstat_fields {
         config.vmstat.fields = p;
@@ -361,6 +389,22 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("--collector.netstat.fields"), "{err}");
+    }
+
+    #[test]
+    fn ipvs_backend_labels_flag_overrides_config_and_names_a_bad_label() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.config.ipvs.backend_labels, IpvsBackendLabel::ALL);
+        let s = settings(&["--collector.ipvs.backend-labels", "proto, local_port,proto"]).unwrap();
+        assert_eq!(
+            s.config.ipvs.backend_labels,
+            [IpvsBackendLabel::Proto, IpvsBackendLabel::LocalPort]
+        );
+        let err = settings(&["--collector.ipvs.backend-labels", "proto,port"])
+            .err()
+            .unwrap();
+        assert!(err.contains("--collector.ipvs.backend-labels"), "{err}");
+        assert!(err.contains("unknown label 'port'"), "{err}");
     }
 
     #[test]

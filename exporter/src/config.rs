@@ -54,6 +54,8 @@ pub struct Config {
     pub netstat: NetstatConfig,
     /// Which `/proc/vmstat` fields the vmstat collector reports.
     pub vmstat: VmstatConfig,
+    /// Which labels the ipvs collector's backend series keep.
+    pub ipvs: IpvsConfig,
     /// How the processes collector groups processes.
     pub processes: ProcessesConfig,
     /// How much of the cgroup tree the cgroups collector walks.
@@ -415,6 +417,61 @@ impl Default for NetstatConfig {
     fn default() -> Self {
         Self {
             fields: Pattern::constant(DEFAULT_NETSTAT_FIELDS),
+        }
+    }
+}
+
+/// One label of the ipvs collector's backend series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpvsBackendLabel {
+    LocalAddress,
+    LocalPort,
+    RemoteAddress,
+    RemotePort,
+    Proto,
+    LocalMark,
+}
+
+impl IpvsBackendLabel {
+    /// Every label, in node_exporter's default order.
+    pub const ALL: [Self; 6] = [
+        Self::LocalAddress,
+        Self::LocalPort,
+        Self::RemoteAddress,
+        Self::RemotePort,
+        Self::Proto,
+        Self::LocalMark,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LocalAddress => "local_address",
+            Self::LocalPort => "local_port",
+            Self::RemoteAddress => "remote_address",
+            Self::RemotePort => "remote_port",
+            Self::Proto => "proto",
+            Self::LocalMark => "local_mark",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|label| label.name() == name)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IpvsConfig {
+    /// Labels the backend series keep; backends that agree on all of them are summed, which
+    /// bounds the series count where a load balancer has thousands of backends.
+    pub backend_labels: Vec<IpvsBackendLabel>,
+}
+
+impl Default for IpvsConfig {
+    fn default() -> Self {
+        Self {
+            backend_labels: IpvsBackendLabel::ALL.to_vec(),
         }
     }
 }
@@ -812,6 +869,16 @@ mod tests {
             err.starts_with("pulse.yml:3:3: filesystem.fs_types_exclude: invalid regular"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_unknown_ipvs_backend_label_names_its_line() {
+        let err = parse("ipvs:\n  backend_labels:\n    - proto\n    - port\n").unwrap_err();
+        assert!(
+            err.starts_with("pulse.yml:4:7: ipvs.backend_labels[1]: unknown variant `port`"),
+            "{err}"
+        );
+        assert!(err.contains("local_mark"), "{err}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod entropy;
 mod filefd;
 mod filesystem;
 mod hwmon;
+mod ipvs;
 pub(crate) mod kernel_files;
 mod loadavg;
 mod mdadm;
@@ -43,16 +44,21 @@ mod netclass;
 mod netdev;
 mod netlink_dump;
 mod netstat;
+mod nfs;
+mod nfsd;
 mod nvme;
 mod os;
+mod powersupplyclass;
 mod pressure;
 mod probe;
 pub mod processes;
+mod rapl;
 mod redis;
 mod schedstat;
 mod sockstat;
 mod softnet;
 mod stat;
+mod tagged_lines;
 mod tcpstat;
 mod textfile;
 mod thermal_zone;
@@ -61,6 +67,7 @@ mod timex;
 mod udp_queues;
 mod uname;
 mod vmstat;
+mod xfs;
 
 /// One source of metrics.
 pub trait Collector: Send + Sync + 'static {
@@ -192,6 +199,7 @@ pub const ALL: &[CollectorSpec] = &[
     filefd::SPEC,
     filesystem::SPEC,
     hwmon::SPEC,
+    ipvs::SPEC,
     loadavg::SPEC,
     mdadm::SPEC,
     memcached::SPEC,
@@ -199,11 +207,15 @@ pub const ALL: &[CollectorSpec] = &[
     netclass::SPEC,
     netdev::SPEC,
     netstat::SPEC,
+    nfs::SPEC,
+    nfsd::SPEC,
     nvme::SPEC,
     os::SPEC,
+    powersupplyclass::SPEC,
     pressure::SPEC,
     probe::SPEC,
     processes::SPEC,
+    rapl::SPEC,
     redis::SPEC,
     schedstat::SPEC,
     sockstat::SPEC,
@@ -217,6 +229,7 @@ pub const ALL: &[CollectorSpec] = &[
     udp_queues::SPEC,
     uname::SPEC,
     vmstat::SPEC,
+    xfs::SPEC,
 ];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {
