@@ -72,6 +72,7 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "uname",
     "vmstat",
     "xfs",
+    "zfs",
 ];
 
 /// Collectors node_exporter 1.5 feeds from netlink rather than files, so on the fixture tree

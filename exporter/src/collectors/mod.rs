@@ -68,6 +68,7 @@ mod udp_queues;
 mod uname;
 mod vmstat;
 mod xfs;
+mod zfs;
 
 /// One source of metrics.
 pub trait Collector: Send + Sync + 'static {
@@ -152,6 +153,14 @@ pub fn numbered_entries(
     Ok(found.into_iter().map(|(_, n, p)| (n, p)).collect())
 }
 
+/// `text` as part of a metric name: every character a name cannot hold becomes `_`, as
+/// node_exporter does with names that come from the kernel (RAPL zones, ZFS kstats).
+pub fn metric_name_part(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
 /// Reads a file holding one unsigned integer (`/proc/sys/...` knobs and counters).
 pub fn read_u64(path: &Path) -> Result<u64, CollectorError> {
     let text = read_file(path)?;
@@ -230,6 +239,7 @@ pub const ALL: &[CollectorSpec] = &[
     uname::SPEC,
     vmstat::SPEC,
     xfs::SPEC,
+    zfs::SPEC,
 ];
 
 pub fn spec(name: &str) -> Option<&'static CollectorSpec> {

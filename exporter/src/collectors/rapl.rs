@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_u64};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, metric_name_part, read_u64};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -99,15 +99,9 @@ fn kind_and_index(name: &str) -> (String, String) {
         && !index.is_empty()
         && index.bytes().all(|b| b.is_ascii_digit())
     {
-        return (metric_part(kind), index.to_owned());
+        return (metric_name_part(kind), index.to_owned());
     }
-    (metric_part(name), "0".to_owned())
-}
-
-fn metric_part(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+    (metric_name_part(name), "0".to_owned())
 }
 
 #[cfg(test)]
