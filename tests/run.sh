@@ -20,6 +20,8 @@ packages=(
     chromium-driver             # WebDriver for the web console tests that click through the page
     poppler-utils               # pdfinfo/pdftoppm: the PDF report has pages that are not blank
     bsdutils                    # script: a real pty for the `watch` live-view test
+    btrfs-progs                 # mkfs.btrfs: the btrfs collector read on a real loop-mounted filesystem
+    xfsprogs                    # mkfs.xfs: the same for the xfs collector
 )
 missing=()
 for package in "${packages[@]}"; do

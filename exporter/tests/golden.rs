@@ -37,6 +37,7 @@ use support::Exporter;
 const FIXTURE_COLLECTORS: &[&str] = &[
     "arp",
     "bonding",
+    "btrfs",
     "conntrack",
     "cpu",
     "cpufreq",
@@ -545,6 +546,9 @@ fn same_series_and_values_as_node_exporter() {
             || key.starts_with("node_filesystem_")
             // Read over netlink by node_exporter (see NETLINK_IN_NODE_EXPORTER).
             || key.starts_with("node_tcp_connection_states")
+            // node_exporter reads these with ioctls on the mounted filesystem, which the
+            // fixture tree has none of; ours come from sysfs (see COLLECTORS.md).
+            || key.starts_with("node_btrfs_device_errors_total")
     };
     // A property of the exporter's TZ, not of the host: not exported by us.
     let theirs_only = |key: &str| key.starts_with("node_time_zone_offset_seconds");
@@ -563,5 +567,192 @@ fn same_series_and_values_as_node_exporter() {
         }
     }
     assert!(ours.len() > 100, "suspiciously few series: {}", ours.len());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// A loop-mounted filesystem made for one test, unmounted (and its loop device freed) on drop.
+struct LoopMount {
+    dir: tempfile::TempDir,
+}
+
+impl LoopMount {
+    /// Makes a `size`-byte image with `mkfs`, mounts it, writes a file on it; `None` (the test
+    /// is skipped, saying why) where this host cannot, e.g. without root or loop devices.
+    fn new(mkfs: &[&str], size: u64) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("image");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+        let mount_point = dir.path().join("mnt");
+        std::fs::create_dir(&mount_point).unwrap();
+        let made = Command::new(mkfs[0]).args(&mkfs[1..]).arg(&image).output();
+        if !made.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("\n!!! SKIPPED: {} failed: {made:?} !!!\n", mkfs[0]);
+            return None;
+        }
+        let mounted = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mount_point)
+            .output();
+        if !mounted.as_ref().is_ok_and(|o| o.status.success()) {
+            eprintln!("\n!!! SKIPPED: cannot loop-mount here (needs root): {mounted:?} !!!\n");
+            return None;
+        }
+        let mount = Self { dir };
+        std::fs::write(mount.mount_point().join("data"), vec![7u8; 1 << 20]).unwrap();
+        Command::new("sync").status().unwrap();
+        Some(mount)
+    }
+
+    fn mount_point(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// The loop device's name (`loop3`), from this process's mount table.
+    fn device(&self) -> String {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        let mount_point = self.mount_point().display().to_string();
+        let source = mounts
+            .lines()
+            .find(|line| line.split(' ').nth(1) == Some(mount_point.as_str()))
+            .and_then(|line| line.split(' ').next())
+            .unwrap();
+        source.trim_start_matches("/dev/").to_owned()
+    }
+}
+
+impl Drop for LoopMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.mount_point()).status();
+    }
+}
+
+/// btrfs and xfs read sysfs trees that only a mounted filesystem has, so besides the
+/// fixture comparison both exporters read real ones: a btrfs and an xfs image made and
+/// loop-mounted here (root, `btrfs-progs` and `xfsprogs`; tests/run.sh installs them).
+#[test]
+fn btrfs_and_xfs_match_node_exporter_on_real_filesystems() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    if on_path("mkfs.btrfs", "btrfs-progs").is_none() || on_path("mkfs.xfs", "xfsprogs").is_none() {
+        return;
+    }
+    let Some(btrfs) = LoopMount::new(&["mkfs.btrfs", "-q", "-L", "pulse-golden"], 300 << 20) else {
+        return;
+    };
+    let Some(xfs) = LoopMount::new(&["mkfs.xfs", "-q"], 300 << 20) else {
+        return;
+    };
+    let uuid = std::fs::read_dir("/sys/fs/btrfs")
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|entry| {
+            std::fs::read_to_string(entry.path().join("label"))
+                .is_ok_and(|label| label.trim() == "pulse-golden")
+        })
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    let xfs_device = xfs.device();
+
+    let args = [
+        "--collector.disable-defaults".to_owned(),
+        "--collector.btrfs".to_owned(),
+        "--collector.xfs".to_owned(),
+    ];
+    let theirs = series(&scrape_node_exporter(&node_exporter, &args));
+    let ours = {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let exporter = Exporter::start(&args);
+        series(&get(&exporter.url("/metrics")))
+    };
+    let of = |map: &BTreeMap<String, f64>, prefix: &str, label: &str| -> BTreeMap<String, f64> {
+        map.iter()
+            .filter(|(k, _)| k.starts_with(prefix) && k.contains(label))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    let mut problems = Vec::new();
+
+    // Space per block-group type and profile: the same series with the same values.
+    let uuid_label = format!("uuid=\"{uuid}");
+    for prefix in [
+        "node_btrfs_info",
+        "node_btrfs_global_rsv_size_bytes",
+        "node_btrfs_reserved_bytes",
+        "node_btrfs_size_bytes",
+        "node_btrfs_used_bytes",
+        "node_btrfs_allocation_ratio",
+    ] {
+        let (o, t) = (
+            of(&ours, prefix, &uuid_label),
+            of(&theirs, prefix, &uuid_label),
+        );
+        if o.is_empty() || o != t {
+            problems.push(format!("{prefix}: ours {o:?}, node_exporter {t:?}"));
+        }
+    }
+    // node_exporter labels the device series from its ioctls (`btrfs_dev_uuid`, and
+    // `device` on the errors), so these are compared by value.
+    let values = |map: BTreeMap<String, f64>| map.into_values().collect::<Vec<f64>>();
+    let size = |map| values(of(map, "node_btrfs_device_size_bytes", &uuid_label));
+    if size(&ours).is_empty() || size(&ours) != size(&theirs) {
+        problems.push(format!(
+            "device size: ours {:?}, node_exporter {:?}",
+            size(&ours),
+            size(&theirs)
+        ));
+    }
+    for error_type in ["corruption", "flush", "generation", "read", "write"] {
+        let type_label = format!("type=\"{error_type}");
+        let counts = |map| -> Vec<f64> {
+            of(map, "node_btrfs_device_errors_total", &uuid_label)
+                .into_iter()
+                .filter(|(k, _)| k.contains(&type_label))
+                .map(|(_, v)| v)
+                .collect()
+        };
+        if counts(&ours).is_empty() || counts(&ours) != counts(&theirs) {
+            problems.push(format!(
+                "{error_type} errors: ours {:?}, node_exporter {:?}",
+                counts(&ours),
+                counts(&theirs)
+            ));
+        }
+    }
+
+    // XFS counters move with the filesystem's own background work, and ours is read after
+    // theirs: the same series, none lower.
+    let device_label = format!("device=\"{xfs_device}");
+    let (o, t) = (
+        of(&ours, "node_xfs_", &device_label),
+        of(&theirs, "node_xfs_", &device_label),
+    );
+    if o.len() != 39 || !o.keys().eq(t.keys()) {
+        problems.push(format!(
+            "xfs series: ours {:?}, node_exporter {:?}",
+            o.keys(),
+            t.keys()
+        ));
+    }
+    for (key, value) in &t {
+        if o.get(key).is_some_and(|v| v < value) {
+            problems.push(format!(
+                "{key}: ours {:?} below node_exporter's {value}",
+                o.get(key)
+            ));
+        }
+    }
+    assert!(
+        o.values().any(|v| *v > 0.0),
+        "the xfs counters of a written filesystem are all 0: {o:?}"
+    );
+    drop((btrfs, xfs));
     assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -23,6 +23,7 @@ use crate::paths::Paths;
 mod arp;
 mod batch;
 mod bonding;
+mod btrfs;
 mod cgroups;
 mod conntrack;
 mod cpu;
@@ -197,6 +198,7 @@ pub struct CollectorSpec {
 pub const ALL: &[CollectorSpec] = &[
     arp::SPEC,
     bonding::SPEC,
+    btrfs::SPEC,
     cgroups::SPEC,
     conntrack::SPEC,
     cpu::SPEC,
