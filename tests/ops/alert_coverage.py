@@ -14,6 +14,10 @@ import yaml
 
 SEVERITIES = {"warning", "critical"}
 
+# Alerts whose value is a 0/1 state flag, with nothing to quantify: their description names
+# the state instead of showing {{ $value }}.
+STATE_ALERTS = {"HostZfsPoolDegraded"}
+
 
 def heading_anchors(markdown):
     """GitHub-style anchors of the level-2 headings of runbook.md."""
@@ -54,7 +58,11 @@ def main(root):
                     problems.append(f"{where}: no 'for'")
                 if not notes.get("summary"):
                     problems.append(f"{where}: no summary annotation")
-                if "$value" not in notes.get("description", ""):
+                description = notes.get("description", "")
+                if name in STATE_ALERTS:
+                    if "$labels.state" not in description:
+                        problems.append(f"{where}: description does not name {{{{ $labels.state }}}}")
+                elif "$value" not in description:
                     problems.append(f"{where}: description does not show {{{{ $value }}}}")
                 anchor = name.lower()
                 if notes.get("runbook_url") != f"alert-rules/runbook.md#{anchor}":
