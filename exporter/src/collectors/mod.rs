@@ -32,9 +32,11 @@ mod diskstats;
 mod dmi;
 mod edac;
 mod entropy;
+mod fibrechannel;
 mod filefd;
 mod filesystem;
 mod hwmon;
+mod infiniband;
 mod ipvs;
 pub(crate) mod kernel_files;
 mod loadavg;
@@ -207,9 +209,11 @@ pub const ALL: &[CollectorSpec] = &[
     dmi::SPEC,
     edac::SPEC,
     entropy::SPEC,
+    fibrechannel::SPEC,
     filefd::SPEC,
     filesystem::SPEC,
     hwmon::SPEC,
+    infiniband::SPEC,
     ipvs::SPEC,
     loadavg::SPEC,
     mdadm::SPEC,
