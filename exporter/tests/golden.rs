@@ -65,9 +65,11 @@ const FIXTURE_COLLECTORS: &[&str] = &[
     "pressure",
     "rapl",
     "schedstat",
+    "selinux",
     "sockstat",
     "softnet",
     "stat",
+    "tapestats",
     "tcpstat",
     "thermal_zone",
     "time",
@@ -414,6 +416,9 @@ fn scrape_node_exporter(node_exporter: &Path, args: &[String]) -> String {
 /// totals and errors must be equal.
 #[test]
 fn filesystem_matches_node_exporter_on_this_host() {
+    let _mounts = MOUNT_TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
     else {
         return;
@@ -572,6 +577,10 @@ fn same_series_and_values_as_node_exporter() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// Held by the tests that read the host's mount table and the one that changes it, which
+/// would otherwise run at once (test threads) and see a mount come and go between scrapes.
+static MOUNT_TABLE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A loop-mounted filesystem made for one test, unmounted (and its loop device freed) on drop.
 struct LoopMount {
     dir: tempfile::TempDir,
@@ -637,6 +646,9 @@ impl Drop for LoopMount {
 /// loop-mounted here (root, `btrfs-progs` and `xfsprogs`; tests/run.sh installs them).
 #[test]
 fn btrfs_and_xfs_match_node_exporter_on_real_filesystems() {
+    let _mounts = MOUNT_TABLE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
     else {
         return;

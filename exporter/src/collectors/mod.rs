@@ -58,10 +58,12 @@ pub mod processes;
 mod rapl;
 mod redis;
 mod schedstat;
+mod selinux;
 mod sockstat;
 mod softnet;
 mod stat;
 mod tagged_lines;
+mod tapestats;
 mod tcpstat;
 mod textfile;
 mod thermal_zone;
@@ -233,9 +235,11 @@ pub const ALL: &[CollectorSpec] = &[
     rapl::SPEC,
     redis::SPEC,
     schedstat::SPEC,
+    selinux::SPEC,
     sockstat::SPEC,
     softnet::SPEC,
     stat::SPEC,
+    tapestats::SPEC,
     tcpstat::SPEC,
     textfile::SPEC,
     thermal_zone::SPEC,
