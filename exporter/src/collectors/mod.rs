@@ -22,6 +22,7 @@ use crate::paths::Paths;
 
 mod arp;
 mod batch;
+mod bcache;
 mod bonding;
 mod btrfs;
 mod cgroups;
@@ -201,6 +202,7 @@ pub struct CollectorSpec {
 /// Every collector this binary knows, in flag order.
 pub const ALL: &[CollectorSpec] = &[
     arp::SPEC,
+    bcache::SPEC,
     bonding::SPEC,
     btrfs::SPEC,
     cgroups::SPEC,
