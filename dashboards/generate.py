@@ -358,6 +358,95 @@ def host():
                 (f"node_timex_sync_status{{{SEL}}}", "{{instance}}"),
                 description="1 while NTP, chrony or PTP keeps the kernel clock synchronised.",
             ),
+            row("Storage, fabrics and power"),
+            ts(
+                "ZFS ARC size",
+                "bytes",
+                (f"node_zfs_arc_size{{{SEL}}}", "{{instance}} size"),
+                (f"node_zfs_arc_c{{{SEL}}}", "{{instance}} target"),
+                (f"node_zfs_arc_c_max{{{SEL}}}", "{{instance}} maximum"),
+                description="needs-hardware: only hosts with the ZFS module report it. The ARC is "
+                "ZFS's cache outside the page cache: memory that MemAvailable does not count but "
+                "that ZFS gives back under pressure, down to its minimum.",
+            ),
+            ts(
+                "ZFS ARC hit ratio and pools not online",
+                "percentunit",
+                (
+                    f"rate(node_zfs_arc_hits{{{SEL}}}[$__rate_interval]) / (rate(node_zfs_arc_hits{{{SEL}}}[$__rate_interval]) + rate(node_zfs_arc_misses{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} ARC hit ratio",
+                ),
+                (
+                    f'node_zfs_zpool_state{{{SEL}, state!="online"}} == 1',
+                    "{{instance}} pool {{zpool}} {{state}}",
+                ),
+                description="needs-hardware: only hosts with the ZFS module report it. A pool line "
+                "at 1 is a pool in that state (alert HostZfsPoolDegraded).",
+            ),
+            ts(
+                "Btrfs space used per block-group type",
+                "percentunit",
+                (
+                    f"node_btrfs_used_bytes{{{SEL}}} / node_btrfs_size_bytes{{{SEL}}}",
+                    "{{instance}} {{uuid}} {{block_group_type}} {{mode}}",
+                ),
+                description="needs-hardware: only hosts with a btrfs filesystem report it. Used "
+                "over allocated per type and profile: btrfs fails writes when metadata fills even "
+                "while df shows free space.",
+            ),
+            ts(
+                "Device, fabric and HBA errors",
+                "short",
+                (
+                    f"increase(node_btrfs_device_errors_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} btrfs {{uuid}} device {{devid}} {{type}}",
+                ),
+                (
+                    f"increase(node_infiniband_symbol_error_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} InfiniBand {{device}} port {{port}} symbol errors",
+                ),
+                (
+                    f"increase(node_infiniband_link_downed_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} InfiniBand {{device}} port {{port}} link down",
+                ),
+                (
+                    f"increase(node_fibrechannel_invalid_crc_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} FC {{fc_host}} CRC errors",
+                ),
+                (
+                    f"increase(node_fibrechannel_link_failure_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} FC {{fc_host}} link failures",
+                ),
+                description="needs-hardware: only hosts with btrfs, InfiniBand or Fibre Channel "
+                "report them. Any error is a disk, cable or optic to look at.",
+            ),
+            ts(
+                "NFS calls and retransmissions",
+                "ops",
+                (f"rate(node_nfs_rpcs_total{{{SEL}}}[$__rate_interval])", "{{instance}} client calls"),
+                (
+                    f"rate(node_nfs_rpc_retransmissions_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} client retransmissions",
+                ),
+                (f"rate(node_nfsd_server_rpcs_total{{{SEL}}}[$__rate_interval])", "{{instance}} server calls"),
+                description="needs-hardware: only hosts with the NFS client or server module report "
+                "it. Retransmissions above a few percent of calls are a slow or unreachable server "
+                "(alert HostNfsClientRetransmitting).",
+            ),
+            ts(
+                "Power draw (RAPL)",
+                "watt",
+                (
+                    f"rate(node_rapl_package_joules_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} package {{index}}",
+                ),
+                (
+                    f"rate(node_rapl_dram_joules_total{{{SEL}}}[$__rate_interval])",
+                    "{{instance}} DRAM {{index}}",
+                ),
+                description="needs-hardware: only bare-metal hosts whose CPUs have RAPL energy "
+                "counters report it (root-only since Linux 5.10).",
+            ),
             row("Pressure and temperature"),
             ts(
                 "Pressure stall",

@@ -20,7 +20,7 @@ DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # Grafana unit ids we use; an unknown id renders as a plain number, so a typo is a bug.
 UNITS = {
     "Bps", "bool_yes_no", "bytes", "celsius", "cps", "dateTimeAsIso", "none", "ops", "percent",
-    "percentunit", "pps", "reqps", "s", "short",
+    "percentunit", "pps", "reqps", "s", "short", "watt",
 }
 MARKERS = ("needs-event:", "needs-hardware:")
 BUILTIN_VARIABLES = {"__rate_interval", "__range", "__interval", "__range_s"}
