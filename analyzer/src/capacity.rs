@@ -1,7 +1,7 @@
 //! Capacity planning: when will each finite resource run out?
 //!
 //! Every resource is one stored series moving towards a limit: free space falling to zero
-//! (filesystem bytes and inodes, `MemAvailable`, free swap) or usage rising to a limit read
+//! (filesystem bytes and inodes, available memory, free swap) or usage rising to a limit read
 //! from a sibling series with the same labels (allocated vs maximum file descriptors, Redis
 //! and memcached memory vs their configured maximum), or to a constant (a process group's
 //! worst fd ratio reaching 1). Each is forecast from its stored history with
@@ -59,7 +59,8 @@ const RESOURCES: &[Resource] = &[
     },
     Resource {
         resource: "memory",
-        series: "node_memory_MemAvailable_bytes",
+        // MemAvailable plus the ZFS ARC above its minimum (`derived::reclaimable_arc`).
+        series: "pulse:memory_available:bytes",
         limit: Limit::Zero,
         requires: None,
         excluded_by: None,

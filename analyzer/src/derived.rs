@@ -17,7 +17,8 @@ use crate::parse::Sample;
 pub enum Derived {
     /// `pulse:cpu_utilisation:ratio`: 1 - idle share of all CPU time.
     CpuUtilisation,
-    /// `pulse:memory_available:ratio`: MemAvailable / MemTotal.
+    /// `pulse:memory_available:bytes` and `pulse:memory_available:ratio` (over MemTotal):
+    /// MemAvailable plus the ZFS ARC above its minimum (see [`reclaimable_arc`]).
     MemoryAvailable,
     /// `pulse:filesystem_used:ratio{device,mountpoint,fstype}`.
     FilesystemUsed,
@@ -152,6 +153,19 @@ impl RateSums {
     }
 }
 
+/// Bytes of the ZFS ARC above its minimum (`arcstats` `size` − `c_min`), 0 without ZFS.
+///
+/// The ARC is ZFS's cache and lives outside the page cache, so the kernel's MemAvailable
+/// counts it as used; yet ZFS shrinks it down to `c_min` as soon as the kernel asks for
+/// memory. Without this a ZFS host, whose ARC grows to fill most of memory by design, looks
+/// short of memory and "runs out" within days of every boot.
+pub fn reclaimable_arc(arc_size: Option<f64>, arc_min: Option<f64>) -> f64 {
+    match (arc_size, arc_min) {
+        (Some(size), Some(min)) if size.is_finite() && min.is_finite() => (size - min).max(0.0),
+        _ => 0.0,
+    }
+}
+
 /// Computes the selected derived series from one scrape.
 pub fn compute(
     kinds: &[Derived],
@@ -209,10 +223,16 @@ pub fn compute(
                 if let (Some(a), Some(t)) = (available, total)
                     && t.value > 0.0
                 {
+                    let arc = reclaimable_arc(
+                        get("node_zfs_arc_size").first().map(|s| s.value),
+                        get("node_zfs_arc_c_min").first().map(|s| s.value),
+                    );
+                    let available = (a.value + arc).min(t.value);
+                    push("pulse:memory_available:bytes", Vec::new(), available);
                     push(
                         "pulse:memory_available:ratio",
                         Vec::new(),
-                        a.value / t.value,
+                        available / t.value,
                     );
                 }
             }
@@ -347,6 +367,26 @@ mod tests {
     }
 
     #[test]
+    fn zfs_arc_above_its_minimum_counts_as_available_memory() {
+        let points = run(
+            &mut RateState::default(),
+            "node_memory_MemAvailable_bytes 250\nnode_memory_MemTotal_bytes 1000\n\
+             node_zfs_arc_size 600\nnode_zfs_arc_c_min 100\n",
+            1000,
+        );
+        assert_eq!(
+            value(&points, "pulse:memory_available:bytes", &[]),
+            Some(750.0)
+        );
+        assert_eq!(
+            value(&points, "pulse:memory_available:ratio", &[]),
+            Some(0.75)
+        );
+        assert_eq!(reclaimable_arc(Some(50.0), Some(100.0)), 0.0);
+        assert_eq!(reclaimable_arc(Some(50.0), None), 0.0);
+    }
+
+    #[test]
     fn gauges_ratios_need_one_scrape() {
         let points = run(
             &mut RateState::default(),
@@ -378,7 +418,12 @@ mod tests {
             value(&points, "pulse:process_rss:bytes", &[("groupname", "db")]),
             Some(4096.0)
         );
-        assert_eq!(points.len(), 4);
+        // Without ZFS, available bytes are MemAvailable's.
+        assert_eq!(
+            value(&points, "pulse:memory_available:bytes", &[]),
+            Some(250.0)
+        );
+        assert_eq!(points.len(), 5);
     }
 
     #[test]

@@ -16,28 +16,37 @@ use crate::config::{FleetQuery, PrometheusSource};
 use crate::scrape::{HttpClient, Ingest};
 use crate::storage::{self, Point, TargetStatus};
 
+/// MemAvailable plus the ZFS ARC above its minimum, as `derived::reclaimable_arc` (`or`
+/// keeps hosts without ZFS, where the sum has no result).
+const MEMORY_AVAILABLE_BYTES: &str = "node_memory_MemAvailable_bytes \
+    + clamp_min(node_zfs_arc_size - node_zfs_arc_c_min, 0) or node_memory_MemAvailable_bytes";
+
 /// The derived series, computed fleet-wide by the query API itself.
 pub fn default_queries() -> Vec<FleetQuery> {
     [
         (
             "pulse:cpu_utilisation:ratio",
-            "1 - avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m]))",
+            "1 - avg by (instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m]))".to_owned(),
+        ),
+        (
+            "pulse:memory_available:bytes",
+            MEMORY_AVAILABLE_BYTES.to_owned(),
         ),
         (
             "pulse:memory_available:ratio",
-            "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes",
+            format!("({MEMORY_AVAILABLE_BYTES}) / node_memory_MemTotal_bytes"),
         ),
         (
             "pulse:filesystem_used:ratio",
-            "1 - node_filesystem_avail_bytes / node_filesystem_size_bytes",
+            "1 - node_filesystem_avail_bytes / node_filesystem_size_bytes".to_owned(),
         ),
-        ("pulse:load1", "node_load1"),
-        ("up", "up"),
+        ("pulse:load1", "node_load1".to_owned()),
+        ("up", "up".to_owned()),
     ]
     .into_iter()
     .map(|(name, expr)| FleetQuery {
         name: name.to_owned(),
-        expr: expr.to_owned(),
+        expr,
     })
     .collect()
 }

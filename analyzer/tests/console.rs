@@ -358,7 +358,7 @@ fn operator_acts_through_the_console_in_chromium() {
         .unwrap()
         .as_millis() as i64;
     let memory = get_json(
-        &analyzer.url("/api/v1/snapshot?metric=node_memory_MemAvailable_bytes&target=local"),
+        &analyzer.url("/api/v1/snapshot?metric=pulse:memory_available:bytes&target=local"),
     )
     .1["samples"][0]["value"]
         .as_f64()
@@ -372,7 +372,7 @@ fn operator_acts_through_the_console_in_chromium() {
     });
     let at = now_ms / 1000;
     let forecast = json!({
-        "resource": "memory", "instance": "local", "series": "node_memory_MemAvailable_bytes",
+        "resource": "memory", "instance": "local", "series": "pulse:memory_available:bytes",
         "labels": {}, "current": memory, "limit": 0.0, "trend_per_second": memory / 7200.0,
         "at": at, "regime_start": at - 3600, "points": 10,
         "expected": at + 7200, "earliest": at + 3600, "latest": at + 14_400,

@@ -62,8 +62,8 @@ fn unknown_top_level_key() {
         stderr,
         format!(
             "pulse-exporter: {path}:3:1: filesytem: unknown field `filesytem`, expected one of \
-             `collectors`, `filesystem`, `diskstats`, `netdev`, `netstat`, `vmstat`, `processes`, \
-             `cgroups`, `redis`, `memcached`, `textfile`, `probes`\n"
+             `collectors`, `filesystem`, `diskstats`, `netdev`, `netstat`, `vmstat`, `ipvs`, \
+             `processes`, `cgroups`, `redis`, `memcached`, `textfile`, `probes`\n"
         )
     );
 }

@@ -123,6 +123,24 @@ fn memory_pressure_names_the_largest_groups() {
 }
 
 #[test]
+fn a_zfs_arc_filling_memory_is_not_memory_pressure() {
+    // 4 % MemAvailable, but 600 MiB of ARC above its minimum that ZFS gives back on demand.
+    let (_dir, reader, now) = store_with(20, |_| {
+        vec![
+            ("node_memory_MemAvailable_bytes", vec![], 40.0 * MIB),
+            ("node_memory_MemTotal_bytes", vec![], 1024.0 * MIB),
+            ("node_zfs_arc_size", vec![], 632.0 * MIB),
+            ("node_zfs_arc_c_min", vec![], 32.0 * MIB),
+        ]
+    });
+    let recs = evaluate(&reader, now, &[], &RecommendConfig::default()).expect("evaluate");
+    assert!(
+        recs.iter().all(|r| r.rule != "memory_pressure"),
+        "{recs:#?}"
+    );
+}
+
+#[test]
 fn sustained_load_per_core_is_cpu_saturation_but_a_short_spike_is_not() {
     let cpus = |m: i64| -> Vec<Row> {
         (0..4)

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use super::super::window::{increase, label, latest, points, span};
 use super::super::{RecommendConfig, Recommendation, Severity};
 use super::{duration, mib};
-use crate::storage::{Reader, StoreError};
+use crate::derived::reclaimable_arc;
+use crate::storage::{LatestSample, Reader, StoreError};
 
 /// The biggest process groups of an instance by the latest value of `name`, biggest first.
 fn top_groups(
@@ -63,19 +64,22 @@ pub fn memory_pressure(
     out: &mut Vec<Recommendation>,
 ) -> Result<(), StoreError> {
     let totals = latest(reader, "node_memory_MemTotal_bytes")?;
+    let arc_sizes = latest(reader, "node_zfs_arc_size")?;
+    let arc_minimums = latest(reader, "node_zfs_arc_c_min")?;
+    let of = |rows: &[LatestSample], instance: &str| {
+        rows.iter()
+            .find(|r| r.series.target == instance)
+            .and_then(|r| r.value)
+    };
     for available in latest(reader, "node_memory_MemAvailable_bytes")? {
         let instance = available.series.target.as_str();
-        let (Some(avail), Some(total)) = (
-            available.value,
-            totals
-                .iter()
-                .find(|r| r.series.target == instance)
-                .and_then(|r| r.value)
-                .filter(|t| *t > 0.0),
-        ) else {
+        let (Some(avail), Some(total)) =
+            (available.value, of(&totals, instance).filter(|t| *t > 0.0))
+        else {
             continue;
         };
-        let ratio = avail / total;
+        let arc = reclaimable_arc(of(&arc_sizes, instance), of(&arc_minimums, instance));
+        let ratio = ((avail + arc) / total).min(1.0);
         let swap_out =
             counter_rate(reader, now_ms, config, instance, "node_vmstat_pswpout")?.unwrap_or(0.0);
         let stalled = counter_rate(
@@ -97,6 +101,9 @@ pub fn memory_pressure(
             .collect();
         let mut evidence = BTreeMap::new();
         evidence.insert("available_ratio", ratio);
+        if arc > 0.0 {
+            evidence.insert("zfs_arc_reclaimable_bytes", arc);
+        }
         evidence.insert("swap_out_pages_per_second", swap_out);
         evidence.insert("memory_stall_ratio", stalled);
         if let Some((_, rss)) = groups.first() {
