@@ -148,6 +148,22 @@ impl MetricSet {
         self.families = merged;
     }
 
+    /// The number of the first sample of `name` whose labels include all of `labels`: what
+    /// collector tests assert on.
+    #[cfg(test)]
+    pub fn value_of(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let family = self.families.iter().find(|f| f.name == name)?;
+        let sample = family.samples.iter().find(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })?;
+        match sample.value {
+            Value::Number(v) => Some(v),
+            Value::Histogram(_) => None,
+        }
+    }
+
     pub fn len_samples(&self) -> usize {
         self.families.iter().map(|f| f.samples.len()).sum()
     }

@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file, sorted_entries};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -271,23 +271,10 @@ impl Collector for BcacheCollector {
 /// `(name, path)` of the subdirectories of `dir` whose names start with `prefix`, sorted;
 /// none when `dir` does not exist.
 fn directories(dir: &Path, prefix: &str) -> Result<Vec<(String, PathBuf)>, CollectorError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(CollectorError::Io {
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut found: Vec<(String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+    Ok(sorted_entries(dir)?
+        .into_iter()
         .filter(|(name, path)| name.starts_with(prefix) && path.is_dir())
-        .collect();
-    found.sort();
-    Ok(found)
+        .collect())
 }
 
 fn read_value(path: &Path, format: Format) -> Result<f64, CollectorError> {

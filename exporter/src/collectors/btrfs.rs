@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     BuildContext, Collector, CollectorError, CollectorSpec, read_file, read_file_if_present,
-    read_u64,
+    read_u64, sorted_entries,
 };
 use crate::exposition::{Kind, MetricSet};
 
@@ -91,45 +91,19 @@ impl Collector for BtrfsCollector {
 
 /// `(name, path)` of the subdirectories of `dir`, sorted; none when `dir` does not exist.
 fn sorted_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>, CollectorError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(CollectorError::Io {
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut dirs: Vec<(String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().is_dir())
-        .map(|entry| {
-            (
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            )
-        })
-        .collect();
-    dirs.sort();
-    Ok(dirs)
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter(|(_, path)| path.is_dir())
+        .collect())
 }
 
 fn read_filesystem(uuid: String, dir: &Path) -> Result<Filesystem, CollectorError> {
     let allocation = dir.join("allocation");
     let devices_dir = dir.join("devices");
     let mut devices = Vec::new();
-    for entry in std::fs::read_dir(&devices_dir)
-        .map_err(|source| CollectorError::Io {
-            path: devices_dir.clone(),
-            source,
-        })?
-        .filter_map(Result::ok)
-    {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        devices.push((name, read_u64(&entry.path().join("size"))?));
+    for (name, path) in sorted_entries(&devices_dir)? {
+        devices.push((name, read_u64(&path.join("size"))?));
     }
-    devices.sort();
 
     let mut reserved = Vec::new();
     let mut profiles = Vec::new();

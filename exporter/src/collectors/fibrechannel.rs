@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file_if_present};
+use super::{
+    BuildContext, Collector, CollectorError, CollectorSpec, read_file_if_present, sorted_entries,
+};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -120,21 +122,7 @@ struct FibreChannelCollector {
 
 impl Collector for FibreChannelCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.class.clone(),
-                    source,
-                });
-            }
-        };
-        let mut hosts: Vec<(String, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .collect();
-        hosts.sort();
+        let hosts = sorted_entries(&self.class)?;
         let mut readings = Vec::with_capacity(hosts.len());
         for (host, dir) in &hosts {
             let mut info = Vec::with_capacity(INFO.len());

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     BuildContext, Collector, CollectorError, CollectorSpec, read_file, read_file_if_present,
+    sorted_entries,
 };
 use crate::exposition::{Kind, MetricSet};
 
@@ -181,7 +182,7 @@ struct Port {
 
 impl Collector for InfinibandCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let devices = subdirectories(&self.class)?;
+        let devices = sorted_entries(&self.class)?;
         if devices.is_empty() {
             return Ok(());
         }
@@ -207,7 +208,7 @@ impl Collector for InfinibandCollector {
                 ],
                 1.0,
             );
-            for (port, port_dir) in subdirectories(&dir.join("ports"))? {
+            for (port, port_dir) in sorted_entries(&dir.join("ports"))? {
                 ports.push(read_port(device, port, &port_dir)?);
             }
         }
@@ -269,26 +270,6 @@ fn read_port(device: &str, port: String, dir: &Path) -> Result<Port, CollectorEr
         port,
         counters,
     })
-}
-
-/// `(name, path)` of the entries of `dir`, sorted; none when `dir` does not exist.
-fn subdirectories(dir: &Path) -> Result<Vec<(String, PathBuf)>, CollectorError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(CollectorError::Io {
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut found: Vec<(String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    found.sort();
-    Ok(found)
 }
 
 fn parse_count(path: &Path, text: &str) -> Result<u64, CollectorError> {

@@ -131,6 +131,32 @@ pub fn read_file_if_present(path: &Path) -> Result<Option<String>, CollectorErro
     }
 }
 
+/// `(name, path)` of every entry of `dir`, sorted by name; none when `dir` does not exist
+/// (the module or hardware behind it is absent).
+pub fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, CollectorError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CollectorError::Io {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .map(|entry| {
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            )
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 /// `(N, path)` of every entry `<prefix>N` of `dir` (`thermal_zone3`, `mc0`), sorted by N; none
 /// when `dir` does not exist (the driver behind it is not loaded).
 pub fn numbered_entries(

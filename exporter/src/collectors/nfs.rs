@@ -189,7 +189,6 @@ impl Collector for NfsCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::Value;
 
     fn collect(text: Option<&str>) -> Result<MetricSet, CollectorError> {
         let dir = tempfile::tempdir().unwrap();
@@ -202,16 +201,6 @@ mod tests {
         Ok(out)
     }
 
-    fn value(out: &MetricSet, name: &str, labels: &[(&str, &str)]) -> Value {
-        let family = out.families.iter().find(|f| f.name == name).unwrap();
-        let sample = family
-            .samples
-            .iter()
-            .find(|s| s.label_pairs() == labels)
-            .unwrap();
-        sample.value.clone()
-    }
-
     #[test]
     fn procedures_by_version_with_an_older_kernels_short_v4_line() {
         let out = collect(Some(
@@ -221,45 +210,41 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfs_requests_total",
                 &[("method", "Commit"), ("proto", "3")]
             ),
-            Value::Number(3.0)
+            Some(3.0)
         );
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfs_requests_total",
                 &[("method", "Write"), ("proto", "4")]
             ),
-            Value::Number(7.0)
+            Some(7.0)
         );
         // Procedures an older kernel does not count, and NFSv2 where it is off, read as 0.
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfs_requests_total",
                 &[("method", "Clone"), ("proto", "4")]
             ),
-            Value::Number(0.0)
+            Some(0.0)
         );
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfs_requests_total",
                 &[("method", "Root"), ("proto", "2")]
             ),
-            Value::Number(0.0)
+            Some(0.0)
         );
         assert_eq!(
-            value(&out, "node_nfs_rpc_retransmissions_total", &[]),
-            Value::Number(7.0)
+            out.value_of("node_nfs_rpc_retransmissions_total", &[]),
+            Some(7.0)
         );
         assert_eq!(
-            value(&out, "node_nfs_packets_total", &[("protocol", "tcp")]),
-            Value::Number(18628.0)
+            out.value_of("node_nfs_packets_total", &[("protocol", "tcp")]),
+            Some(18628.0)
         );
     }
 

@@ -235,7 +235,6 @@ impl Collector for NfsdCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::Value;
 
     fn collect(text: Option<&str>) -> Result<MetricSet, CollectorError> {
         let dir = tempfile::tempdir().unwrap();
@@ -246,17 +245,6 @@ mod tests {
         let mut out = MetricSet::default();
         NfsdCollector { path }.collect(&mut out)?;
         Ok(out)
-    }
-
-    fn value(out: &MetricSet, name: &str, labels: &[(&str, &str)]) -> Value {
-        let family = out.families.iter().find(|f| f.name == name).unwrap();
-        family
-            .samples
-            .iter()
-            .find(|s| s.label_pairs() == labels)
-            .unwrap()
-            .value
-            .clone()
     }
 
     fn ops_line(count: usize) -> String {
@@ -273,45 +261,39 @@ mod tests {
             ops_line(72)
         );
         let out = collect(Some(&text)).unwrap();
+        assert_eq!(out.value_of("node_nfsd_server_threads", &[]), Some(8.0));
         assert_eq!(
-            value(&out, "node_nfsd_server_threads", &[]),
-            Value::Number(8.0)
+            out.value_of("node_nfsd_file_handles_stale_total", &[]),
+            Some(3.0)
         );
         assert_eq!(
-            value(&out, "node_nfsd_file_handles_stale_total", &[]),
-            Value::Number(3.0)
+            out.value_of("node_nfsd_rpc_errors_total", &[("error", "cInt")]),
+            Some(4.0)
         );
         assert_eq!(
-            value(&out, "node_nfsd_rpc_errors_total", &[("error", "cInt")]),
-            Value::Number(4.0)
-        );
-        assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfsd_requests_total",
                 &[("method", "Commit"), ("proto", "3")]
             ),
-            Value::Number(9.0)
+            Some(9.0)
         );
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfsd_requests_total",
                 &[("method", "Read"), ("proto", "4")]
             ),
-            Value::Number(125.0)
+            Some(125.0)
         );
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_nfsd_requests_total",
                 &[("method", "Root"), ("proto", "2")]
             ),
-            Value::Number(0.0)
+            Some(0.0)
         );
         assert_eq!(
-            value(&out, "node_nfsd_read_ahead_cache_size_blocks", &[]),
-            Value::Number(0.0)
+            out.value_of("node_nfsd_read_ahead_cache_size_blocks", &[]),
+            Some(0.0)
         );
     }
 

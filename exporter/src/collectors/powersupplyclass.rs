@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, sorted_entries};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -128,21 +128,10 @@ struct Supply {
 
 impl Collector for PowerSupplyCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.class.clone(),
-                    source,
-                });
-            }
-        };
-        let mut dirs: Vec<(String, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .collect();
-        dirs.sort();
+        let dirs = sorted_entries(&self.class)?;
+        if dirs.is_empty() {
+            return Ok(());
+        }
         let mut supplies = Vec::with_capacity(dirs.len());
         for (name, dir) in dirs {
             let mut supply = Supply {

@@ -11,7 +11,10 @@
 
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, metric_name_part, read_u64};
+use super::{
+    BuildContext, Collector, CollectorError, CollectorSpec, metric_name_part, read_u64,
+    sorted_entries,
+};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -43,24 +46,11 @@ struct Zone {
 
 impl Collector for RaplCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.class.clone(),
-                    source,
-                });
-            }
-        };
-        let mut zone_dirs: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_name().to_string_lossy().contains(':'))
-            .map(|entry| entry.path())
-            .collect();
-        zone_dirs.sort();
-        let mut zones = Vec::with_capacity(zone_dirs.len());
-        for path in zone_dirs {
+        let zone_dirs = sorted_entries(&self.class)?
+            .into_iter()
+            .filter(|(name, _)| name.contains(':'));
+        let mut zones = Vec::new();
+        for (_, path) in zone_dirs {
             let name = super::read_file(&path.join("name"))?;
             let (kind, index) = kind_and_index(name.trim());
             // Read although not exported, as node_exporter does: a zone without it is not

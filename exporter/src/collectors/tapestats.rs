@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_u64};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_u64, sorted_entries};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -109,22 +109,10 @@ struct TapeCollector {
 
 impl Collector for TapeCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.class) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.class.clone(),
-                    source,
-                });
-            }
-        };
-        let mut drives: Vec<(String, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        let drives: Vec<(String, PathBuf)> = sorted_entries(&self.class)?
+            .into_iter()
             .filter(|(name, _)| is_rewinding_device(name))
             .collect();
-        drives.sort();
         let mut readings = Vec::with_capacity(drives.len());
         for (name, dir) in &drives {
             let values = STATS

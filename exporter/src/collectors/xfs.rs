@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use super::tagged_lines::TaggedLines;
-use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file};
+use super::{BuildContext, Collector, CollectorError, CollectorSpec, read_file, sorted_entries};
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -272,27 +272,13 @@ struct XfsCollector {
 
 impl Collector for XfsCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.root.clone(),
-                    source,
-                });
-            }
-        };
         // Devices are the directories with a `stats/stats` file; the top-level `stats`
         // directory holds the file itself, not another level.
-        let mut devices: Vec<(String, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .map(|entry| {
-                let stats = entry.path().join("stats/stats");
-                (entry.file_name().to_string_lossy().into_owned(), stats)
-            })
+        let devices: Vec<(String, PathBuf)> = sorted_entries(&self.root)?
+            .into_iter()
+            .map(|(device, dir)| (device, dir.join("stats/stats")))
             .filter(|(_, stats)| stats.is_file())
             .collect();
-        devices.sort();
         let mut readings = Vec::with_capacity(devices.len());
         for (device, path) in &devices {
             let text = read_file(path)?;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     BuildContext, Collector, CollectorError, CollectorSpec, metric_name_part, read_file_if_present,
+    sorted_entries,
 };
 use crate::exposition::{Kind, MetricSet};
 
@@ -58,27 +59,10 @@ struct ZfsCollector {
 
 impl Collector for ZfsCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let entries = match std::fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(CollectorError::Io {
-                    path: self.root.clone(),
-                    source,
-                });
-            }
-        };
-        let mut pools: Vec<(String, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|entry| {
-                (
-                    entry.file_name().to_string_lossy().into_owned(),
-                    entry.path(),
-                )
-            })
+        let pools: Vec<(String, PathBuf)> = sorted_entries(&self.root)?
+            .into_iter()
+            .filter(|(_, path)| path.is_dir())
             .collect();
-        pools.sort();
 
         for (file, subsystem) in MODULE_KSTATS {
             let path = self.root.join(file);
@@ -127,17 +111,10 @@ impl ZfsCollector {
                 .sample(&[("zpool", pool)], value as f64);
             }
         }
-        let mut objsets: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|source| CollectorError::Io {
-                path: dir.to_owned(),
-                source,
-            })?
-            .filter_map(Result::ok)
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with("objset-"))
-            .map(|entry| entry.path())
-            .collect();
-        objsets.sort();
-        for path in objsets {
+        let objsets = sorted_entries(dir)?
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("objset-"));
+        for (_, path) in objsets {
             let Some(text) = read_file_if_present(&path)? else {
                 continue; // The dataset was unmounted since the directory was listed.
             };
@@ -236,13 +213,6 @@ fn columns<'a>(path: &Path, text: &'a str) -> Result<Vec<(&'a str, u64)>, Collec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::Value;
-
-    fn value(out: &MetricSet, name: &str, labels: &[(&str, &str)]) -> Option<Value> {
-        let family = out.families.iter().find(|f| f.name == name)?;
-        let sample = family.samples.iter().find(|s| s.label_pairs() == labels)?;
-        Some(sample.value.clone())
-    }
 
     #[test]
     fn module_and_pool_kstats_with_unsigned_values_only() {
@@ -274,31 +244,21 @@ mod tests {
         );
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
+        assert_eq!(out.value_of("node_zfs_arc_hits", &[]), Some(8772612.0));
+        assert_eq!(out.value_of("node_zfs_arc_arc_need_free", &[]), None);
+        let state = |s| out.value_of("node_zfs_zpool_state", &[("state", s), ("zpool", "tank")]);
+        assert_eq!(state("degraded"), Some(1.0));
+        assert_eq!(state("online"), Some(0.0));
         assert_eq!(
-            value(&out, "node_zfs_arc_hits", &[]),
-            Some(Value::Number(8772612.0))
-        );
-        assert_eq!(value(&out, "node_zfs_arc_arc_need_free", &[]), None);
-        let state = |s| {
-            value(
-                &out,
-                "node_zfs_zpool_state",
-                &[("state", s), ("zpool", "tank")],
-            )
-        };
-        assert_eq!(state("degraded"), Some(Value::Number(1.0)));
-        assert_eq!(state("online"), Some(Value::Number(0.0)));
-        assert_eq!(
-            value(&out, "node_zfs_zpool_nwritten", &[("zpool", "tank")]),
-            Some(Value::Number(3206144.0))
+            out.value_of("node_zfs_zpool_nwritten", &[("zpool", "tank")]),
+            Some(3206144.0)
         );
         assert_eq!(
-            value(
-                &out,
+            out.value_of(
                 "node_zfs_zpool_dataset_writes",
                 &[("dataset", "tank/home"), ("zpool", "tank")]
             ),
-            Some(Value::Number(5.0))
+            Some(5.0)
         );
 
         write("tank/io", "h\nnread nwritten\n1\n");

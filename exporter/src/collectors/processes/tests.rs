@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::config::{Pattern, ProcessRule};
-use crate::exposition::Value;
 
 const FIXTURE_PIDS: &[&str] = &[
     "2", "21", "22", "23", "1200", "1201", "1300", "1400", "1500",
@@ -55,23 +54,6 @@ fn scrape(c: &ProcessesCollector) -> MetricSet {
     out
 }
 
-/// The value of `name` whose labels include all of `labels`.
-fn value(set: &MetricSet, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let family = set.families.iter().find(|f| f.name == name)?;
-    family
-        .samples
-        .iter()
-        .find(|s| {
-            labels
-                .iter()
-                .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-        })
-        .map(|s| match s.value {
-            Value::Number(v) => v,
-            Value::Histogram(_) => f64::NAN,
-        })
-}
-
 fn group_names(set: &MetricSet) -> Vec<String> {
     let family = set
         .families
@@ -98,14 +80,13 @@ fn groups_by_comm_with_fixture_values() {
         group_names(&set),
         ["ksoftirqd", "kthreadd", "kworker", "nginx", "python3", "sh"]
     );
-    let n = |name: &str, group: &str| value(&set, name, &g(group)).unwrap();
+    let n = |name: &str, group: &str| set.value_of(name, &g(group)).unwrap();
     assert_eq!(n("namedprocess_namegroup_num_procs", "nginx"), 2.0);
     assert_eq!(n("namedprocess_namegroup_num_procs", "kworker"), 2.0);
     assert_eq!(n("namedprocess_namegroup_num_threads", "python3"), 4.0);
     let page = rustix::param::page_size() as f64;
     let mem = |group, memtype| {
-        value(
-            &set,
+        set.value_of(
             "namedprocess_namegroup_memory_bytes",
             &[("groupname", group), ("memtype", memtype)],
         )
@@ -123,8 +104,7 @@ fn groups_by_comm_with_fixture_values() {
         5.0 / 65536.0
     );
     let state = |group, state| {
-        value(
-            &set,
+        set.value_of(
             "namedprocess_namegroup_states",
             &[("groupname", group), ("state", state)],
         )
@@ -140,8 +120,7 @@ fn groups_by_comm_with_fixture_values() {
     );
     // Counters start at zero for processes already running at the first scrape.
     assert_eq!(
-        value(
-            &set,
+        set.value_of(
             "namedprocess_namegroup_cpu_seconds_total",
             &[("groupname", "nginx"), ("mode", "user")]
         ),
@@ -150,15 +129,15 @@ fn groups_by_comm_with_fixture_values() {
     assert_eq!(n("namedprocess_namegroup_read_bytes_total", "nginx"), 0.0);
     // 1500's stat is corrupt; the zombie has no fd directory.
     assert_eq!(
-        value(&set, "namedprocess_scrape_procread_errors_total", &[]),
+        set.value_of("namedprocess_scrape_procread_errors_total", &[]),
         Some(1.0)
     );
     assert_eq!(
-        value(&set, "namedprocess_scrape_partial_errors_total", &[]),
+        set.value_of("namedprocess_scrape_partial_errors_total", &[]),
         Some(1.0)
     );
     assert_eq!(
-        value(&set, "pulse_process_groups_overflowed", &[]),
+        set.value_of("pulse_process_groups_overflowed", &[]),
         Some(0.0)
     );
 }
@@ -183,8 +162,7 @@ fn counters_survive_exits_and_count_new_processes_in_full() {
     let c = collector(root.path(), Vec::new(), 100);
     scrape(&c);
     let cpu = |set: &MetricSet, group, mode| {
-        value(
-            set,
+        set.value_of(
             "namedprocess_namegroup_cpu_seconds_total",
             &[("groupname", group), ("mode", mode)],
         )
@@ -204,7 +182,7 @@ fn counters_survive_exits_and_count_new_processes_in_full() {
     let set = scrape(&c);
     assert_eq!(cpu(&set, "nginx", "user"), Some(0.8));
     assert_eq!(
-        value(&set, "namedprocess_namegroup_num_procs", &g("nginx")),
+        set.value_of("namedprocess_namegroup_num_procs", &g("nginx")),
         Some(2.0)
     );
 
@@ -226,8 +204,7 @@ fn pid_reuse_is_a_new_process() {
     rewrite_stat(root.path(), "1201", 30, 0);
     let set = scrape(&c);
     assert_eq!(
-        value(
-            &set,
+        set.value_of(
             "namedprocess_namegroup_cpu_seconds_total",
             &[("groupname", "nginx"), ("mode", "user")]
         ),
@@ -246,12 +223,12 @@ fn overflow_folds_extra_groups_into_other_and_is_sticky() {
         ["ksoftirqd", "kthreadd", "kworker", "other"]
     );
     assert_eq!(
-        value(&set, "pulse_process_groups_overflowed", &[]),
+        set.value_of("pulse_process_groups_overflowed", &[]),
         Some(3.0)
     );
     // nginx (2) + python3 (1) + sh (1).
     assert_eq!(
-        value(&set, "namedprocess_namegroup_num_procs", &g("other")),
+        set.value_of("namedprocess_namegroup_num_procs", &g("other")),
         Some(4.0)
     );
     // A new group that sorts first does not evict a group already reported.
@@ -268,7 +245,7 @@ fn overflow_folds_extra_groups_into_other_and_is_sticky() {
         ["ksoftirqd", "kthreadd", "kworker", "other"]
     );
     assert_eq!(
-        value(&set, "pulse_process_groups_overflowed", &[]),
+        set.value_of("pulse_process_groups_overflowed", &[]),
         Some(4.0)
     );
 }
@@ -295,7 +272,7 @@ fn rules_select_and_name_groups() {
     // Kernel threads and the zombie match no rule and are not reported.
     assert_eq!(group_names(&set), ["app:billing", "web"]);
     assert_eq!(
-        value(&set, "namedprocess_namegroup_num_procs", &g("web")),
+        set.value_of("namedprocess_namegroup_num_procs", &g("web")),
         Some(2.0)
     );
 }
@@ -313,7 +290,11 @@ fn live_proc_reads_this_process() {
     let set = scrape(&c);
     let me = std::fs::read_to_string("/proc/self/stat").unwrap();
     let comm = &me[me.find('(').unwrap() + 1..me.rfind(')').unwrap()];
-    assert!(value(&set, "namedprocess_namegroup_num_procs", &g(comm)).unwrap() >= 1.0);
+    assert!(
+        set.value_of("namedprocess_namegroup_num_procs", &g(comm))
+            .unwrap()
+            >= 1.0
+    );
     // The fast fd count (size of /proc/PID/fd) agrees with listing the directory. A child
     // whose descriptors nothing else touches keeps the count still: this test binary's own
     // fd table changes under it as sibling tests open files in parallel.
