@@ -163,22 +163,11 @@ pub fn numbered_entries(
     dir: &Path,
     prefix: &str,
 ) -> Result<Vec<(String, PathBuf)>, CollectorError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(CollectorError::Io {
-                path: dir.to_owned(),
-                source,
-            });
-        }
-    };
-    let mut found: Vec<(u64, String, PathBuf)> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let name = entry.file_name().into_string().ok()?;
+    let mut found: Vec<(u64, String, PathBuf)> = sorted_entries(dir)?
+        .into_iter()
+        .filter_map(|(name, path)| {
             let number = name.strip_prefix(prefix)?.to_owned();
-            Some((number.parse().ok()?, number, entry.path()))
+            Some((number.parse().ok()?, number, path))
         })
         .collect();
     found.sort_unstable();
