@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 # The system collectors both exporters implement (names are node_exporter's).
-collectors=arp,bonding,btrfs,conntrack,cpu,cpufreq,diskstats,edac,entropy,filefd,filesystem,hwmon,ipvs,loadavg,mdadm,meminfo,netclass,netdev,netstat,nfs,nfsd,os,powersupplyclass,pressure,rapl,schedstat,sockstat,softnet,stat,thermal_zone,time,timex,uname,vmstat,xfs,zfs
+collectors=arp,bcache,bonding,btrfs,conntrack,cpu,cpufreq,diskstats,dmi,edac,entropy,fibrechannel,filefd,filesystem,hwmon,infiniband,ipvs,loadavg,mdadm,meminfo,netclass,netdev,netstat,nfs,nfsd,nvme,os,powersupplyclass,pressure,rapl,schedstat,selinux,sockstat,softnet,stat,tapestats,thermal_zone,time,timex,udp_queues,uname,vmstat,xfs,zfs
 
 anchor=${NODE_EXPORTER:-/usr/bin/prometheus-node-exporter}
 [[ -x $anchor ]] || { echo "node.sh: $anchor missing (apt-get install prometheus-node-exporter)" >&2; exit 1; }
