@@ -74,6 +74,12 @@ pub struct Flags {
     /// remote_address, remote_port, proto, local_mark (overrides the config file).
     #[arg(long = "collector.ipvs.backend-labels", value_parser = parse_ipvs_backend_labels)]
     pub ipvs_backend_labels: Option<IpvsBackendLabels>,
+    /// Name RAPL series `node_rapl_joules_total{rapl_zone}` (overrides the config file).
+    #[arg(long = "collector.rapl.enable-zone-label")]
+    pub rapl_zone_label: bool,
+    /// Regex of power supplies to leave out (overrides the config file).
+    #[arg(long = "collector.powersupply.ignored-supplies", value_parser = parse_pattern)]
+    pub ignored_supplies: Option<Pattern>,
     /// Regex of /proc/vmstat fields to report (overrides the config file).
     #[arg(long = "collector.vmstat.fields", value_parser = parse_pattern)]
     pub vmstat_fields: Option<Pattern>,
@@ -231,6 +237,12 @@ pub fn resolve(matches: &ArgMatches) -> Result<Settings, StartupError> {
     }
     if let Some(IpvsBackendLabels(labels)) = flags.ipvs_backend_labels {
         config.ipvs.backend_labels = labels;
+    }
+    if flags.rapl_zone_label {
+        config.rapl.enable_zone_label = true;
+    }
+    if let Some(p) = flags.ignored_supplies {
+        config.powersupplyclass.ignored_supplies = p;
     }
     if let Some(p) = flags.vmstat_fields {
         config.vmstat.fields = p;
@@ -405,6 +417,27 @@ mod tests {
             .unwrap();
         assert!(err.contains("--collector.ipvs.backend-labels"), "{err}");
         assert!(err.contains("unknown label 'port'"), "{err}");
+    }
+
+    #[test]
+    fn rapl_and_power_supply_flags_override_config() {
+        let s = settings(&[]).unwrap();
+        assert!(!s.config.rapl.enable_zone_label);
+        assert!(!s.config.powersupplyclass.ignored_supplies.is_match("BAT0"));
+        let s = settings(&[
+            "--collector.rapl.enable-zone-label",
+            "--collector.powersupply.ignored-supplies",
+            "^hidpp_",
+        ])
+        .unwrap();
+        assert!(s.config.rapl.enable_zone_label);
+        assert!(
+            s.config
+                .powersupplyclass
+                .ignored_supplies
+                .is_match("hidpp_battery_0")
+        );
+        assert!(!s.config.powersupplyclass.ignored_supplies.is_match("BAT0"));
     }
 
     #[test]

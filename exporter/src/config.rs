@@ -56,6 +56,10 @@ pub struct Config {
     pub vmstat: VmstatConfig,
     /// Which labels the ipvs collector's backend series keep.
     pub ipvs: IpvsConfig,
+    /// How the rapl collector names its series.
+    pub rapl: RaplConfig,
+    /// Which power supplies the powersupplyclass collector leaves out.
+    pub powersupplyclass: PowerSupplyConfig,
     /// How the processes collector groups processes.
     pub processes: ProcessesConfig,
     /// How much of the cgroup tree the cgroups collector walks.
@@ -472,6 +476,29 @@ impl Default for IpvsConfig {
     fn default() -> Self {
         Self {
             backend_labels: IpvsBackendLabel::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaplConfig {
+    /// One `node_rapl_joules_total{rapl_zone}` instead of a `node_rapl_<zone>_joules_total`
+    /// per zone (node_exporter's `--collector.rapl.enable-zone-label`).
+    pub enable_zone_label: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PowerSupplyConfig {
+    /// Supplies (`BAT0`, `AC`, `hidpp_battery_0`) not to report (regex; default: none).
+    pub ignored_supplies: Pattern,
+}
+
+impl Default for PowerSupplyConfig {
+    fn default() -> Self {
+        Self {
+            ignored_supplies: Pattern::constant("^$"),
         }
     }
 }

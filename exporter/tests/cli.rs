@@ -63,7 +63,8 @@ fn unknown_top_level_key() {
         format!(
             "pulse-exporter: {path}:3:1: filesytem: unknown field `filesytem`, expected one of \
              `collectors`, `filesystem`, `diskstats`, `netdev`, `netstat`, `vmstat`, `ipvs`, \
-             `processes`, `cgroups`, `redis`, `memcached`, `textfile`, `probes`\n"
+             `rapl`, `powersupplyclass`, `processes`, `cgroups`, `redis`, `memcached`, \
+             `textfile`, `probes`\n"
         )
     );
 }

@@ -773,3 +773,41 @@ fn btrfs_and_xfs_match_node_exporter_on_real_filesystems() {
     drop((btrfs, xfs));
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// node_exporter's other naming of the RAPL series (`--collector.rapl.enable-zone-label`),
+/// compared on the fixture tree like the default one.
+#[test]
+fn rapl_zone_label_matches_node_exporter() {
+    let Some(node_exporter) = on_path("prometheus-node-exporter", "prometheus-node-exporter")
+    else {
+        return;
+    };
+    let root = fixtures();
+    let args = [
+        "--path.sysfs".to_owned(),
+        root.join("sys").display().to_string(),
+        "--path.procfs".to_owned(),
+        root.join("proc").display().to_string(),
+        "--collector.disable-defaults".to_owned(),
+        "--collector.rapl".to_owned(),
+        "--collector.rapl.enable-zone-label".to_owned(),
+    ];
+    let rapl = |text: &str| -> BTreeMap<String, f64> {
+        series(text)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("node_rapl_"))
+            .collect()
+    };
+    let theirs = rapl(&scrape_node_exporter(&node_exporter, &args));
+    let ours = {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let exporter = Exporter::start(&args);
+        rapl(&get(&exporter.url("/metrics")))
+    };
+    assert_eq!(ours.len(), 4, "{ours:#?}");
+    assert!(
+        ours.keys()
+            .all(|k| k.starts_with("node_rapl_joules_total{"))
+    );
+    assert_eq!(ours, theirs);
+}

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 use super::{BuildContext, Collector, CollectorError, CollectorSpec, sorted_entries};
+use crate::config::Pattern;
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -112,11 +113,14 @@ const TEXTS: [&str; 11] = [
 fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
     Ok(Box::new(PowerSupplyCollector {
         class: ctx.paths.sys("class/power_supply"),
+        ignored: ctx.config.powersupplyclass.ignored_supplies.clone(),
     }))
 }
 
 struct PowerSupplyCollector {
     class: PathBuf,
+    /// Supplies not to report (`powersupplyclass.ignored_supplies`).
+    ignored: Pattern,
 }
 
 /// One supply's readable attributes.
@@ -128,7 +132,10 @@ struct Supply {
 
 impl Collector for PowerSupplyCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        let dirs = sorted_entries(&self.class)?;
+        let dirs: Vec<(String, PathBuf)> = sorted_entries(&self.class)?
+            .into_iter()
+            .filter(|(name, _)| !self.ignored.is_match(name))
+            .collect();
         if dirs.is_empty() {
             return Ok(());
         }
@@ -207,6 +214,7 @@ mod tests {
         let class = tempfile::tempdir().unwrap();
         let collector = PowerSupplyCollector {
             class: class.path().join("power_supply"),
+            ignored: Pattern::new("^$").unwrap(),
         };
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
@@ -290,6 +298,17 @@ mod tests {
                 ("type", "Battery")
             ])
         );
+
+        let batteries_only = PowerSupplyCollector {
+            class: collector.class.clone(),
+            ignored: Pattern::new("^AC$").unwrap(),
+        };
+        let mut out = MetricSet::default();
+        batteries_only.collect(&mut out).unwrap();
+        let online = out.value_of("node_power_supply_online", &[("power_supply", "AC")]);
+        assert_eq!(online, None);
+        let cycles = out.value_of("node_power_supply_cyclecount", &[("power_supply", "BAT0")]);
+        assert_eq!(cycles, Some(41.0));
 
         write(
             &class.path().join("power_supply/BAT0"),

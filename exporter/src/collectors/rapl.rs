@@ -27,11 +27,14 @@ pub const SPEC: CollectorSpec = CollectorSpec {
 fn build(ctx: &BuildContext) -> Result<Box<dyn Collector>, CollectorError> {
     Ok(Box::new(RaplCollector {
         class: ctx.paths.sys("class/powercap"),
+        zone_label: ctx.config.rapl.enable_zone_label,
     }))
 }
 
 struct RaplCollector {
     class: PathBuf,
+    /// `node_rapl_joules_total{rapl_zone}` instead of one family per zone.
+    zone_label: bool,
 }
 
 /// One zone's reading.
@@ -65,18 +68,29 @@ impl Collector for RaplCollector {
             });
         }
         for zone in &zones {
-            out.family(
-                format!("node_rapl_{}_joules_total", zone.kind),
-                format!("Current RAPL {} value in joules", zone.kind),
-                Kind::Counter,
-            )
-            .sample(
-                &[
-                    ("index", &zone.index),
-                    ("path", &zone.path.to_string_lossy()),
-                ],
-                zone.joules,
-            );
+            let path = zone.path.to_string_lossy();
+            if self.zone_label {
+                out.family(
+                    "node_rapl_joules_total",
+                    "Current RAPL value in joules",
+                    Kind::Counter,
+                )
+                .sample(
+                    &[
+                        ("index", &zone.index),
+                        ("path", &path),
+                        ("rapl_zone", &zone.kind),
+                    ],
+                    zone.joules,
+                );
+            } else {
+                out.family(
+                    format!("node_rapl_{}_joules_total", zone.kind),
+                    format!("Current RAPL {} value in joules", zone.kind),
+                    Kind::Counter,
+                )
+                .sample(&[("index", &zone.index), ("path", &path)], zone.joules);
+            }
         }
         Ok(())
     }
@@ -122,6 +136,7 @@ mod tests {
         let class = tempfile::tempdir().unwrap();
         let collector = RaplCollector {
             class: class.path().join("powercap"),
+            zone_label: false,
         };
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
@@ -141,6 +156,21 @@ mod tests {
         collector.collect(&mut out).unwrap();
         assert_eq!(out.families.len(), 1);
         assert_eq!(out.families[0].name, "node_rapl_package_joules_total");
+
+        let labelled = RaplCollector {
+            class: collector.class.clone(),
+            zone_label: true,
+        };
+        let mut out = MetricSet::default();
+        labelled.collect(&mut out).unwrap();
+        assert_eq!(out.families[0].name, "node_rapl_joules_total");
+        assert_eq!(
+            out.value_of(
+                "node_rapl_joules_total",
+                &[("rapl_zone", "package"), ("index", "0")]
+            ),
+            Some(1.5)
+        );
         assert_eq!(
             out.families[0].samples[0].value,
             crate::exposition::Value::Number(1.5)
