@@ -134,6 +134,12 @@ pub const FILESYSTEM_USED: Limits = Limits::high(0.75, 0.85, 0.95);
 /// Connection-tracking table fill (its peak in the window): node-mixin warns at 75 %; at 100 %
 /// the kernel drops new connections.
 pub const CONNTRACK_USED: Limits = Limits::high(0.50, 0.75, 0.90);
+/// Storage redundancy, as a number of the worst state in the window: 0 healthy, 1 running
+/// without full redundancy (a degraded ZFS pool or md array), 2 unable to serve (a faulted or
+/// unavailable pool).
+pub const STORAGE_REDUNDANCY: Limits = Limits::high(0.5, 1.0, 2.0);
+/// New btrfs device errors (I/O or checksum) in the window: any is a disk to look at.
+pub const STORAGE_ERRORS: Limits = Limits::high(0.5, 1.0, f64::INFINITY);
 /// Probe success share in the window: any failure in a 5-minute window is worth a warning,
 /// most failing is down.
 pub const PROBE_SUCCESS: Limits = Limits {
@@ -296,6 +302,10 @@ const NAMES: &[&str] = &[
     "pulse:filesystem_used:ratio",
     "node_nf_conntrack_entries",
     "node_nf_conntrack_entries_limit",
+    "node_zfs_zpool_state",
+    "node_md_disks_required",
+    "node_md_disks",
+    "node_btrfs_device_errors_total",
     "probe_success",
     "pulse:probe_latency:seconds",
 ];
@@ -418,6 +428,56 @@ fn resources(summaries: &[Summary], findings: &mut Findings) {
                 "raise net.netfilter.nf_conntrack_max before new connections are dropped",
             );
         }
+    }
+    for s in named("node_zfs_zpool_state").filter(|s| s.max >= 1.0) {
+        let state = s.series.labels.get("state").map_or("", String::as_str);
+        let worst = match state {
+            "online" => continue,
+            "faulted" | "unavail" => 2.0,
+            _ => 1.0,
+        };
+        findings.add(
+            "zfs_pool",
+            s.name(&["zpool"]),
+            worst,
+            format!("{state} in the window"),
+            &STORAGE_REDUNDANCY,
+            "see `zpool status -x`; replace the failed device and let the pool resilver",
+        );
+    }
+    let active_disks: BTreeMap<(&str, Option<&String>), f64> = named("node_md_disks")
+        .filter(|s| s.series.labels.get("state").is_some_and(|v| v == "active"))
+        .map(|s| {
+            (
+                (s.series.target.as_str(), s.series.labels.get("device")),
+                s.min,
+            )
+        })
+        .collect();
+    for s in named("node_md_disks_required") {
+        let key = (s.series.target.as_str(), s.series.labels.get("device"));
+        if let Some(active) = active_disks.get(&key) {
+            let missing = (s.max - active).max(0.0);
+            findings.add(
+                "raid",
+                s.name(&["device"]),
+                missing.min(1.0),
+                format!("{missing:.0} of {:.0} disks missing at worst", s.max),
+                &STORAGE_REDUNDANCY,
+                "see /proc/mdstat; replace the failed disk and let the array rebuild",
+            );
+        }
+    }
+    for s in named("node_btrfs_device_errors_total") {
+        let new_errors = (s.last.1 - s.first.1).max(0.0);
+        findings.add(
+            "btrfs_errors",
+            s.name(&["uuid", "devid", "type"]),
+            new_errors,
+            format!("{new_errors:.0} new errors"),
+            &STORAGE_ERRORS,
+            "see `btrfs device stats`; scrub the filesystem and replace the disk",
+        );
     }
     for s in named("probe_success") {
         findings.add(
@@ -692,6 +752,63 @@ mod tests {
         assert_eq!(health.grade, Grade::Critical);
         assert!(
             health.reasons[0].contains("91.4% of 50000 entries at peak"),
+            "{:?}",
+            health.reasons
+        );
+    }
+
+    #[test]
+    fn degraded_storage_is_a_warning_and_a_faulted_pool_is_critical() {
+        const ONLINE: &[(&str, &str)] = &[("zpool", "tank"), ("state", "online")];
+        const DEGRADED: &[(&str, &str)] = &[("zpool", "tank"), ("state", "degraded")];
+        const FAULTED: &[(&str, &str)] = &[("zpool", "tank"), ("state", "faulted")];
+        const MD0: &[(&str, &str)] = &[("device", "md0")];
+        const MD0_ACTIVE: &[(&str, &str)] = &[("device", "md0"), ("state", "active")];
+        const DEV2_READ: &[(&str, &str)] = &[("uuid", "u1"), ("devid", "2"), ("type", "read")];
+        const DEV1_READ: &[(&str, &str)] = &[("uuid", "u1"), ("devid", "1"), ("type", "read")];
+        let mut series = healthy();
+        series.push(("node_zfs_zpool_state", ONLINE, 0.0, 0.0));
+        series.push(("node_zfs_zpool_state", DEGRADED, 1.0, 0.0));
+        series.push(("node_zfs_zpool_state", FAULTED, 0.0, 0.0));
+        series.push(("node_md_disks_required", MD0, 2.0, 0.0));
+        series.push(("node_md_disks", MD0_ACTIVE, 1.0, 0.0));
+        // Three new read errors on one device over the window; an old count on the other.
+        series.push(("node_btrfs_device_errors_total", DEV2_READ, 0.0, 0.0105));
+        series.push(("node_btrfs_device_errors_total", DEV1_READ, 5.0, 0.0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        fill(&path, &series, true);
+        let health = check(&path, Duration::from_secs(300), NOW).unwrap();
+        let level = |check: &str, subject: &str| {
+            health
+                .findings
+                .iter()
+                .find(|f| f.check == check && f.subject == subject)
+                .map(|f| f.level)
+        };
+        assert_eq!(
+            level("zfs_pool", "local tank"),
+            Some(Level::Warning),
+            "{health:#?}"
+        );
+        assert_eq!(level("raid", "local md0"), Some(Level::Warning));
+        assert_eq!(
+            level("btrfs_errors", "local u1 2 read"),
+            Some(Level::Warning)
+        );
+        assert_eq!(level("btrfs_errors", "local u1 1 read"), Some(Level::Ok));
+        // Three warnings at once.
+        assert_eq!(health.grade, Grade::Poor);
+
+        let faulted = series.iter().position(|s| s.1 == FAULTED).unwrap();
+        series[faulted].2 = 1.0;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        fill(&path, &series, true);
+        let health = check(&path, Duration::from_secs(300), NOW).unwrap();
+        assert_eq!(health.grade, Grade::Critical);
+        assert!(
+            health.reasons[0].contains("faulted in the window"),
             "{:?}",
             health.reasons
         );
