@@ -383,7 +383,7 @@ def assertions(prom, stack, analyzer_target):
         capture_output=True, text=True, check=True,
     )
     panels = [json.loads(line) for line in listing.stdout.splitlines()]
-    # A collector that cannot run on this host (the cgroups collector on a cgroup-v1 machine)
+    # A collector that cannot run on this host (its kernel interface is missing)
     # says so with pulse_collector_success 0; its panels are skipped with that reason, never
     # passed.
     down = {

@@ -1,5 +1,10 @@
-//! `container_*`: cgroup v2 CPU, memory, OOM and pressure figures per cgroup, with cAdvisor's
+//! `container_*`: cgroup CPU, memory, OOM and (v2) pressure figures per cgroup, with cAdvisor's
 //! metric names and its `id` label (the cgroup path, `/` for the root).
+//!
+//! Both hierarchies are read: the unified v2 tree, and on hosts still on cgroup v1 (RHEL and
+//! CentOS 7/8, older Debian and Ubuntu, many Kubernetes nodes) the `memory` tree, with the CPU
+//! figures of the same cgroup from the `cpuacct` and `cpu` controllers. v1 has no per-cgroup
+//! pressure (PSI) files, so those series are v2-only.
 //!
 //! The walk starts at `<sysfs>/fs/cgroup`, goes breadth-first in name order to at most
 //! `cgroups.max_depth` levels below the root and stops after `cgroups.max_cgroups` cgroups,
@@ -17,7 +22,7 @@ use crate::exposition::{Kind, MetricSet};
 pub const SPEC: CollectorSpec = CollectorSpec {
     name: "cgroups",
     default_enabled: true,
-    help: "cgroup v2 CPU, memory, OOM and pressure per service/container (cAdvisor container_* names).",
+    help: "cgroup CPU, memory, OOM and (v2) pressure per service/container (cAdvisor container_* names).",
     build,
 };
 
@@ -160,12 +165,71 @@ fn read_cgroup(dir: &Path, id: String) -> CgroupStats {
     }
 }
 
+/// A v1 limit at or above this is "no limit": the kernel writes its page counter maximum
+/// (9223372036854771712 on 4 KiB pages) rather than a word for it.
+const V1_UNLIMITED: u64 = 1 << 62;
+
+/// One cgroup of a v1 host: memory figures from `memory/<id>`, CPU from `cpuacct/<id>` and
+/// CFS quota and throttling from `cpu/<id>` (the two are often one mount, `cpu,cpuacct`,
+/// with both names as links to it).
+fn read_cgroup_v1(root: &Path, id: String) -> CgroupStats {
+    let relative = id.trim_start_matches('/');
+    let memory = root.join("memory").join(relative);
+    let cpuacct = root.join("cpuacct").join(relative);
+    let cpu = root.join("cpu").join(relative);
+    let number =
+        |dir: &Path, file: &str| read(dir, file).and_then(|t| t.trim().parse::<u64>().ok());
+    let usec_per_tick = 1_000_000 / rustix::param::clock_ticks_per_second().max(1);
+    let cfs = read(&cpu, "cpu.stat");
+    let cpu_stat = number(&cpuacct, "cpuacct.usage").map(|nanoseconds| {
+        let ticks = read(&cpuacct, "cpuacct.stat");
+        let ticks = |key| ticks.as_deref().and_then(|t| keyed(t, key)).unwrap_or(0);
+        let cfs = |key| cfs.as_deref().and_then(|t| keyed(t, key)).unwrap_or(0);
+        CpuStat {
+            usage_usec: nanoseconds / 1_000,
+            user_usec: ticks("user") * usec_per_tick,
+            system_usec: ticks("system") * usec_per_tick,
+            nr_periods: cfs("nr_periods"),
+            nr_throttled: cfs("nr_throttled"),
+            throttled_usec: cfs("throttled_time") / 1_000,
+        }
+    });
+    let quota = read(&cpu, "cpu.cfs_quota_us").and_then(|t| t.trim().parse::<i64>().ok());
+    let cpu_max = quota
+        .zip(number(&cpu, "cpu.cfs_period_us"))
+        .map(|(quota, period)| (u64::try_from(quota).ok(), period));
+    let stat = read(&memory, "memory.stat");
+    // `total_*` count the whole subtree, as v2's memory.stat does.
+    let memory_stat = stat.as_deref().and_then(|t| {
+        Some(MemoryStat {
+            anon: keyed(t, "total_rss")?,
+            file: keyed(t, "total_cache")?,
+            file_mapped: keyed(t, "total_mapped_file").unwrap_or(0),
+            inactive_file: keyed(t, "total_inactive_file").unwrap_or(0),
+        })
+    });
+    CgroupStats {
+        id,
+        cpu: cpu_stat,
+        cpu_max,
+        memory_current: number(&memory, "memory.usage_in_bytes"),
+        memory_max: number(&memory, "memory.limit_in_bytes")
+            .map(|limit| (limit < V1_UNLIMITED).then_some(limit)),
+        memory_swap: None,
+        memory: memory_stat,
+        oom_kills: read(&memory, "memory.oom_control")
+            .as_deref()
+            .and_then(|t| keyed(t, "oom_kill")),
+        pressure: [None; 3],
+    }
+}
+
 impl CgroupsCollector {
-    /// Breadth-first, name-ordered walk; returns the cgroups to report (as directory and
-    /// `id`) and how many were left out by the count cap.
-    fn walk(&self) -> (Vec<(PathBuf, String)>, usize) {
-        let mut found = vec![(self.root.clone(), "/".to_owned())];
-        let mut level = vec![(self.root.clone(), String::new())];
+    /// Breadth-first, name-ordered walk from `root`; returns the cgroups to report (as
+    /// directory and `id`) and how many were left out by the count cap.
+    fn walk(&self, root: &Path) -> (Vec<(PathBuf, String)>, usize) {
+        let mut found = vec![(root.to_owned(), "/".to_owned())];
+        let mut level = vec![(root.to_owned(), String::new())];
         let mut overflowed = 0;
         for _ in 0..self.max_depth {
             let mut next = Vec::new();
@@ -198,17 +262,27 @@ impl CgroupsCollector {
 
 impl Collector for CgroupsCollector {
     fn collect(&self, out: &mut MetricSet) -> Result<(), CollectorError> {
-        if !self.root.join("cgroup.controllers").exists() {
+        let v1_memory = self.root.join("memory");
+        let (stats, overflowed) = if self.root.join("cgroup.controllers").exists() {
+            let (dirs, overflowed) = self.walk(&self.root);
+            let stats: Vec<CgroupStats> = dirs
+                .into_iter()
+                .map(|(dir, id)| read_cgroup(&dir, id))
+                .collect();
+            (stats, overflowed)
+        } else if v1_memory.join("memory.usage_in_bytes").exists() {
+            let (dirs, overflowed) = self.walk(&v1_memory);
+            let stats: Vec<CgroupStats> = dirs
+                .into_iter()
+                .map(|(_, id)| read_cgroup_v1(&self.root, id))
+                .collect();
+            (stats, overflowed)
+        } else {
             return Err(CollectorError::NoData(format!(
-                "{} is not a cgroup v2 hierarchy",
+                "{} is neither a cgroup v2 hierarchy nor has a v1 memory controller",
                 self.root.display()
             )));
-        }
-        let (dirs, overflowed) = self.walk();
-        let stats: Vec<CgroupStats> = dirs
-            .into_iter()
-            .map(|(dir, id)| read_cgroup(&dir, id))
-            .collect();
+        };
         emit(out, &stats);
         out.gauge(
             "pulse_cgroups_overflowed",
@@ -549,7 +623,101 @@ mod tests {
     }
 
     #[test]
-    fn cgroup_v1_is_no_data() {
+    fn a_cgroup_v1_host_is_read_from_its_memory_cpuacct_and_cpu_trees() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |dir: &str, files: &[(&str, &str)]| {
+            let dir = root.path().join(dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for (name, text) in files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
+        };
+        write("memory", &[("memory.usage_in_bytes", "1073741824\n")]);
+        write(
+            "memory/system.slice/nginx.service",
+            &[
+                ("memory.usage_in_bytes", "52428800\n"),
+                ("memory.limit_in_bytes", "9223372036854771712\n"),
+                (
+                    "memory.stat",
+                    "cache 1\nrss 2\ntotal_cache 18874368\ntotal_rss 31457280\n\
+                     total_mapped_file 4096\ntotal_inactive_file 10485760\n",
+                ),
+                (
+                    "memory.oom_control",
+                    "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+                ),
+            ],
+        );
+        write(
+            "cpuacct/system.slice/nginx.service",
+            &[
+                ("cpuacct.usage", "12500000000\n"),
+                ("cpuacct.stat", "user 900\nsystem 300\n"),
+            ],
+        );
+        write(
+            "cpu/system.slice/nginx.service",
+            &[
+                ("cpu.cfs_quota_us", "50000\n"),
+                ("cpu.cfs_period_us", "100000\n"),
+                (
+                    "cpu.stat",
+                    "nr_periods 40\nnr_throttled 25\nthrottled_time 1750000000\n",
+                ),
+            ],
+        );
+        write(
+            "cpu",
+            &[
+                ("cpu.cfs_quota_us", "-1\n"),
+                ("cpu.cfs_period_us", "100000\n"),
+            ],
+        );
+        let collector = CgroupsCollector {
+            root: root.path().to_owned(),
+            max_depth: 3,
+            max_cgroups: 100,
+        };
+        let mut set = MetricSet::default();
+        collector.collect(&mut set).unwrap();
+        let ids: Vec<String> = set
+            .families
+            .iter()
+            .find(|f| f.name == "container_memory_usage_bytes")
+            .unwrap()
+            .samples
+            .iter()
+            .map(|s| s.labels[0].1.clone())
+            .collect();
+        assert_eq!(ids, ["/", "/system.slice/nginx.service"]);
+        let v = |name, id| value(&set, name, id).unwrap();
+        let per_tick = 1.0 / rustix::param::clock_ticks_per_second() as f64;
+        assert_eq!(v("container_cpu_usage_seconds_total", NGINX), 12.5);
+        assert!((v("container_cpu_user_seconds_total", NGINX) - 900.0 * per_tick).abs() < 1e-9);
+        assert_eq!(v("container_cpu_cfs_throttled_periods_total", NGINX), 25.0);
+        assert_eq!(v("container_cpu_cfs_throttled_seconds_total", NGINX), 1.75);
+        assert_eq!(v("container_spec_cpu_quota", NGINX), 50_000.0);
+        // A quota of -1 is no quota; the period is still reported.
+        assert_eq!(value(&set, "container_spec_cpu_quota", "/"), None);
+        assert_eq!(v("container_spec_cpu_period", "/"), 100_000.0);
+        // The kernel's page-counter maximum is no limit: 0, as cAdvisor reports it.
+        assert_eq!(v("container_spec_memory_limit_bytes", NGINX), 0.0);
+        assert_eq!(v("container_memory_working_set_bytes", NGINX), 41_943_040.0);
+        assert_eq!(v("container_memory_rss", NGINX), 31_457_280.0);
+        assert_eq!(v("container_oom_events_total", NGINX), 2.0);
+        assert_eq!(
+            value(
+                &set,
+                "container_pressure_memory_waiting_seconds_total",
+                NGINX
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn neither_hierarchy_is_no_data() {
         let c = CgroupsCollector {
             root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
             max_depth: 3,
