@@ -224,11 +224,15 @@ fn get(url: &str) -> String {
     response.text().unwrap()
 }
 
-fn scrape_fixtures() -> String {
-    let args = fixture_args();
+/// Starts pulse-exporter with `args` and returns one scrape.
+fn scrape_ours(args: &[String]) -> String {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let exporter = Exporter::start(&args);
     get(&exporter.url("/metrics"))
+}
+
+fn scrape_fixtures() -> String {
+    scrape_ours(&fixture_args())
 }
 
 /// The metric name a text-format line is about (`# HELP name ...`, `name{...} v`).
@@ -430,11 +434,7 @@ fn filesystem_matches_node_exporter_on_this_host() {
         format!("--collector.filesystem.mount-points-exclude={DEFAULT_MOUNT_POINTS_EXCLUDE}"),
     ];
     let theirs = series(&scrape_node_exporter(&node_exporter, &args));
-    let ours = {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let exporter = Exporter::start(&args);
-        series(&get(&exporter.url("/metrics")))
-    };
+    let ours = series(&scrape_ours(&args));
     let compared = |key: &str| {
         key.starts_with("node_filesystem_") && !key.starts_with("node_filesystem_mount_info") // newer than node_exporter 1.5
     };
@@ -482,11 +482,7 @@ fn timex_matches_node_exporter_on_this_host() {
         "--collector.timex".to_owned(),
     ];
     let theirs = series(&scrape_node_exporter(&node_exporter, &args));
-    let ours = {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let exporter = Exporter::start(&args);
-        series(&get(&exporter.url("/metrics")))
-    };
+    let ours = series(&scrape_ours(&args));
     let timex = |map: &BTreeMap<String, f64>| -> Vec<String> {
         map.keys()
             .filter(|k| k.starts_with("node_timex_"))
@@ -684,11 +680,7 @@ fn btrfs_and_xfs_match_node_exporter_on_real_filesystems() {
         "--collector.xfs".to_owned(),
     ];
     let theirs = series(&scrape_node_exporter(&node_exporter, &args));
-    let ours = {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let exporter = Exporter::start(&args);
-        series(&get(&exporter.url("/metrics")))
-    };
+    let ours = series(&scrape_ours(&args));
     let of = |map: &BTreeMap<String, f64>, prefix: &str, label: &str| -> BTreeMap<String, f64> {
         map.iter()
             .filter(|(k, _)| k.starts_with(prefix) && k.contains(label))
@@ -799,11 +791,7 @@ fn rapl_zone_label_matches_node_exporter() {
             .collect()
     };
     let theirs = rapl(&scrape_node_exporter(&node_exporter, &args));
-    let ours = {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let exporter = Exporter::start(&args);
-        rapl(&get(&exporter.url("/metrics")))
-    };
+    let ours = rapl(&scrape_ours(&args));
     assert_eq!(ours.len(), 4, "{ours:#?}");
     assert!(
         ours.keys()
