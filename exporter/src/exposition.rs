@@ -164,6 +164,27 @@ impl MetricSet {
         }
     }
 
+    /// Every sample of `name` as owned `(label, value)` pairs and its value; none when the
+    /// family is absent. For collector tests that compare whole label sets.
+    #[cfg(test)]
+    pub fn samples_of(&self, name: &str) -> Vec<(Vec<(String, String)>, Value)> {
+        let Some(family) = self.families.iter().find(|f| f.name == name) else {
+            return Vec::new();
+        };
+        family
+            .samples
+            .iter()
+            .map(|s| {
+                let labels = s
+                    .label_pairs()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                (labels, s.value.clone())
+            })
+            .collect()
+    }
+
     pub fn len_samples(&self) -> usize {
         self.families.iter().map(|f| f.samples.len()).sum()
     }

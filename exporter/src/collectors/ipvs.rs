@@ -306,36 +306,18 @@ UDP  C0A80016:0035 rr persistent 360
         out
     }
 
-    fn samples(out: &MetricSet, name: &str) -> Vec<(Vec<(String, String)>, Value)> {
-        out.families
-            .iter()
-            .find(|f| f.name == name)
-            .unwrap()
-            .samples
-            .iter()
-            .map(|s| {
-                let labels = s
-                    .label_pairs()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect();
-                (labels, s.value.clone())
-            })
-            .collect()
-    }
-
     #[test]
     fn totals_and_backends_with_duplicates_summed() {
         let out = collect(&IpvsBackendLabel::ALL);
         assert_eq!(
-            samples(&out, "node_ipvs_connections_total")[0].1,
+            out.samples_of("node_ipvs_connections_total")[0].1,
             Value::Number(16.0)
         );
         assert_eq!(
-            samples(&out, "node_ipvs_incoming_bytes_total")[0].1,
+            out.samples_of("node_ipvs_incoming_bytes_total")[0].1,
             Value::Number(255.0)
         );
-        let weights = samples(&out, "node_ipvs_backend_weight");
+        let weights = out.samples_of("node_ipvs_backend_weight");
         assert_eq!(weights.len(), 3, "{weights:?}");
         let fwm = weights
             .iter()
@@ -349,7 +331,7 @@ UDP  C0A80016:0035 rr persistent 360
     #[test]
     fn fewer_labels_sum_more_backends() {
         let out = collect(&[IpvsBackendLabel::RemotePort, IpvsBackendLabel::Proto]);
-        let inactive = samples(&out, "node_ipvs_backend_connections_inactive");
+        let inactive = out.samples_of("node_ipvs_backend_connections_inactive");
         let pairs = |proto: &str, port: &str| {
             vec![
                 ("proto".to_owned(), proto.to_owned()),

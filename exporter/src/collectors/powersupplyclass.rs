@@ -242,25 +242,7 @@ mod tests {
         let mut out = MetricSet::default();
         collector.collect(&mut out).unwrap();
         out.normalize();
-        let samples = |name: &str| -> Vec<(Vec<(String, String)>, Value)> {
-            out.families
-                .iter()
-                .find(|f| f.name == name)
-                .map(|f| {
-                    f.samples
-                        .iter()
-                        .map(|s| {
-                            let labels = s
-                                .label_pairs()
-                                .into_iter()
-                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                                .collect();
-                            (labels, s.value.clone())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let samples = |name: &str| out.samples_of(name);
         let bat = vec![("power_supply".to_owned(), "BAT0".to_owned())];
         assert_eq!(
             samples("node_power_supply_voltage_volt"),
