@@ -9,6 +9,7 @@ packages=(
     prometheus                  # promtool check metrics/rules, Prometheus for end-to-end tests
     prometheus-node-exporter    # benchmark anchor
     prometheus-process-exporter # processes collector: side-by-side test and benchmark anchor
+    prometheus-blackbox-exporter # probes: HTTP and TCP probes compared side by side
     redis-server
     memcached
     python3
@@ -36,7 +37,7 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get update -qq
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Debian starts packaged daemons on install; tests run their own instances on private ports.
-    for service in prometheus prometheus-node-exporter prometheus-process-exporter prometheus-alertmanager redis-server memcached; do
+    for service in prometheus prometheus-node-exporter prometheus-process-exporter prometheus-blackbox-exporter prometheus-alertmanager redis-server memcached; do
         "${sudo_cmd[@]}" systemctl stop "$service" 2>/dev/null || true
     done
 fi

@@ -235,9 +235,9 @@ async fn probe(
         Err(error) => {
             let status = match error {
                 RequestError::NotAllowed(_) => StatusCode::FORBIDDEN,
-                RequestError::MissingTarget | RequestError::UnknownModule(_) => {
-                    StatusCode::BAD_REQUEST
-                }
+                RequestError::MissingTarget
+                | RequestError::UnknownModule(_)
+                | RequestError::WrongProber { .. } => StatusCode::BAD_REQUEST,
             };
             (status, format!("{error}\n")).into_response()
         }

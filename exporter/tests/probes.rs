@@ -1,6 +1,8 @@
 //! HTTP probes against local HTTP and HTTPS servers started here: success, 500, timeout,
 //! connection refused, DNS failure, TLS expiry, redirects, body regexes, and `/probe`'s
-//! refusal to reach targets that are not configured or allowed.
+//! refusal to reach targets that are not configured or allowed. TCP probes against a real
+//! `redis-server` and real SMTP servers (STARTTLS and implicit TLS), compared series by
+//! series with Debian's blackbox_exporter probing the same servers.
 
 #![allow(clippy::unwrap_used)] // Test helpers: a panic is the failure report.
 
@@ -11,7 +13,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{Exporter, promtool_check};
+use support::{ChildGuard, Exporter, free_port, promtool_check, redis_server, wait_for};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -61,18 +63,40 @@ fn http_server() -> u16 {
     port
 }
 
-/// An HTTPS server whose certificate (for `localhost`) expires at [`CERT_EXPIRY`]; returns
-/// the port and the CA certificate in PEM.
-fn https_server() -> (u16, String) {
+/// A server certificate for `localhost` and `127.0.0.1` that expires at [`CERT_EXPIRY`],
+/// signed by a throwaway CA.
+struct TestCertificate {
+    ca_pem: String,
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    key_pem: String,
+    key_der: Vec<u8>,
+}
+
+fn test_certificate() -> TestCertificate {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     params.not_after = rcgen::date_time_ymd(2031, 1, 2);
     let cert = params.signed_by(&key, &issuer).unwrap();
+    TestCertificate {
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        cert_der: cert.der().to_vec(),
+        key_pem: key.serialize_pem(),
+        key_der: key.serialize_der(),
+    }
+}
+
+/// An HTTPS server whose certificate expires at [`CERT_EXPIRY`]; returns the port and the
+/// CA certificate in PEM.
+fn https_server() -> (u16, String) {
+    let certificate = test_certificate();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -80,8 +104,8 @@ fn https_server() -> (u16, String) {
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
-        vec![CertificateDer::from(cert.der().to_vec())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        vec![CertificateDer::from(certificate.cert_der)],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der)),
     )
     .unwrap();
     let config = Arc::new(config);
@@ -99,7 +123,7 @@ fn https_server() -> (u16, String) {
             });
         }
     });
-    (port, ca.pem())
+    (port, certificate.ca_pem)
 }
 
 fn closed_port() -> u16 {
@@ -325,4 +349,284 @@ fn background_probes_report_every_outcome_and_probe_endpoint_is_restricted() {
     assert_eq!(code, 400);
     let (code, _) = get(&exporter.url("/probe"));
     assert_eq!(code, 400);
+}
+
+/// The modules of the TCP test, in blackbox_exporter's syntax (`tls_config` under `tcp`)
+/// or in Pulse's (`tls` options beside `prober`), so both exporters run the same exchanges.
+fn tcp_modules(ca_file: &str, blackbox: bool) -> String {
+    let tls = |implicit: bool| {
+        let start = if implicit { "tls: true, " } else { "" };
+        if blackbox {
+            (
+                format!("{start}tls_config: {{ca_file: '{ca_file}'}}, "),
+                String::new(),
+            )
+        } else {
+            (
+                start.to_owned(),
+                format!("\n      tls: {{ca_file: '{ca_file}'}}"),
+            )
+        }
+    };
+    let (starttls_tcp, starttls_module) = tls(false);
+    let (smtps_tcp, smtps_module) = tls(true);
+    format!(
+        r#"    connect: {{prober: tcp, timeout: 3s}}
+    redis_ping: {{prober: tcp, timeout: 3s, tcp: {{query_response: [{{send: PING}}, {{expect: '^\+PONG$'}}]}}}}
+    redis_closed: {{prober: tcp, timeout: 3s, tcp: {{query_response: [{{send: PING}}, {{send: QUIT}}, {{expect: '^\+NOPE'}}]}}}}
+    smtp_starttls:
+      prober: tcp
+      timeout: 3s
+      tcp: {{{starttls_tcp}query_response: [{{expect: '^220 '}}, {{send: "EHLO prober\r"}}, {{expect: '^250[ -]STARTTLS'}}, {{send: "STARTTLS\r"}}, {{expect: '^220 '}}, {{starttls: true}}, {{send: "EHLO prober\r"}}, {{expect: '^250 '}}, {{send: "QUIT\r"}}]}}{starttls_module}
+    smtps:
+      prober: tcp
+      timeout: 3s
+      tcp: {{{smtps_tcp}query_response: [{{expect: '^220 '}}, {{send: "QUIT\r"}}]}}{smtps_module}
+"#
+    )
+}
+
+/// The series of a `/probe` answer without its timings, `target` and `module` labels, with
+/// their values, sorted.
+fn untimed_series(text: &str) -> Vec<(String, f64)> {
+    let context = regex::Regex::new(r#"(target|module)="[^"]*",?"#).unwrap();
+    let mut series: Vec<(String, f64)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter(|l| {
+            !l.starts_with("probe_duration_seconds")
+                && !l.starts_with("probe_dns_lookup_time_seconds")
+                && !l.starts_with("probe_http_duration_seconds")
+        })
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            let name = context
+                .replace_all(name, "")
+                .replace(",}", "}")
+                .replace("{}", "");
+            (name, value.parse().unwrap())
+        })
+        .collect();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    series
+}
+
+/// Debian's blackbox_exporter with `config`; returns its guard and `host:port`.
+fn blackbox_exporter(dir: &std::path::Path, config: &str) -> (ChildGuard, String) {
+    let binary = "/usr/bin/prometheus-blackbox-exporter";
+    assert!(
+        std::path::Path::new(binary).exists(),
+        "needs Debian's prometheus-blackbox-exporter (tests/run.sh installs it)"
+    );
+    let config_file = dir.join("blackbox.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let guard = ChildGuard::spawn_listening(
+        binary,
+        &[
+            "--config.file",
+            config_file.to_str().unwrap(),
+            "--web.listen-address",
+            &listen,
+        ],
+        port,
+    );
+    (guard, listen)
+}
+
+/// Probes `target` with blackbox_exporter's `module` and checks that `ours`, Pulse's
+/// `/probe` answer for the same, has the same series with the same values, timings aside.
+fn assert_same_as_blackbox(blackbox: &str, target: &str, module: &str, ours: &str) {
+    let (code, theirs) = get(&format!(
+        "http://{blackbox}/probe?target={target}&module={module}"
+    ));
+    assert_eq!(code, 200, "{theirs}");
+    // Series blackbox_exporter 0.23 has and Pulse does not: the verified chain's expiry and
+    // identity (Pulse reports the presented certificates' earliest expiry, as both do).
+    let theirs: Vec<(String, f64)> = untimed_series(&theirs)
+        .into_iter()
+        .filter(|(series, _)| !series.starts_with("probe_ssl_last_chain_"))
+        .collect();
+    assert_eq!(
+        untimed_series(ours),
+        theirs,
+        "{target} with {module}: ours\n{ours}"
+    );
+}
+
+#[test]
+fn http_probes_match_blackbox_exporter() {
+    let http = http_server();
+    let (https, ca_pem) = https_server();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let ca = ca_file.display();
+    let base = format!("http://127.0.0.1:{http}");
+    let tls_url = format!("https://localhost:{https}/ok");
+    let targets = [
+        ("ok", format!("{base}/ok"), "http_2xx"),
+        ("error", format!("{base}/error"), "http_2xx"),
+        ("redirect", format!("{base}/redirect"), "http_2xx"),
+        ("regex_fail", format!("{base}/ok"), "must_not_be_healthy"),
+        ("tls", tls_url, "tls"),
+    ];
+    let mut config = format!(
+        "probes:\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n  targets:\n"
+    );
+    for (name, url, module) in &targets {
+        config += &format!("    - {{name: {name}, url: '{url}', module: {module}}}\n");
+    }
+    let config_file = dir.path().join("pulse.yml");
+    std::fs::write(&config_file, config).unwrap();
+    let exporter = Exporter::start(&[
+        "--config.file",
+        config_file.to_str().unwrap(),
+        "--collector.disable-defaults",
+        "--collector.probe",
+    ]);
+    let (_blackbox, blackbox) = blackbox_exporter(
+        dir.path(),
+        &format!(
+            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n"
+        ),
+    );
+    for (name, url, module) in &targets {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        assert_same_as_blackbox(&blackbox, url, module, &ours);
+    }
+}
+
+#[test]
+fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificate = test_certificate();
+    let path = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca_file = path("ca.pem", &certificate.ca_pem);
+    let cert_file = path("cert.pem", &certificate.cert_pem);
+    let key_file = path("key.pem", &certificate.key_pem);
+
+    let (_redis, redis) = redis_server(&[]);
+    let smtp = |tls: [&str; 2]| {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let args = [
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-c",
+            "aiosmtpd.handlers.Sink",
+            "-l",
+            &listen,
+            tls[0],
+            &cert_file,
+            tls[1],
+            &key_file,
+        ];
+        (
+            ChildGuard::spawn_listening("/usr/bin/python3", &args, port),
+            port,
+        )
+    };
+    let (_starttls_server, starttls) = smtp(["--tlscert", "--tlskey"]);
+    let (_smtps_server, smtps) = smtp(["--smtpscert", "--smtpskey"]);
+    let refused = closed_port();
+    // Accepts (into its backlog) without being served: all the `connect` module needs.
+    let ipv6_listener = TcpListener::bind("[::1]:0").expect("IPv6 loopback");
+    let ipv6 = ipv6_listener.local_addr().unwrap().port();
+    // name, address, module
+    let targets = [
+        ("redis", format!("127.0.0.1:{redis}"), "redis_ping"),
+        ("redis_closed", format!("127.0.0.1:{redis}"), "redis_closed"),
+        ("refused", format!("127.0.0.1:{refused}"), "connect"),
+        ("starttls", format!("127.0.0.1:{starttls}"), "smtp_starttls"),
+        ("smtps", format!("127.0.0.1:{smtps}"), "smtps"),
+        ("ipv6", format!("[::1]:{ipv6}"), "connect"),
+    ];
+
+    let mut config = format!(
+        "probes:\n  modules:\n{}  targets:\n",
+        tcp_modules(&ca_file, false)
+    );
+    for (name, address, module) in &targets {
+        config += &format!(
+            "    - {{name: {name}, address: '{address}', module: {module}, interval: 5s}}\n"
+        );
+    }
+    let config_file = path("pulse.yml", &config);
+    let exporter = Exporter::start(&[
+        "--config.file",
+        &config_file,
+        "--collector.disable-defaults",
+        "--collector.probe",
+    ]);
+    let (_blackbox, blackbox) = blackbox_exporter(
+        dir.path(),
+        &format!("modules:\n{}", tcp_modules(&ca_file, true)),
+    );
+
+    let mut ours = std::collections::BTreeMap::new();
+    for (name, address, module) in &targets {
+        let (code, body) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{body}");
+        promtool_check(&body);
+        assert_same_as_blackbox(&blackbox, address, module, &body);
+        ours.insert(*name, body);
+    }
+    let value_of = |name: &str, series: &str| value(&ours[name], series);
+    let labels = |name: &str| {
+        let module = targets.iter().find(|t| t.0 == name).unwrap().2;
+        format!("{{target=\"{name}\",module=\"{module}\"}}")
+    };
+    let success = |name: &str| value_of(name, &format!("probe_success{}", labels(name)));
+    let regex_failed =
+        |name: &str| value_of(name, &format!("probe_failed_due_to_regex{}", labels(name)));
+    assert_eq!(success("redis"), Some(1.0));
+    assert_eq!(success("redis_closed"), Some(0.0));
+    assert_eq!(regex_failed("redis_closed"), Some(1.0));
+    assert_eq!(regex_failed("redis"), Some(0.0));
+    assert_eq!(success("refused"), Some(0.0));
+    assert_eq!(success("ipv6"), Some(1.0));
+    assert_eq!(
+        value_of("ipv6", &format!("probe_ip_protocol{}", labels("ipv6"))),
+        Some(6.0)
+    );
+    for tls in ["starttls", "smtps"] {
+        assert_eq!(success(tls), Some(1.0), "{}", ours[tls]);
+        assert_eq!(
+            value_of(
+                tls,
+                &format!("probe_ssl_earliest_cert_expiry{}", labels(tls))
+            ),
+            Some(CERT_EXPIRY)
+        );
+        assert!(
+            ours[tls].contains("probe_tls_version_info{target=")
+                && ours[tls].contains("version=\"TLS 1."),
+            "{}",
+            ours[tls]
+        );
+    }
+    assert!(!ours["redis"].contains("probe_http_"), "{}", ours["redis"]);
+
+    // The background probes publish the same on /metrics.
+    let text = wait_for("every TCP target probed", Duration::from_secs(20), || {
+        let (_, text) = get(&exporter.url("/metrics"));
+        targets
+            .iter()
+            .all(|(name, ..)| text.contains(&format!("probe_success{{target=\"{name}\",")))
+            .then_some(text)
+    });
+    promtool_check(&text);
+    assert_eq!(
+        value(&text, &format!("probe_success{}", labels("starttls"))),
+        Some(1.0),
+        "{text}"
+    );
 }

@@ -182,6 +182,8 @@ def start_pulse_exporter(stack, port, redis_port, memcached_port, web_port):
     config["memcached"]["targets"][0]["address"] = f"127.0.0.1:{memcached_port}"
     config["probes"]["modules"]["http_2xx"]["timeout"] = SCRAPE_INTERVAL
     config["probes"]["targets"][0].update(url=f"http://127.0.0.1:{web_port}/", interval=SCRAPE_INTERVAL)
+    config["probes"]["modules"]["redis_ping"]["timeout"] = SCRAPE_INTERVAL
+    config["probes"]["targets"][1].update(address=f"127.0.0.1:{redis_port}", interval=SCRAPE_INTERVAL)
     path = stack.workdir / "exporter.yml"
     path.write_text(yaml.safe_dump(config))
     process = stack.start("exporter", [str(exporter), f"--web.listen-address=127.0.0.1:{port}", f"--config.file={path}"])

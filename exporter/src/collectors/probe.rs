@@ -11,7 +11,7 @@ use crate::probe::Probes;
 pub const SPEC: CollectorSpec = CollectorSpec {
     name: "probe",
     default_enabled: false,
-    help: "Latest results of the HTTP probes listed under `probes.targets` in the config file.",
+    help: "Latest results of the HTTP and TCP probes listed under `probes.targets` in the config file.",
     build,
 };
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use hyper::Uri;
+use regex::Regex;
 use serde::{Deserialize, Deserializer, de};
 
 use crate::config::{ConfigDuration, Pattern};
@@ -73,6 +74,21 @@ impl TryFrom<RawProbeConfig> for ProbeConfig {
                     raw.modules.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
             };
+            match (module.prober, &target.url, &target.address) {
+                (Prober::Http, Some(_), None) | (Prober::Tcp, None, Some(_)) => {}
+                (Prober::Http, _, _) => {
+                    return Err(format!(
+                        "targets[{i}]: module {:?} probes HTTP, so the target needs a url (and no address)",
+                        target.module
+                    ));
+                }
+                (Prober::Tcp, _, _) => {
+                    return Err(format!(
+                        "targets[{i}]: module {:?} probes TCP, so the target needs an address host:port (and no url)",
+                        target.module
+                    ));
+                }
+            }
             if module.timeout > target.interval {
                 return Err(format!(
                     "targets[{i}]: interval {} is shorter than module {:?}'s timeout {}",
@@ -91,10 +107,24 @@ impl TryFrom<RawProbeConfig> for ProbeConfig {
     }
 }
 
-/// How to probe: blackbox_exporter's `http` prober options.
+/// Which of blackbox_exporter's probers a module runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prober {
+    /// An HTTP(S) request with phase timings (`probe_http_*`).
+    #[default]
+    Http,
+    /// A TCP connection, optionally TLS, optionally a scripted exchange (SMTP banner, Redis
+    /// `PING`, STARTTLS): for the services that do not speak HTTP.
+    Tcp,
+}
+
+/// How to probe: blackbox_exporter's module, its `http` prober options at the top level
+/// (as before the `tcp` prober existed) and the `tcp` prober's under `tcp:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawModule")]
 pub struct Module {
+    pub prober: Prober,
     pub timeout: Duration,
     pub method: hyper::Method,
     pub headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
@@ -106,11 +136,35 @@ pub struct Module {
     pub fail_if_body_not_matches_regexp: Vec<Pattern>,
     pub follow_redirects: bool,
     pub tls: TlsOptions,
+    pub tcp: TcpOptions,
+}
+
+/// The `tcp` prober's options.
+#[derive(Debug, Clone, Default)]
+pub struct TcpOptions {
+    /// TLS from the first byte (IMAPS, Redis or PostgreSQL behind TLS, …).
+    pub tls: bool,
+    /// The exchange run after connecting, in order.
+    pub query_response: Vec<QueryStep>,
+}
+
+/// One step of a TCP exchange.
+#[derive(Debug, Clone)]
+pub enum QueryStep {
+    /// Read lines until one matches; the connection ending first fails the probe as a regex
+    /// failure (`probe_failed_due_to_regex 1`), as in blackbox_exporter.
+    Expect(Regex),
+    /// Write this text and a newline.
+    Send(String),
+    /// Upgrade the connection to TLS (SMTP, IMAP, POP3 after their STARTTLS command).
+    StartTls,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModule {
+    #[serde(default)]
+    prober: Prober,
     timeout: Option<ConfigDuration>,
     #[serde(default)]
     method: Option<String>,
@@ -124,20 +178,108 @@ struct RawModule {
     fail_if_body_matches_regexp: Vec<Pattern>,
     #[serde(default)]
     fail_if_body_not_matches_regexp: Vec<Pattern>,
-    #[serde(default = "yes")]
-    follow_redirects: bool,
+    #[serde(default)]
+    follow_redirects: Option<bool>,
     #[serde(default)]
     tls: TlsOptions,
+    #[serde(default)]
+    tcp: Option<RawTcp>,
 }
 
-fn yes() -> bool {
-    true
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    #[serde(default)]
+    tls: bool,
+    #[serde(default)]
+    query_response: Vec<RawStep>,
+}
+
+/// blackbox_exporter's step: any of `expect`, `send` and `starttls`, run in that order.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    expect: Option<String>,
+    send: Option<String>,
+    #[serde(default)]
+    starttls: bool,
+}
+
+impl RawModule {
+    /// Names of the HTTP options this module sets, which a `tcp` module must not.
+    fn http_options_set(&self) -> Vec<&'static str> {
+        [
+            ("method", self.method.is_some()),
+            ("headers", !self.headers.is_empty()),
+            ("body", !self.body.is_empty()),
+            ("valid_status_codes", !self.valid_status_codes.is_empty()),
+            (
+                "fail_if_body_matches_regexp",
+                !self.fail_if_body_matches_regexp.is_empty(),
+            ),
+            (
+                "fail_if_body_not_matches_regexp",
+                !self.fail_if_body_not_matches_regexp.is_empty(),
+            ),
+            ("follow_redirects", self.follow_redirects.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+fn tcp_options(raw: RawTcp) -> Result<TcpOptions, String> {
+    let mut steps = Vec::new();
+    for (i, step) in raw.query_response.into_iter().enumerate() {
+        if step.expect.is_none() && step.send.is_none() && !step.starttls {
+            return Err(format!(
+                "tcp.query_response[{i}]: expected at least one of expect, send, starttls"
+            ));
+        }
+        if let Some(expect) = step.expect {
+            let regex = Regex::new(&expect).map_err(|e| {
+                format!(
+                    "tcp.query_response[{i}].expect: invalid regular expression {expect:?}: {e}"
+                )
+            })?;
+            steps.push(QueryStep::Expect(regex));
+        }
+        if let Some(send) = step.send {
+            steps.push(QueryStep::Send(send));
+        }
+        if step.starttls {
+            if raw.tls {
+                return Err(format!(
+                    "tcp.query_response[{i}].starttls: the connection is already TLS (tcp.tls: true)"
+                ));
+            }
+            steps.push(QueryStep::StartTls);
+        }
+    }
+    Ok(TcpOptions {
+        tls: raw.tls,
+        query_response: steps,
+    })
 }
 
 impl TryFrom<RawModule> for Module {
     type Error = String;
 
-    fn try_from(raw: RawModule) -> Result<Self, String> {
+    fn try_from(mut raw: RawModule) -> Result<Self, String> {
+        let tcp = match (raw.prober, raw.tcp.take()) {
+            (Prober::Http, Some(_)) => {
+                return Err("tcp options apply to `prober: tcp` only".into());
+            }
+            (Prober::Http, None) => TcpOptions::default(),
+            (Prober::Tcp, tcp) => {
+                let set = raw.http_options_set();
+                if !set.is_empty() {
+                    return Err(format!("{} apply to `prober: http` only", set.join(", ")));
+                }
+                tcp.map(tcp_options).transpose()?.unwrap_or_default()
+            }
+        };
         let method = raw.method.as_deref().unwrap_or("GET");
         let method = hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("invalid method {method:?}"))?;
@@ -160,6 +302,7 @@ impl TryFrom<RawModule> for Module {
             return Err(format!("invalid status code {code}"));
         }
         Ok(Self {
+            prober: raw.prober,
             timeout: raw.timeout.map_or(DEFAULT_TIMEOUT, |t| t.0),
             method,
             headers,
@@ -167,18 +310,23 @@ impl TryFrom<RawModule> for Module {
             valid_status_codes: raw.valid_status_codes,
             fail_if_body_matches_regexp: raw.fail_if_body_matches_regexp,
             fail_if_body_not_matches_regexp: raw.fail_if_body_not_matches_regexp,
-            follow_redirects: raw.follow_redirects,
+            follow_redirects: raw.follow_redirects.unwrap_or(true),
             tls: raw.tls,
+            tcp,
         })
     }
 }
 
-/// What to probe and how often. `name` is the `target` label.
+/// What to probe and how often. `name` is the `target` label; an HTTP module probes a
+/// `url`, a TCP module an `address`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     pub name: String,
-    pub url: ProbeUrl,
+    #[serde(default)]
+    pub url: Option<ProbeUrl>,
+    #[serde(default)]
+    pub address: Option<ProbeAddress>,
     pub module: String,
     #[serde(default = "default_interval")]
     #[serde(deserialize_with = "duration")]
@@ -215,6 +363,55 @@ impl<'de> Deserialize<'de> for ProbeUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         ProbeUrl::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+/// A TCP probe's `host:port` (`[v6]:port` for an IPv6 literal), as blackbox_exporter's
+/// `target` for its `tcp` prober.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl ProbeAddress {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let invalid = || format!("invalid address {text:?}: expected host:port");
+        let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.strip_suffix(']').ok_or_else(invalid)?,
+            None if host.contains(':') => return Err(invalid()),
+            None => host,
+        };
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(invalid)?;
+        if host.is_empty() || host.contains(['/', ' ']) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for ProbeAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProbeAddress {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ProbeAddress::parse(&text).map_err(de::Error::custom)
     }
 }
 
@@ -285,6 +482,110 @@ mod tests {
             err,
             "pulse.yml:1:1: probes: targets[1]: name \"a\" is already used by targets[0]"
         );
+    }
+
+    #[test]
+    fn a_tcp_module_runs_its_steps_in_blackbox_order() {
+        let config = parse(
+            "probes:\n  modules:\n    smtp:\n      prober: tcp\n      tcp:\n        query_response:\n          - expect: '^220'\n          - {send: 'STARTTLS', expect: '^250', starttls: true}\n  targets:\n    - {name: mail, address: 'mail.example.com:25', module: smtp}\n    - {name: v6, address: '[::1]:25', module: smtp}\n",
+        )
+        .unwrap();
+        let module = &config.probes.modules["smtp"];
+        assert_eq!(module.prober, super::Prober::Tcp);
+        let steps: Vec<String> = module
+            .tcp
+            .query_response
+            .iter()
+            .map(|step| match step {
+                super::QueryStep::Expect(regex) => format!("expect {regex}"),
+                super::QueryStep::Send(text) => format!("send {text}"),
+                super::QueryStep::StartTls => "starttls".into(),
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            ["expect ^220", "expect ^250", "send STARTTLS", "starttls"]
+        );
+        let addresses: Vec<String> = config
+            .probes
+            .targets
+            .iter()
+            .map(|t| t.address.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(addresses, ["mail.example.com:25", "[::1]:25"]);
+    }
+
+    #[test]
+    fn tcp_and_http_options_and_targets_do_not_mix() {
+        let err = parse(
+            "probes:\n  modules:\n    m: {prober: tcp, method: POST, follow_redirects: false}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.m: method, follow_redirects apply to `prober: http` only"
+        );
+        let err = parse("probes:\n  modules:\n    m: {tcp: {tls: true}}\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.m: tcp options apply to `prober: tcp` only"
+        );
+        let err = parse(&format!(
+            "{MODULES}  targets:\n    - {{name: a, address: 'x:80', module: http_2xx}}\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:1:1: probes: targets[0]: module \"http_2xx\" probes HTTP, so the target needs a url (and no address)"
+        );
+        let err = parse(
+            "probes:\n  modules:\n    t: {prober: tcp}\n  targets:\n    - {name: a, url: 'http://x/', module: t}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:1:1: probes: targets[0]: module \"t\" probes TCP, so the target needs an address host:port (and no url)"
+        );
+    }
+
+    #[test]
+    fn bad_tcp_fields_are_named() {
+        for (address, line) in [("x", 5), ("x:0", 5), ("::1:25", 5), ("[::1]:http", 5)] {
+            let err = parse(&format!(
+                "probes:\n  modules:\n    t: {{prober: tcp}}\n  targets:\n    - address: '{address}'\n      name: a\n      module: t\n"
+            ))
+            .unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "pulse.yml:{line}:7: probes.targets[0].address: invalid address {address:?}: expected host:port"
+                )
+            );
+        }
+        let err = parse(
+            "probes:\n  modules:\n    t:\n      prober: tcp\n      tcp: {query_response: [{send: x}, {expect: '('}]}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("pulse.yml:3:5: probes.modules.t: tcp.query_response[1].expect: invalid regular expression \"(\""),
+            "{err}"
+        );
+        let err = parse(
+            "probes:\n  modules:\n    t:\n      prober: tcp\n      tcp: {tls: true, query_response: [{starttls: true}]}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.t: tcp.query_response[0].starttls: the connection is already TLS (tcp.tls: true)"
+        );
+        let err = parse("probes:\n  modules:\n    t: {prober: tcp, tcp: {query_response: [{}]}}\n")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.t: tcp.query_response[0]: expected at least one of expect, send, starttls"
+        );
+        let err = parse("probes:\n  modules:\n    t: {prober: udp}\n").unwrap_err();
+        assert!(err.contains("unknown variant `udp`"), "{err}");
     }
 
     #[test]

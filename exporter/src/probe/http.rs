@@ -6,20 +6,16 @@
 //! reading the body (transfer). Redirects are followed by hand too, so each hop's phases
 //! add up as they do in blackbox_exporter and `probe_http_redirects` counts the hops.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::config::Module;
+use super::Prepared;
+use super::connect::{Io, connect, resolve, tls_handshake};
+use super::outcome::{HttpOutcome, Outcome, ProbeError};
 
 /// blackbox_exporter's limit.
 const MAX_REDIRECTS: u32 = 10;
@@ -29,69 +25,11 @@ const MAX_BODY: usize = 10 << 20;
 /// The phases of `probe_http_duration_seconds`, in order.
 pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
 
-/// What one probe found. Every field has a value even when the probe failed, so every
-/// series exists on every scrape.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Outcome {
-    pub success: bool,
-    pub duration: Duration,
-    /// Seconds per phase, indexed like [`PHASES`].
-    pub phases: [f64; 5],
-    /// 0 when no response arrived.
-    pub status_code: u16,
-    /// The Content-Length header, else the bytes read; -1 without a response.
-    pub content_length: f64,
-    pub redirects: u32,
-    /// Whether the final response came over TLS.
-    pub ssl: bool,
-    /// Earliest `notAfter` (Unix seconds) of the certificates the server presented.
-    pub cert_expiry: Option<f64>,
-    pub failed_due_to_regex: bool,
-}
-
-/// Why a probe failed; logged at debug level, never used as a label.
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    #[error("resolving {host}: {source}")]
-    Resolve {
-        host: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("connecting: {0}")]
-    Connect(std::io::Error),
-    #[error("TLS handshake: {0}")]
-    Tls(std::io::Error),
-    #[error("HTTP: {0}")]
-    Http(#[from] hyper::Error),
-    #[error("request: {0}")]
-    Request(String),
-    #[error("reading body: {0}")]
-    Body(String),
-    #[error("too many redirects")]
-    Redirects,
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-    #[error("status {0} is not accepted")]
-    Status(u16),
-    #[error("body regex check failed")]
-    Regex,
-}
-
-/// A module made ready to run: its TLS client config built once.
-pub struct Prepared {
-    pub module: Module,
-    pub tls: Arc<rustls::ClientConfig>,
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// Runs one probe of `url` under the module's timeout. Never fails: failure is an outcome.
 pub async fn probe(prepared: &Prepared, url: &Uri) -> (Outcome, Option<ProbeError>) {
     let start = Instant::now();
     let mut outcome = Outcome {
-        content_length: -1.0,
+        http: Some(HttpOutcome::before_response()),
         ..Outcome::default()
     };
     let timeout = prepared.module.timeout;
@@ -119,34 +57,19 @@ async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<()
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
 
         let t = Instant::now();
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|source| ProbeError::Resolve {
-                host: host.clone(),
-                source,
-            })?
-            .collect();
-        outcome.phases[0] += t.elapsed().as_secs_f64();
+        let addrs = resolve(&host, port, outcome).await?;
+        http_figures(outcome).phases[0] += t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let tcp = connect(&addrs).await?;
-        outcome.phases[1] += t.elapsed().as_secs_f64();
+        let tcp = connect(&addrs, outcome).await?;
+        http_figures(outcome).phases[1] += t.elapsed().as_secs_f64();
 
-        outcome.ssl = https;
+        http_figures(outcome).ssl = https;
+        outcome.tls = None;
         let io: Box<dyn Io> = if https {
             let t = Instant::now();
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| ProbeError::Request(format!("server name {host:?}: {e}")))?;
-            let stream = tokio_rustls::TlsConnector::from(prepared.tls.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(ProbeError::Tls)?;
-            outcome.phases[2] += t.elapsed().as_secs_f64();
-            outcome.cert_expiry = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(earliest_expiry);
+            let stream = tls_handshake(&prepared.tls, &host, tcp, outcome).await?;
+            http_figures(outcome).phases[2] += t.elapsed().as_secs_f64();
             Box::new(stream)
         } else {
             Box::new(tcp)
@@ -175,17 +98,24 @@ async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<()
             .body(Full::new(Bytes::from(body.clone())))
             .map_err(|e| ProbeError::Request(e.to_string()))?;
         let response = sender.send_request(request).await?;
-        outcome.phases[3] += t.elapsed().as_secs_f64();
+        http_figures(outcome).phases[3] += t.elapsed().as_secs_f64();
         let status = response.status();
-        outcome.status_code = status.as_u16();
+        http_figures(outcome).status_code = status.as_u16();
+        http_figures(outcome).version = match response.version() {
+            hyper::Version::HTTP_09 => 0.9,
+            hyper::Version::HTTP_10 => 1.0,
+            hyper::Version::HTTP_2 => 2.0,
+            hyper::Version::HTTP_3 => 3.0,
+            _ => 1.1,
+        };
 
         if module.follow_redirects
             && status.is_redirection()
             && let Some(next) = redirect_target(&uri, &response)
         {
             drop(driver);
-            outcome.redirects += 1;
-            if outcome.redirects > MAX_REDIRECTS {
+            http_figures(outcome).redirects += 1;
+            if http_figures(outcome).redirects > MAX_REDIRECTS {
                 return Err(ProbeError::Redirects);
             }
             // 303, and 301/302 after a POST in practice, turn into GET without a body.
@@ -211,9 +141,10 @@ async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<()
             .await
             .map_err(|e| ProbeError::Body(e.to_string()))?
             .to_bytes();
-        outcome.phases[4] += t.elapsed().as_secs_f64();
+        http_figures(outcome).phases[4] += t.elapsed().as_secs_f64();
         drop(driver);
-        outcome.content_length = header_length.unwrap_or(bytes.len() as f64);
+        http_figures(outcome).content_length = header_length.unwrap_or(bytes.len() as f64);
+        http_figures(outcome).uncompressed_body_length = bytes.len() as f64;
 
         let valid = if module.valid_status_codes.is_empty() {
             status.is_success()
@@ -238,17 +169,6 @@ async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<()
         }
         return Ok(());
     }
-}
-
-async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, ProbeError> {
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(stream) => return Ok(stream),
-            Err(e) => last = e,
-        }
-    }
-    Err(ProbeError::Connect(last))
 }
 
 /// The `Location` of a redirect, made absolute against the current URL.
@@ -276,12 +196,12 @@ fn redirect_target<B>(current: &Uri, response: &hyper::Response<B>) -> Option<Ur
     Uri::from_parts(parts).ok()
 }
 
-fn earliest_expiry(certs: &[rustls::pki_types::CertificateDer<'_>]) -> Option<f64> {
-    certs
-        .iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, cert)| cert.validity().not_after.timestamp() as f64)
-        .reduce(f64::min)
+/// The HTTP figures of `outcome`, written in place so a probe cut off by its timeout
+/// keeps the phases it finished.
+fn http_figures(outcome: &mut Outcome) -> &mut HttpOutcome {
+    outcome
+        .http
+        .get_or_insert_with(HttpOutcome::before_response)
 }
 
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);

@@ -1,5 +1,6 @@
-//! Background HTTP probes (blackbox_exporter's `probe_*` metrics) for the targets in the
-//! config's `probes:` section.
+//! Background probes (blackbox_exporter's `probe_*` metrics) for the targets in the config's
+//! `probes:` section: HTTP (`http.rs`) and TCP (`tcp.rs`), over one connection routine
+//! (`connect.rs`).
 //!
 //! Each target runs in its own tokio task on its own interval, with jitter so targets do
 //! not fire together, and a semaphore bounds how many probes are in flight. A scrape only
@@ -9,11 +10,14 @@
 //! straight from PromQL.
 //!
 //! `/probe?target=&module=` runs one probe on demand, as blackbox_exporter does, but only
-//! for configured targets (by name or URL) or URLs matched by the `allow` list: the exporter
-//! must not become an open proxy into the network it runs in.
+//! for configured targets (by name, URL or address) or targets matched by the `allow` list:
+//! the exporter must not become an open proxy into the network it runs in.
 
 pub mod config;
-pub mod http;
+mod connect;
+mod http;
+mod outcome;
+mod tcp;
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
@@ -22,10 +26,13 @@ use std::time::Duration;
 
 use hyper::Uri;
 use tokio::sync::Semaphore;
+use tokio_rustls::rustls;
 
 use crate::exposition::{Histogram, Kind, MetricSet, Value};
-use config::{ProbeConfig, ProbeUrl};
-use http::{Outcome, PHASES, Prepared};
+use config::{Module, ProbeAddress, ProbeConfig, ProbeUrl, Prober};
+use connect::ip_addr_hash;
+use http::PHASES;
+use outcome::{Outcome, ProbeError};
 
 /// Latency buckets of `pulse_probe_duration_seconds` (blackbox-style web latencies).
 const BUCKETS: [f64; 12] = [
@@ -50,6 +57,42 @@ pub enum RequestError {
     UnknownModule(String),
     #[error("target {0:?} is neither a configured probe target nor in the allow list")]
     NotAllowed(String),
+    #[error(
+        "module {module:?} cannot probe target {target:?} (HTTP modules take URLs, TCP modules host:port)"
+    )]
+    WrongProber { module: String, target: String },
+}
+
+/// A module made ready to run: its TLS client config built once.
+pub struct Prepared {
+    pub module: Module,
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+/// What a target points at: a URL for the HTTP prober, `host:port` for the TCP prober.
+#[derive(Clone, PartialEq)]
+enum Endpoint {
+    Url(Uri),
+    Address(ProbeAddress),
+}
+
+impl Endpoint {
+    /// Whether `text` names this endpoint as `/probe?target=` would.
+    fn is(&self, text: &str) -> bool {
+        match self {
+            Self::Url(url) => *url == text,
+            Self::Address(address) => address.to_string() == text,
+        }
+    }
+
+    /// Runs the module's prober against this endpoint; `None` when the two do not fit.
+    async fn probe(&self, prepared: &Prepared) -> Option<(Outcome, Option<ProbeError>)> {
+        match (self, prepared.module.prober) {
+            (Self::Url(url), Prober::Http) => Some(http::probe(prepared, url).await),
+            (Self::Address(address), Prober::Tcp) => Some(tcp::probe(prepared, address).await),
+            _ => None,
+        }
+    }
 }
 
 /// Latest outcome plus cumulative history of one target.
@@ -101,7 +144,7 @@ impl History {
 struct TargetEntry {
     name: String,
     module: String,
-    url: Uri,
+    endpoint: Endpoint,
     interval: Duration,
     history: Mutex<History>,
 }
@@ -121,12 +164,18 @@ impl Probes {
             .modules
             .iter()
             .map(|(name, module)| {
-                let tls = module.tls.client_config(&[b"http/1.1"]).map_err(|error| {
-                    ProbeSetupError::Tls {
+                // HTTP probes ask for HTTP/1.1; a TCP exchange is no protocol ALPN knows.
+                let alpn: &[&[u8]] = match module.prober {
+                    Prober::Http => &[b"http/1.1"],
+                    Prober::Tcp => &[],
+                };
+                let tls = module
+                    .tls
+                    .client_config(alpn)
+                    .map_err(|error| ProbeSetupError::Tls {
                         module: name.clone(),
                         error,
-                    }
-                })?;
+                    })?;
                 let prepared = Prepared {
                     module: module.clone(),
                     tls,
@@ -137,14 +186,21 @@ impl Probes {
         let targets = config
             .targets
             .iter()
-            .map(|t| {
-                Arc::new(TargetEntry {
+            .filter_map(|t| {
+                // The config's validation pairs every HTTP module with a url and every TCP
+                // module with an address.
+                let endpoint = match (&t.url, &t.address) {
+                    (Some(url), _) => Endpoint::Url(url.0.clone()),
+                    (None, Some(address)) => Endpoint::Address(address.clone()),
+                    (None, None) => return None,
+                };
+                Some(Arc::new(TargetEntry {
                     name: t.name.clone(),
                     module: t.module.clone(),
-                    url: t.url.0.clone(),
+                    endpoint,
                     interval: t.interval,
                     history: Mutex::new(History::default()),
-                })
+                }))
             })
             .collect();
         Ok(Self {
@@ -173,13 +229,15 @@ impl Probes {
                 tokio::time::sleep(jitter(&target.name, target.interval, 1.0)).await;
                 loop {
                     let outcome = match limit.acquire().await {
-                        Ok(_permit) => {
-                            let (outcome, error) = http::probe(&prepared, &target.url).await;
-                            if let Some(error) = error {
-                                tracing::debug!(target = %target.name, %error, "probe failed");
+                        Ok(_permit) => match target.endpoint.probe(&prepared).await {
+                            Some((outcome, error)) => {
+                                if let Some(error) = error {
+                                    tracing::debug!(target = %target.name, %error, "probe failed");
+                                }
+                                outcome
                             }
-                            outcome
-                        }
+                            None => return,
+                        },
                         Err(_) => return,
                     };
                     if let Ok(mut history) = target.history.lock() {
@@ -212,8 +270,9 @@ impl Probes {
         emit(&rows, out);
     }
 
-    /// Runs one probe for `/probe`: `target` is a configured target's name or URL, or a URL
-    /// the allow list matches; `module` defaults to the configured target's module.
+    /// Runs one probe for `/probe`: `target` is a configured target's name, URL or address,
+    /// or a URL or address the allow list matches; `module` defaults to the configured
+    /// target's module.
     pub async fn probe_now(
         &self,
         target: Option<&str>,
@@ -225,29 +284,35 @@ impl Probes {
         let configured = self
             .targets
             .iter()
-            .find(|t| t.name == target || t.url == target);
+            .find(|t| t.name == target || t.endpoint.is(target));
         let module_name = module
             .or(configured.map(|t| t.module.as_str()))
             .ok_or_else(|| RequestError::UnknownModule(String::new()))?;
         let prepared = self
             .module(module_name)
             .ok_or_else(|| RequestError::UnknownModule(module_name.to_owned()))?;
-        let url = match configured {
-            Some(t) => t.url.clone(),
+        let endpoint = match configured {
+            Some(t) => t.endpoint.clone(),
             None => {
-                let url = ProbeUrl::parse(target)
-                    .map_err(|_| RequestError::NotAllowed(target.to_owned()))?;
                 if !self.allow.iter().any(|p| p.is_match(target)) {
                     return Err(RequestError::NotAllowed(target.to_owned()));
                 }
-                url.0
+                let endpoint = match prepared.module.prober {
+                    Prober::Http => ProbeUrl::parse(target).map(|url| Endpoint::Url(url.0)),
+                    Prober::Tcp => ProbeAddress::parse(target).map(Endpoint::Address),
+                };
+                endpoint.map_err(|_| RequestError::NotAllowed(target.to_owned()))?
             }
         };
         let name = configured.map_or(target, |t| t.name.as_str());
         let outcome = {
             let _permit = self.limit.acquire().await;
-            http::probe(prepared, &url).await.0
+            endpoint.probe(prepared).await
         };
+        let (outcome, _) = outcome.ok_or_else(|| RequestError::WrongProber {
+            module: module_name.to_owned(),
+            target: target.to_owned(),
+        })?;
         let mut out = MetricSet::default();
         emit(&[(name, module_name, outcome, None)], &mut out);
         Ok(out)
@@ -265,7 +330,7 @@ type OutcomeValue = fn(&Outcome) -> Option<f64>;
 type Row<'a> = (&'a str, &'a str, Outcome, Option<(Histogram, u64, u64)>);
 
 fn emit(rows: &[Row], out: &mut MetricSet) {
-    let gauges: [(&str, &str, OutcomeValue); 8] = [
+    let every_prober: [(&'static str, &'static str, OutcomeValue); 7] = [
         (
             "probe_success",
             "Whether the probe succeeded (1) or not (0).",
@@ -277,40 +342,82 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
             |o| Some(o.duration.as_secs_f64()),
         ),
         (
-            "probe_http_status_code",
-            "Status code of the final response (0 if none arrived).",
-            |o| Some(f64::from(o.status_code)),
+            "probe_dns_lookup_time_seconds",
+            "Seconds spent resolving the target's name.",
+            |o| Some(o.dns_lookup_seconds),
         ),
         (
-            "probe_http_content_length",
-            "Length of the final response body in bytes (-1 if none).",
-            |o| Some(o.content_length),
+            "probe_ip_protocol",
+            "IP version of the address probed (4 or 6).",
+            |o| o.ip.map(|ip| if ip.is_ipv4() { 4.0 } else { 6.0 }),
         ),
-        ("probe_http_redirects", "Redirects followed.", |o| {
-            Some(f64::from(o.redirects))
-        }),
         (
-            "probe_http_ssl",
-            "Whether the final request used TLS (1) or not (0).",
-            |o| Some(f64::from(u8::from(o.ssl))),
+            "probe_ip_addr_hash",
+            "Hash of the address probed, which changes when the address does.",
+            |o| o.ip.map(ip_addr_hash),
         ),
         (
             "probe_failed_due_to_regex",
-            "Whether a body regex check failed the probe.",
+            "Whether a body regex (HTTP) or an expected line (TCP) failed the probe.",
             |o| Some(f64::from(u8::from(o.failed_due_to_regex))),
         ),
         (
             "probe_ssl_earliest_cert_expiry",
             "Earliest expiry (Unix seconds) of the certificates the server presented.",
-            |o| o.cert_expiry,
+            |o| o.tls.as_ref()?.cert_expiry,
         ),
     ];
-    for (name, help, value) in gauges {
-        let family = out.family(name, help, Kind::Gauge);
-        for (target, module, outcome, _) in rows {
-            if let Some(v) = value(outcome) {
-                family.sample(&[("target", target), ("module", module)], v);
-            }
+    for (name, help, value) in every_prober {
+        gauge(out, name, help, rows, value);
+    }
+    let http_only: [(&'static str, &'static str, OutcomeValue); 6] = [
+        (
+            "probe_http_status_code",
+            "Status code of the final response (0 if none arrived).",
+            |o| Some(f64::from(o.http.as_ref()?.status_code)),
+        ),
+        (
+            "probe_http_content_length",
+            "Length of the final response body in bytes (-1 if none).",
+            |o| Some(o.http.as_ref()?.content_length),
+        ),
+        ("probe_http_redirects", "Redirects followed.", |o| {
+            Some(f64::from(o.http.as_ref()?.redirects))
+        }),
+        (
+            "probe_http_ssl",
+            "Whether the final request used TLS (1) or not (0).",
+            |o| Some(f64::from(u8::from(o.http.as_ref()?.ssl))),
+        ),
+        (
+            "probe_http_version",
+            "HTTP version of the final response (0 if none arrived).",
+            |o| Some(o.http.as_ref()?.version),
+        ),
+        (
+            "probe_http_uncompressed_body_length",
+            "Bytes of the final response body as read.",
+            |o| Some(o.http.as_ref()?.uncompressed_body_length),
+        ),
+    ];
+    for (name, help, value) in http_only {
+        gauge(out, name, help, rows, value);
+    }
+    let versions = out.family(
+        "probe_tls_version_info",
+        "TLS version the last connection negotiated, as the version label.",
+        Kind::Gauge,
+    );
+    for (target, module, outcome, _) in rows {
+        if let Some(tls) = &outcome.tls {
+            versions.sample(
+                &[
+                    ("target", target),
+                    ("module", module),
+                    ("version", tls.version),
+                ],
+                1.0,
+            );
         }
     }
     let phases = out.family(
@@ -319,7 +426,10 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         Kind::Gauge,
     );
     for (target, module, outcome, _) in rows {
-        for (phase, seconds) in PHASES.iter().zip(outcome.phases) {
+        let Some(http) = &outcome.http else {
+            continue;
+        };
+        for (phase, seconds) in PHASES.iter().zip(http.phases) {
             phases.sample(
                 &[("target", target), ("module", module), ("phase", phase)],
                 seconds,
@@ -359,6 +469,22 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
     }
 }
 
+/// One gauge family: a sample per row that has a value for it.
+fn gauge(
+    out: &mut MetricSet,
+    name: &'static str,
+    help: &'static str,
+    rows: &[Row],
+    value: OutcomeValue,
+) {
+    let family = out.family(name, help, Kind::Gauge);
+    for (target, module, outcome, _) in rows {
+        if let Some(v) = value(outcome) {
+            family.sample(&[("target", target), ("module", module)], v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,7 +510,11 @@ mod tests {
     #[test]
     fn all_phases_are_present_for_a_failed_probe() {
         let mut out = MetricSet::default();
-        emit(&[("t", "m", Outcome::default(), None)], &mut out);
+        let failed = Outcome {
+            http: Some(outcome::HttpOutcome::before_response()),
+            ..Outcome::default()
+        };
+        emit(&[("t", "m", failed, None)], &mut out);
         let text = out.encode_text();
         for phase in PHASES {
             assert!(

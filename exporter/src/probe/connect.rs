@@ -1,0 +1,122 @@
+//! Opening a probe's connection the way blackbox_exporter reports it: the name resolved
+//! (`probe_dns_lookup_time_seconds`), the first address that accepts a TCP connection
+//! (`probe_ip_protocol`, `probe_ip_addr_hash`) and, where asked, a TLS handshake whose
+//! version and certificates are reported (`probe_tls_version_info`,
+//! `probe_ssl_earliest_cert_expiry`). The HTTP and TCP probers share it, so both report
+//! those series alike.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::ServerName;
+
+use super::outcome::{Outcome, ProbeError, TlsFacts};
+
+/// A probe's byte stream, plain TCP or TLS over it.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Resolves `host`, adding the time taken to the outcome's DNS lookup time.
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    outcome: &mut Outcome,
+) -> Result<Vec<SocketAddr>, ProbeError> {
+    let start = Instant::now();
+    let result = tokio::net::lookup_host((host, port)).await;
+    outcome.dns_lookup_seconds += start.elapsed().as_secs_f64();
+    result
+        .map(Iterator::collect)
+        .map_err(|source| ProbeError::Resolve {
+            host: host.to_owned(),
+            source,
+        })
+}
+
+/// Connects to the first of `addrs` that accepts; the outcome's address is the one tried
+/// last, as blackbox_exporter reports the address it dialled.
+pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpStream, ProbeError> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        outcome.ip = Some(addr.ip());
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(ProbeError::Connect(last))
+}
+
+/// Runs a TLS handshake for `host` over `stream` and records what it showed.
+pub async fn tls_handshake<S>(
+    config: &Arc<rustls::ClientConfig>,
+    host: &str,
+    stream: S,
+    outcome: &mut Outcome,
+) -> Result<TlsStream<S>, ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| ProbeError::Request(format!("server name {host:?}: {e}")))?;
+    let stream = tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, stream)
+        .await
+        .map_err(ProbeError::Tls)?;
+    let session = stream.get_ref().1;
+    outcome.tls = Some(TlsFacts {
+        version: version_name(session.protocol_version()),
+        cert_expiry: session.peer_certificates().and_then(earliest_expiry),
+    });
+    Ok(stream)
+}
+
+fn version_name(version: Option<rustls::ProtocolVersion>) -> &'static str {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
+        _ => "unknown",
+    }
+}
+
+fn earliest_expiry(certs: &[rustls::pki_types::CertificateDer<'_>]) -> Option<f64> {
+    certs
+        .iter()
+        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
+        .map(|(_, cert)| cert.validity().not_after.timestamp() as f64)
+        .reduce(f64::min)
+}
+
+/// blackbox_exporter's `probe_ip_addr_hash`: 32-bit FNV-1a of the address's bytes (4 for
+/// IPv4, 16 for IPv6), so a changed address shows as a changed value without putting the
+/// address in a label.
+pub fn ip_addr_hash(ip: IpAddr) -> f64 {
+    const OFFSET: u32 = 0x811c_9dc5;
+    const PRIME: u32 = 0x0100_0193;
+    let fnv = |bytes: &[u8]| {
+        bytes.iter().fold(OFFSET, |hash, byte| {
+            (hash ^ u32::from(*byte)).wrapping_mul(PRIME)
+        })
+    };
+    let hash = match ip {
+        IpAddr::V4(v4) => fnv(&v4.octets()),
+        IpAddr::V6(v6) => fnv(&v6.octets()),
+    };
+    f64::from(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_addr_hash_is_blackbox_exporters() {
+        // What Debian's blackbox_exporter 0.23 reported for a probe of 127.0.0.1.
+        assert_eq!(ip_addr_hash("127.0.0.1".parse().unwrap()), 3_668_918_509.0);
+    }
+}

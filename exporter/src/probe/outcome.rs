@@ -1,0 +1,92 @@
+//! What one probe found, whichever prober ran it, and why it failed.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// What one probe found. Every field a prober reports has a value even when the probe
+/// failed, so every series exists on every scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub success: bool,
+    pub duration: Duration,
+    /// Seconds spent resolving the target's name (summed over an HTTP probe's redirects).
+    pub dns_lookup_seconds: f64,
+    /// The address the last connection went to, once one was resolved.
+    pub ip: Option<IpAddr>,
+    /// Set when the last connection completed a TLS handshake.
+    pub tls: Option<TlsFacts>,
+    /// A body regex (HTTP) or an `expect` (TCP) failed the probe.
+    pub failed_due_to_regex: bool,
+    /// The HTTP prober's own figures; `None` for the other probers.
+    pub http: Option<HttpOutcome>,
+}
+
+/// What a TLS handshake showed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFacts {
+    /// blackbox_exporter's spelling: `TLS 1.2`, `TLS 1.3`.
+    pub version: &'static str,
+    /// Earliest `notAfter` (Unix seconds) of the certificates the server presented.
+    pub cert_expiry: Option<f64>,
+}
+
+/// The HTTP prober's figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HttpOutcome {
+    /// Seconds per phase, indexed like [`super::http::PHASES`].
+    pub phases: [f64; 5],
+    /// 0 when no response arrived.
+    pub status_code: u16,
+    /// The Content-Length header, else the bytes read; -1 without a response.
+    pub content_length: f64,
+    pub redirects: u32,
+    /// Whether the final response came over TLS.
+    pub ssl: bool,
+    /// HTTP version of the final response (1.1, …); 0 without a response.
+    pub version: f64,
+    /// Bytes of the final response body as read (the probe asks for no compression).
+    pub uncompressed_body_length: f64,
+}
+
+impl HttpOutcome {
+    /// Before any response: no content yet (-1), as blackbox_exporter reports it.
+    pub fn before_response() -> Self {
+        Self {
+            content_length: -1.0,
+            ..Self::default()
+        }
+    }
+}
+
+/// Why a probe failed; logged at debug level, never used as a label.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("resolving {host}: {source}")]
+    Resolve {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connecting: {0}")]
+    Connect(std::io::Error),
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("request: {0}")]
+    Request(String),
+    #[error("reading body: {0}")]
+    Body(String),
+    #[error("too many redirects")]
+    Redirects,
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("status {0} is not accepted")]
+    Status(u16),
+    #[error("body regex check failed")]
+    Regex,
+    #[error("no line matched {0:?} before the connection closed")]
+    Expect(String),
+    #[error("exchange: {0}")]
+    Exchange(std::io::Error),
+}

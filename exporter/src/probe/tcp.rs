@@ -1,0 +1,91 @@
+//! One TCP probe, blackbox_exporter's `tcp` prober: connect (TLS from the first byte if
+//! asked), then run the module's exchange: `expect` reads lines until one matches, `send`
+//! writes a line, `starttls` upgrades the connection. Enough to check that an SMTP server
+//! greets, that Redis answers `PING`, that a STARTTLS certificate is not about to expire.
+
+use std::time::Instant;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::Prepared;
+use super::config::{ProbeAddress, QueryStep};
+use super::connect::{Io, connect, resolve, tls_handshake};
+use super::outcome::{Outcome, ProbeError};
+
+/// Runs one probe of `address` under the module's timeout. Never fails: failure is an
+/// outcome.
+pub async fn probe(prepared: &Prepared, address: &ProbeAddress) -> (Outcome, Option<ProbeError>) {
+    let start = Instant::now();
+    let mut outcome = Outcome::default();
+    let timeout = prepared.module.timeout;
+    let result = match tokio::time::timeout(timeout, run(prepared, address, &mut outcome)).await {
+        Ok(result) => result,
+        Err(_) => Err(ProbeError::Timeout(timeout)),
+    };
+    outcome.duration = start.elapsed();
+    outcome.success = result.is_ok();
+    (outcome, result.err())
+}
+
+async fn run(
+    prepared: &Prepared,
+    address: &ProbeAddress,
+    outcome: &mut Outcome,
+) -> Result<(), ProbeError> {
+    let options = &prepared.module.tcp;
+    let addrs = resolve(&address.host, address.port, outcome).await?;
+    let tcp = connect(&addrs, outcome).await?;
+    let stream: Box<dyn Io> = if options.tls {
+        Box::new(tls_handshake(&prepared.tls, &address.host, tcp, outcome).await?)
+    } else {
+        Box::new(tcp)
+    };
+    let mut stream = BufReader::new(stream);
+    for step in &options.query_response {
+        match step {
+            QueryStep::Expect(regex) => expect(&mut stream, regex, outcome).await?,
+            QueryStep::Send(text) => {
+                let line = format!("{text}\n");
+                let writer = stream.get_mut();
+                writer
+                    .write_all(line.as_bytes())
+                    .await
+                    .map_err(ProbeError::Exchange)?;
+                writer.flush().await.map_err(ProbeError::Exchange)?;
+            }
+            QueryStep::StartTls => {
+                // The server waits for our handshake after its go-ahead, so nothing it sent
+                // is left in the buffer to lose.
+                let plain = stream.into_inner();
+                let tls = tls_handshake(&prepared.tls, &address.host, plain, outcome).await?;
+                stream = BufReader::new(Box::new(tls));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads lines until one matches `regex`; the connection closing first is a regex failure,
+/// as in blackbox_exporter (a timeout is not: the answer may just be slow).
+async fn expect(
+    stream: &mut BufReader<Box<dyn Io>>,
+    regex: &regex::Regex,
+    outcome: &mut Outcome,
+) -> Result<(), ProbeError> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = stream
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(ProbeError::Exchange)?;
+        if read == 0 {
+            outcome.failed_due_to_regex = true;
+            return Err(ProbeError::Expect(regex.as_str().to_owned()));
+        }
+        let text = String::from_utf8_lossy(&line);
+        if regex.is_match(text.trim_end_matches(['\r', '\n'])) {
+            return Ok(());
+        }
+    }
+}
