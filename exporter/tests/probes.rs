@@ -197,14 +197,7 @@ fn background_probes_report_every_outcome_and_probe_endpoint_is_restricted() {
 "#,
         ca = ca_file.display()
     );
-    let config_file = dir.path().join("pulse.yml");
-    std::fs::write(&config_file, config).unwrap();
-    let exporter = Exporter::start(&[
-        "--config.file",
-        config_file.to_str().unwrap(),
-        "--collector.disable-defaults",
-        "--collector.probe",
-    ]);
+    let exporter = probing_exporter(dir.path(), &config);
 
     // Wait until every target has a result (first runs are jittered over one interval).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -351,6 +344,18 @@ fn background_probes_report_every_outcome_and_probe_endpoint_is_restricted() {
     assert_eq!(code, 400);
 }
 
+/// pulse-exporter with only the `probe` collector and `config` as its config file.
+fn probing_exporter(dir: &std::path::Path, config: &str) -> Exporter {
+    let config_file = dir.join("pulse.yml");
+    std::fs::write(&config_file, config).unwrap();
+    Exporter::start(&[
+        "--config.file",
+        config_file.to_str().unwrap(),
+        "--collector.disable-defaults",
+        "--collector.probe",
+    ])
+}
+
 /// The modules of the TCP test, in blackbox_exporter's syntax (`tls_config` under `tcp`)
 /// or in Pulse's (`tls` options beside `prober`), so both exporters run the same exchanges.
 fn tcp_modules(ca_file: &str, blackbox: bool) -> String {
@@ -478,14 +483,7 @@ fn http_probes_match_blackbox_exporter() {
     for (name, url, module) in &targets {
         config += &format!("    - {{name: {name}, url: '{url}', module: {module}}}\n");
     }
-    let config_file = dir.path().join("pulse.yml");
-    std::fs::write(&config_file, config).unwrap();
-    let exporter = Exporter::start(&[
-        "--config.file",
-        config_file.to_str().unwrap(),
-        "--collector.disable-defaults",
-        "--collector.probe",
-    ]);
+    let exporter = probing_exporter(dir.path(), &config);
     let (_blackbox, blackbox) = blackbox_exporter(
         dir.path(),
         &format!(
@@ -559,13 +557,7 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
             "    - {{name: {name}, address: '{address}', module: {module}, interval: 5s}}\n"
         );
     }
-    let config_file = path("pulse.yml", &config);
-    let exporter = Exporter::start(&[
-        "--config.file",
-        &config_file,
-        "--collector.disable-defaults",
-        "--collector.probe",
-    ]);
+    let exporter = probing_exporter(dir.path(), &config);
     let (_blackbox, blackbox) = blackbox_exporter(
         dir.path(),
         &format!("modules:\n{}", tcp_modules(&ca_file, true)),

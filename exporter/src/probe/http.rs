@@ -25,24 +25,10 @@ const MAX_BODY: usize = 10 << 20;
 /// The phases of `probe_http_duration_seconds`, in order.
 pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
 
-/// Runs one probe of `url` under the module's timeout. Never fails: failure is an outcome.
-pub async fn probe(prepared: &Prepared, url: &Uri) -> (Outcome, Option<ProbeError>) {
-    let start = Instant::now();
-    let mut outcome = Outcome {
-        http: Some(HttpOutcome::before_response()),
-        ..Outcome::default()
-    };
-    let timeout = prepared.module.timeout;
-    let result = match tokio::time::timeout(timeout, run(prepared, url, &mut outcome)).await {
-        Ok(result) => result,
-        Err(_) => Err(ProbeError::Timeout(timeout)),
-    };
-    outcome.duration = start.elapsed();
-    outcome.success = result.is_ok();
-    (outcome, result.err())
-}
-
-async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<(), ProbeError> {
+/// The HTTP exchange of one probe of `url`, redirects followed, recorded into `outcome`
+/// (whose HTTP figures start as [`HttpOutcome::before_response`], so a probe that fails
+/// before any response still reports them all). The caller bounds it by the timeout.
+pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<(), ProbeError> {
     let module = &prepared.module;
     let mut uri = url.clone();
     let mut method = module.method.clone();

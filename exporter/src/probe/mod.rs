@@ -22,7 +22,7 @@ mod tcp;
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::Uri;
 use tokio::sync::Semaphore;
@@ -85,13 +85,31 @@ impl Endpoint {
         }
     }
 
-    /// Runs the module's prober against this endpoint; `None` when the two do not fit.
+    /// Runs the module's prober against this endpoint under the module's timeout; `None`
+    /// when the two do not fit. Never fails otherwise: failure is an outcome.
     async fn probe(&self, prepared: &Prepared) -> Option<(Outcome, Option<ProbeError>)> {
-        match (self, prepared.module.prober) {
-            (Self::Url(url), Prober::Http) => Some(http::probe(prepared, url).await),
-            (Self::Address(address), Prober::Tcp) => Some(tcp::probe(prepared, address).await),
-            _ => None,
-        }
+        let mut outcome = match (self, prepared.module.prober) {
+            (Self::Url(_), Prober::Http) => Outcome {
+                http: Some(outcome::HttpOutcome::before_response()),
+                ..Outcome::default()
+            },
+            (Self::Address(_), Prober::Tcp) => Outcome::default(),
+            _ => return None,
+        };
+        let start = Instant::now();
+        let timeout = prepared.module.timeout;
+        let exchange = async {
+            match self {
+                Self::Url(url) => http::run(prepared, url, &mut outcome).await,
+                Self::Address(address) => tcp::run(prepared, address, &mut outcome).await,
+            }
+        };
+        let result = tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(ProbeError::Timeout(timeout)));
+        outcome.duration = start.elapsed();
+        outcome.success = result.is_ok();
+        Some((outcome, result.err()))
     }
 }
 

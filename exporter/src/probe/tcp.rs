@@ -3,8 +3,6 @@
 //! writes a line, `starttls` upgrades the connection. Enough to check that an SMTP server
 //! greets, that Redis answers `PING`, that a STARTTLS certificate is not about to expire.
 
-use std::time::Instant;
-
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::Prepared;
@@ -12,22 +10,9 @@ use super::config::{ProbeAddress, QueryStep};
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{Outcome, ProbeError};
 
-/// Runs one probe of `address` under the module's timeout. Never fails: failure is an
-/// outcome.
-pub async fn probe(prepared: &Prepared, address: &ProbeAddress) -> (Outcome, Option<ProbeError>) {
-    let start = Instant::now();
-    let mut outcome = Outcome::default();
-    let timeout = prepared.module.timeout;
-    let result = match tokio::time::timeout(timeout, run(prepared, address, &mut outcome)).await {
-        Ok(result) => result,
-        Err(_) => Err(ProbeError::Timeout(timeout)),
-    };
-    outcome.duration = start.elapsed();
-    outcome.success = result.is_ok();
-    (outcome, result.err())
-}
-
-async fn run(
+/// The TCP exchange of one probe of `address`, recorded into `outcome`. The caller bounds
+/// it by the timeout.
+pub async fn run(
     prepared: &Prepared,
     address: &ProbeAddress,
     outcome: &mut Outcome,
