@@ -402,6 +402,7 @@ fn untimed_series(text: &str) -> Vec<(String, f64)> {
             !l.starts_with("probe_duration_seconds")
                 && !l.starts_with("probe_dns_lookup_time_seconds")
                 && !l.starts_with("probe_http_duration_seconds")
+                && !l.starts_with("probe_icmp_duration_seconds")
         })
         .map(|l| {
             let (name, value) = l.rsplit_once(' ').unwrap();
@@ -443,6 +444,17 @@ fn blackbox_exporter(dir: &std::path::Path, config: &str) -> (ChildGuard, String
 /// Probes `target` with blackbox_exporter's `module` and checks that `ours`, Pulse's
 /// `/probe` answer for the same, has the same series with the same values, timings aside.
 fn assert_same_as_blackbox(blackbox: &str, target: &str, module: &str, ours: &str) {
+    assert_same_as_blackbox_but(blackbox, target, module, ours, &[]);
+}
+
+/// [`assert_same_as_blackbox`], leaving out blackbox_exporter's series named in `theirs_only`.
+fn assert_same_as_blackbox_but(
+    blackbox: &str,
+    target: &str,
+    module: &str,
+    ours: &str,
+    theirs_only: &[&str],
+) {
     let (code, theirs) = get(&format!(
         "http://{blackbox}/probe?target={target}&module={module}"
     ));
@@ -452,6 +464,7 @@ fn assert_same_as_blackbox(blackbox: &str, target: &str, module: &str, ours: &st
     let theirs: Vec<(String, f64)> = untimed_series(&theirs)
         .into_iter()
         .filter(|(series, _)| !series.starts_with("probe_ssl_last_chain_"))
+        .filter(|(series, _)| !theirs_only.contains(&series.as_str()))
         .collect();
     assert_eq!(
         untimed_series(ours),
@@ -621,4 +634,68 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
         Some(1.0),
         "{text}"
     );
+}
+
+#[test]
+fn icmp_probes_match_blackbox_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = probing_exporter(
+        dir.path(),
+        "probes:\n  modules:\n    icmp: {prober: icmp, timeout: 2s}\n    big: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n  targets:\n    - {name: v4, host: 127.0.0.1, module: icmp}\n    - {name: v6, host: '::1', module: icmp}\n    - {name: big, host: 127.0.0.1, module: big}\n    - {name: dns, host: no-such-host.invalid, module: icmp}\n",
+    );
+    let (_blackbox, blackbox) = blackbox_exporter(
+        dir.path(),
+        "modules:\n  icmp: {prober: icmp, timeout: 2s}\n",
+    );
+    let probe = |name: &str| {
+        let (code, body) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{body}");
+        promtool_check(&body);
+        body
+    };
+    let v4 = probe("v4");
+    assert_same_as_blackbox(&blackbox, "127.0.0.1", "icmp", &v4);
+    assert_eq!(
+        value(
+            &v4,
+            "probe_icmp_reply_hop_limit{target=\"v4\",module=\"icmp\"}"
+        ),
+        Some(64.0),
+        "{v4}"
+    );
+    // The hop limit of an IPv6 reply needs ancillary data the ICMP library does not read.
+    let v6 = probe("v6");
+    assert_same_as_blackbox_but(
+        &blackbox,
+        "::1",
+        "icmp",
+        &v6,
+        &["probe_icmp_reply_hop_limit"],
+    );
+    assert_eq!(
+        value(&v6, "probe_success{target=\"v6\",module=\"icmp\"}"),
+        Some(1.0),
+        "{v6}"
+    );
+    let big = probe("big");
+    assert_eq!(
+        value(&big, "probe_success{target=\"big\",module=\"big\"}"),
+        Some(1.0),
+        "{big}"
+    );
+    let dns = probe("dns");
+    assert_eq!(
+        value(&dns, "probe_success{target=\"dns\",module=\"icmp\"}"),
+        Some(0.0),
+        "{dns}"
+    );
+    for phase in ["resolve", "setup", "rtt"] {
+        assert!(
+            dns.contains(&format!(
+                "probe_icmp_duration_seconds{{target=\"dns\",module=\"icmp\",phase=\"{phase}\"}}"
+            )),
+            "{dns}"
+        );
+    }
+    assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
 }

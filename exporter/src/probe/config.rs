@@ -16,6 +16,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a target is probed unless it says so.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// 65,535 bytes of IPv4 datagram less its 20-byte header and the 8-byte ICMP header.
+const MAX_ICMP_PAYLOAD: usize = 65_507;
 
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "RawProbeConfig")]
@@ -74,20 +76,23 @@ impl TryFrom<RawProbeConfig> for ProbeConfig {
                     raw.modules.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
             };
-            match (module.prober, &target.url, &target.address) {
-                (Prober::Http, Some(_), None) | (Prober::Tcp, None, Some(_)) => {}
-                (Prober::Http, _, _) => {
-                    return Err(format!(
-                        "targets[{i}]: module {:?} probes HTTP, so the target needs a url (and no address)",
-                        target.module
-                    ));
-                }
-                (Prober::Tcp, _, _) => {
-                    return Err(format!(
-                        "targets[{i}]: module {:?} probes TCP, so the target needs an address host:port (and no url)",
-                        target.module
-                    ));
-                }
+            let (wanted, prober) = module.prober.endpoint_field();
+            let given = [
+                ("url", target.url.is_some()),
+                ("address", target.address.is_some()),
+                ("host", target.host.is_some()),
+            ];
+            if given.iter().any(|&(field, set)| set != (field == wanted)) {
+                let others: Vec<&str> = given
+                    .iter()
+                    .map(|&(field, _)| field)
+                    .filter(|field| *field != wanted)
+                    .collect();
+                return Err(format!(
+                    "targets[{i}]: module {:?} probes {prober}, so the target needs `{wanted}` (not {})",
+                    target.module,
+                    others.join(" or ")
+                ));
             }
             if module.timeout > target.interval {
                 return Err(format!(
@@ -117,6 +122,19 @@ pub enum Prober {
     /// A TCP connection, optionally TLS, optionally a scripted exchange (SMTP banner, Redis
     /// `PING`, STARTTLS): for the services that do not speak HTTP.
     Tcp,
+    /// One ICMP echo (ping): is the host there, and how far away.
+    Icmp,
+}
+
+impl Prober {
+    /// The target field this prober probes, and how the error messages call the prober.
+    fn endpoint_field(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Http => ("url", "HTTP"),
+            Self::Tcp => ("address", "TCP"),
+            Self::Icmp => ("host", "ICMP"),
+        }
+    }
 }
 
 /// How to probe: blackbox_exporter's module, its `http` prober options at the top level
@@ -137,6 +155,20 @@ pub struct Module {
     pub follow_redirects: bool,
     pub tls: TlsOptions,
     pub tcp: TcpOptions,
+    pub icmp: IcmpOptions,
+}
+
+/// The `icmp` prober's options.
+#[derive(Debug, Clone)]
+pub struct IcmpOptions {
+    /// Bytes of data in the echo request (56, as `ping` sends, unless set).
+    pub payload_size: usize,
+}
+
+impl Default for IcmpOptions {
+    fn default() -> Self {
+        Self { payload_size: 56 }
+    }
 }
 
 /// The `tcp` prober's options.
@@ -184,6 +216,14 @@ struct RawModule {
     tls: TlsOptions,
     #[serde(default)]
     tcp: Option<RawTcp>,
+    #[serde(default)]
+    icmp: Option<RawIcmp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIcmp {
+    payload_size: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -267,18 +307,28 @@ impl TryFrom<RawModule> for Module {
     type Error = String;
 
     fn try_from(mut raw: RawModule) -> Result<Self, String> {
-        let tcp = match (raw.prober, raw.tcp.take()) {
-            (Prober::Http, Some(_)) => {
-                return Err("tcp options apply to `prober: tcp` only".into());
+        let tcp = raw.tcp.take();
+        let icmp = raw.icmp.take();
+        let set = raw.http_options_set();
+        if raw.prober != Prober::Http && !set.is_empty() {
+            return Err(format!("{} apply to `prober: http` only", set.join(", ")));
+        }
+        if raw.prober != Prober::Tcp && tcp.is_some() {
+            return Err("tcp options apply to `prober: tcp` only".into());
+        }
+        if raw.prober != Prober::Icmp && icmp.is_some() {
+            return Err("icmp options apply to `prober: icmp` only".into());
+        }
+        let tcp = tcp.map(tcp_options).transpose()?.unwrap_or_default();
+        let icmp = match icmp.and_then(|icmp| icmp.payload_size) {
+            // An echo request must fit one IPv4 datagram (65,535 bytes less the headers).
+            Some(size) if size > MAX_ICMP_PAYLOAD => {
+                return Err(format!(
+                    "icmp.payload_size: {size} is more than an echo request holds ({MAX_ICMP_PAYLOAD})"
+                ));
             }
-            (Prober::Http, None) => TcpOptions::default(),
-            (Prober::Tcp, tcp) => {
-                let set = raw.http_options_set();
-                if !set.is_empty() {
-                    return Err(format!("{} apply to `prober: http` only", set.join(", ")));
-                }
-                tcp.map(tcp_options).transpose()?.unwrap_or_default()
-            }
+            Some(payload_size) => IcmpOptions { payload_size },
+            None => IcmpOptions::default(),
         };
         let method = raw.method.as_deref().unwrap_or("GET");
         let method = hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
@@ -313,12 +363,13 @@ impl TryFrom<RawModule> for Module {
             follow_redirects: raw.follow_redirects.unwrap_or(true),
             tls: raw.tls,
             tcp,
+            icmp,
         })
     }
 }
 
 /// What to probe and how often. `name` is the `target` label; an HTTP module probes a
-/// `url`, a TCP module an `address`.
+/// `url`, a TCP module an `address`, an ICMP module a `host`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -327,6 +378,8 @@ pub struct Target {
     pub url: Option<ProbeUrl>,
     #[serde(default)]
     pub address: Option<ProbeAddress>,
+    #[serde(default)]
+    pub host: Option<ProbeHost>,
     pub module: String,
     #[serde(default = "default_interval")]
     #[serde(deserialize_with = "duration")]
@@ -405,6 +458,32 @@ impl std::fmt::Display for ProbeAddress {
         } else {
             write!(f, "{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// An ICMP probe's host: a name or an IP address, without a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeHost(pub String);
+
+impl ProbeHost {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let literal_v6 = text.parse::<std::net::Ipv6Addr>().is_ok();
+        if text.is_empty()
+            || text.contains(['/', ' ', '[', ']'])
+            || (text.contains(':') && !literal_v6)
+        {
+            return Err(format!(
+                "invalid host {text:?}: expected a name or an IP address, without a port"
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+}
+
+impl<'de> Deserialize<'de> for ProbeHost {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ProbeHost::parse(&text).map_err(de::Error::custom)
     }
 }
 
@@ -536,7 +615,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            "pulse.yml:1:1: probes: targets[0]: module \"http_2xx\" probes HTTP, so the target needs a url (and no address)"
+            "pulse.yml:1:1: probes: targets[0]: module \"http_2xx\" probes HTTP, so the target needs `url` (not address or host)"
         );
         let err = parse(
             "probes:\n  modules:\n    t: {prober: tcp}\n  targets:\n    - {name: a, url: 'http://x/', module: t}\n",
@@ -544,7 +623,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            "pulse.yml:1:1: probes: targets[0]: module \"t\" probes TCP, so the target needs an address host:port (and no url)"
+            "pulse.yml:1:1: probes: targets[0]: module \"t\" probes TCP, so the target needs `address` (not url or host)"
         );
     }
 
@@ -586,6 +665,51 @@ mod tests {
         );
         let err = parse("probes:\n  modules:\n    t: {prober: udp}\n").unwrap_err();
         assert!(err.contains("unknown variant `udp`"), "{err}");
+    }
+
+    #[test]
+    fn icmp_modules_take_a_host() {
+        let config = parse(
+            "probes:\n  modules:\n    ping: {prober: icmp, icmp: {payload_size: 1200}}\n  targets:\n    - {name: gw, host: 10.0.0.1, module: ping}\n    - {name: v6, host: 'fe80::1', module: ping}\n    - {name: db, host: db.example.com, module: ping}\n",
+        )
+        .unwrap();
+        assert_eq!(config.probes.modules["ping"].icmp.payload_size, 1200);
+        let hosts: Vec<&str> = config
+            .probes
+            .targets
+            .iter()
+            .map(|t| t.host.as_ref().unwrap().0.as_str())
+            .collect();
+        assert_eq!(hosts, ["10.0.0.1", "fe80::1", "db.example.com"]);
+        let err = parse(
+            "probes:\n  modules:\n    ping: {prober: icmp}\n  targets:\n    - {name: a, host: 'db:5432', module: ping}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:5:7: probes.targets[0].host: invalid host \"db:5432\": expected a name or an IP address, without a port"
+        );
+        let err = parse(
+            "probes:\n  modules:\n    ping: {prober: icmp}\n  targets:\n    - {name: a, address: 'db:5432', module: ping}\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:1:1: probes: targets[0]: module \"ping\" probes ICMP, so the target needs `host` (not url or address)"
+        );
+        let err = parse("probes:\n  modules:\n    t: {prober: tcp, icmp: {payload_size: 8}}\n")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.t: icmp options apply to `prober: icmp` only"
+        );
+        let err =
+            parse("probes:\n  modules:\n    p: {prober: icmp, icmp: {payload_size: 70000}}\n")
+                .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.p: icmp.payload_size: 70000 is more than an echo request holds (65507)"
+        );
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
                 .iter()
                 .all(|p| p.is_match(&text));
         if !regex_ok {
-            outcome.failed_due_to_regex = true;
+            outcome.failed_due_to_regex = Some(true);
             return Err(ProbeError::Regex);
         }
         return Ok(());

@@ -1,6 +1,6 @@
 //! Background probes (blackbox_exporter's `probe_*` metrics) for the targets in the config's
-//! `probes:` section: HTTP (`http.rs`) and TCP (`tcp.rs`), over one connection routine
-//! (`connect.rs`).
+//! `probes:` section: HTTP (`http.rs`), TCP (`tcp.rs`), both over one connection routine
+//! (`connect.rs`), and ICMP echo (`icmp.rs`).
 //!
 //! Each target runs in its own tokio task on its own interval, with jitter so targets do
 //! not fire together, and a semaphore bounds how many probes are in flight. A scrape only
@@ -16,6 +16,7 @@
 pub mod config;
 mod connect;
 mod http;
+mod icmp;
 mod outcome;
 mod tcp;
 
@@ -29,7 +30,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 
 use crate::exposition::{Histogram, Kind, MetricSet, Value};
-use config::{Module, ProbeAddress, ProbeConfig, ProbeUrl, Prober};
+use config::{Module, ProbeAddress, ProbeConfig, ProbeHost, ProbeUrl, Prober};
 use connect::ip_addr_hash;
 use http::PHASES;
 use outcome::{Outcome, ProbeError};
@@ -69,11 +70,13 @@ pub struct Prepared {
     pub tls: Arc<rustls::ClientConfig>,
 }
 
-/// What a target points at: a URL for the HTTP prober, `host:port` for the TCP prober.
+/// What a target points at: a URL for the HTTP prober, `host:port` for the TCP prober, a
+/// host for the ICMP prober.
 #[derive(Clone, PartialEq)]
 enum Endpoint {
     Url(Uri),
     Address(ProbeAddress),
+    Host(ProbeHost),
 }
 
 impl Endpoint {
@@ -82,6 +85,7 @@ impl Endpoint {
         match self {
             Self::Url(url) => *url == text,
             Self::Address(address) => address.to_string() == text,
+            Self::Host(host) => host.0 == text,
         }
     }
 
@@ -90,10 +94,18 @@ impl Endpoint {
     async fn probe(&self, prepared: &Prepared) -> Option<(Outcome, Option<ProbeError>)> {
         let mut outcome = match (self, prepared.module.prober) {
             (Self::Url(_), Prober::Http) => Outcome {
+                failed_due_to_regex: Some(false),
                 http: Some(outcome::HttpOutcome::before_response()),
                 ..Outcome::default()
             },
-            (Self::Address(_), Prober::Tcp) => Outcome::default(),
+            (Self::Address(_), Prober::Tcp) => Outcome {
+                failed_due_to_regex: Some(false),
+                ..Outcome::default()
+            },
+            (Self::Host(_), Prober::Icmp) => Outcome {
+                icmp: Some(outcome::IcmpOutcome::default()),
+                ..Outcome::default()
+            },
             _ => return None,
         };
         let start = Instant::now();
@@ -102,6 +114,7 @@ impl Endpoint {
             match self {
                 Self::Url(url) => http::run(prepared, url, &mut outcome).await,
                 Self::Address(address) => tcp::run(prepared, address, &mut outcome).await,
+                Self::Host(host) => icmp::run(prepared, host, &mut outcome).await,
             }
         };
         let result = tokio::time::timeout(timeout, exchange)
@@ -185,7 +198,7 @@ impl Probes {
                 // HTTP probes ask for HTTP/1.1; a TCP exchange is no protocol ALPN knows.
                 let alpn: &[&[u8]] = match module.prober {
                     Prober::Http => &[b"http/1.1"],
-                    Prober::Tcp => &[],
+                    Prober::Tcp | Prober::Icmp => &[],
                 };
                 let tls = module
                     .tls
@@ -207,10 +220,11 @@ impl Probes {
             .filter_map(|t| {
                 // The config's validation pairs every HTTP module with a url and every TCP
                 // module with an address.
-                let endpoint = match (&t.url, &t.address) {
-                    (Some(url), _) => Endpoint::Url(url.0.clone()),
-                    (None, Some(address)) => Endpoint::Address(address.clone()),
-                    (None, None) => return None,
+                let endpoint = match (&t.url, &t.address, &t.host) {
+                    (Some(url), _, _) => Endpoint::Url(url.0.clone()),
+                    (None, Some(address), _) => Endpoint::Address(address.clone()),
+                    (None, None, Some(host)) => Endpoint::Host(host.clone()),
+                    (None, None, None) => return None,
                 };
                 Some(Arc::new(TargetEntry {
                     name: t.name.clone(),
@@ -318,6 +332,7 @@ impl Probes {
                 let endpoint = match prepared.module.prober {
                     Prober::Http => ProbeUrl::parse(target).map(|url| Endpoint::Url(url.0)),
                     Prober::Tcp => ProbeAddress::parse(target).map(Endpoint::Address),
+                    Prober::Icmp => ProbeHost::parse(target).map(Endpoint::Host),
                 };
                 endpoint.map_err(|_| RequestError::NotAllowed(target.to_owned()))?
             }
@@ -377,7 +392,10 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         (
             "probe_failed_due_to_regex",
             "Whether a body regex (HTTP) or an expected line (TCP) failed the probe.",
-            |o| Some(f64::from(u8::from(o.failed_due_to_regex))),
+            |o| {
+                o.failed_due_to_regex
+                    .map(|failed| f64::from(u8::from(failed)))
+            },
         ),
         (
             "probe_ssl_earliest_cert_expiry",
@@ -435,6 +453,29 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
                     ("version", tls.version),
                 ],
                 1.0,
+            );
+        }
+    }
+    gauge(
+        out,
+        "probe_icmp_reply_hop_limit",
+        "TTL of the IPv4 echo reply.",
+        rows,
+        |o| o.icmp.as_ref()?.reply_hop_limit,
+    );
+    let icmp_phases = out.family(
+        "probe_icmp_duration_seconds",
+        "Seconds per phase of the ICMP probe.",
+        Kind::Gauge,
+    );
+    for (target, module, outcome, _) in rows {
+        let Some(icmp) = &outcome.icmp else {
+            continue;
+        };
+        for (phase, seconds) in icmp::PHASES.iter().zip(icmp.phases) {
+            icmp_phases.sample(
+                &[("target", target), ("module", module), ("phase", phase)],
+                seconds,
             );
         }
     }

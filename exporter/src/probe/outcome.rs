@@ -15,10 +15,22 @@ pub struct Outcome {
     pub ip: Option<IpAddr>,
     /// Set when the last connection completed a TLS handshake.
     pub tls: Option<TlsFacts>,
-    /// A body regex (HTTP) or an `expect` (TCP) failed the probe.
-    pub failed_due_to_regex: bool,
+    /// A body regex (HTTP) or an `expect` (TCP) failed the probe; `None` for ICMP, which
+    /// has nothing to match.
+    pub failed_due_to_regex: Option<bool>,
     /// The HTTP prober's own figures; `None` for the other probers.
     pub http: Option<HttpOutcome>,
+    /// The ICMP prober's own figures; `None` for the other probers.
+    pub icmp: Option<IcmpOutcome>,
+}
+
+/// The ICMP prober's figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IcmpOutcome {
+    /// Seconds per phase, indexed like [`super::icmp::PHASES`].
+    pub phases: [f64; 3],
+    /// TTL of the IPv4 reply (the hop limit of an IPv6 reply is not visible here).
+    pub reply_hop_limit: Option<f64>,
 }
 
 /// What a TLS handshake showed.
@@ -89,4 +101,8 @@ pub enum ProbeError {
     Expect(String),
     #[error("exchange: {0}")]
     Exchange(std::io::Error),
+    #[error("opening an ICMP socket (needs root, CAP_NET_RAW or net.ipv4.ping_group_range): {0}")]
+    IcmpSocket(std::io::Error),
+    #[error("ICMP echo: {0}")]
+    Echo(surge_ping::SurgeError),
 }

@@ -65,7 +65,7 @@ async fn expect(
             .await
             .map_err(ProbeError::Exchange)?;
         if read == 0 {
-            outcome.failed_due_to_regex = true;
+            outcome.failed_due_to_regex = Some(true);
             return Err(ProbeError::Expect(regex.as_str().to_owned()));
         }
         let text = String::from_utf8_lossy(&line);
