@@ -9,7 +9,8 @@ packages=(
     prometheus                  # promtool check metrics/rules, Prometheus for end-to-end tests
     prometheus-node-exporter    # benchmark anchor
     prometheus-process-exporter # processes collector: side-by-side test and benchmark anchor
-    prometheus-blackbox-exporter # probes: HTTP and TCP probes compared side by side
+    prometheus-blackbox-exporter # probes: HTTP, TCP, ICMP and DNS probes compared side by side
+    dnsmasq-base                # DNS server the DNS probe test queries
     redis-server
     memcached
     python3

@@ -399,10 +399,8 @@ fn untimed_series(text: &str) -> Vec<(String, f64)> {
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .filter(|l| {
-            !l.starts_with("probe_duration_seconds")
-                && !l.starts_with("probe_dns_lookup_time_seconds")
-                && !l.starts_with("probe_http_duration_seconds")
-                && !l.starts_with("probe_icmp_duration_seconds")
+            let name = l.split(['{', ' ']).next().unwrap_or_default();
+            !name.ends_with("duration_seconds") && name != "probe_dns_lookup_time_seconds"
         })
         .map(|l| {
             let (name, value) = l.rsplit_once(' ').unwrap();
@@ -698,4 +696,100 @@ fn icmp_probes_match_blackbox_exporter() {
         );
     }
     assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
+}
+
+/// `text` with every line indented by `spaces`.
+fn indented(text: &str, spaces: usize) -> String {
+    text.lines()
+        .map(|line| format!("{:spaces$}{line}\n", ""))
+        .collect()
+}
+
+/// DNS modules of the DNS test, the same text for both exporters (blackbox_exporter's
+/// syntax is Pulse's here).
+const DNS_MODULES: &str = r#"a: {prober: dns, timeout: 2s, dns: {query_name: ok.pulse.test, query_type: A, validate_answer_rrs: {fail_if_not_matches_regexp: ['^ok\.pulse\.test\.\t\d+\tIN\tA\t192\.0\.2\.10$']}}}
+a_tcp: {prober: dns, timeout: 2s, dns: {transport_protocol: tcp, query_name: ok.pulse.test, query_type: A}}
+soa: {prober: dns, timeout: 2s, dns: {query_name: pulse.test, query_type: SOA}}
+nxdomain: {prober: dns, timeout: 2s, dns: {query_name: nope.pulse.test, query_type: A}}
+nxdomain_expected: {prober: dns, timeout: 2s, dns: {query_name: nope.pulse.test, query_type: A, valid_rcodes: [NXDOMAIN]}}
+wrong_answer: {prober: dns, timeout: 2s, dns: {query_name: ok.pulse.test, query_type: A, validate_answer_rrs: {fail_if_matches_regexp: ['192\.0\.2\.10']}}}
+"#;
+
+#[test]
+fn dns_probes_match_blackbox_exporter_on_a_real_dnsmasq() {
+    let dnsmasq = "/usr/sbin/dnsmasq";
+    assert!(
+        std::path::Path::new(dnsmasq).exists(),
+        "needs Debian's dnsmasq-base (tests/run.sh installs it)"
+    );
+    let port = free_port();
+    let port_arg = format!("--port={port}");
+    // An authoritative zone with one host, and a silent port beside it.
+    let _dnsmasq = ChildGuard::spawn_listening(
+        dnsmasq,
+        &[
+            "--no-daemon",
+            &port_arg,
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--auth-zone=pulse.test",
+            "--auth-server=ns.pulse.test",
+            "--auth-soa=2026113001,hostmaster.pulse.test",
+            "--host-record=ok.pulse.test,192.0.2.10",
+            "--host-record=ns.pulse.test,127.0.0.1",
+        ],
+        port,
+    );
+    let silent = free_port();
+    let server = format!("127.0.0.1:{port}");
+    let targets = [
+        ("a", server.clone(), "a", 1.0),
+        ("a_tcp", server.clone(), "a_tcp", 1.0),
+        ("soa", server.clone(), "soa", 1.0),
+        ("nxdomain", server.clone(), "nxdomain", 0.0),
+        (
+            "nxdomain_expected",
+            server.clone(),
+            "nxdomain_expected",
+            1.0,
+        ),
+        ("wrong_answer", server.clone(), "wrong_answer", 0.0),
+        ("silent", format!("127.0.0.1:{silent}"), "a", 0.0),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = format!(
+        "probes:\n  modules:\n{}  targets:\n",
+        indented(DNS_MODULES, 4)
+    );
+    for (name, address, module, _) in &targets {
+        config += &format!("    - {{name: {name}, address: '{address}', module: {module}}}\n");
+    }
+    let exporter = probing_exporter(dir.path(), &config);
+    let (_blackbox, blackbox) = blackbox_exporter(
+        dir.path(),
+        &format!("modules:\n{}", indented(DNS_MODULES, 2)),
+    );
+    for (name, address, module, success) in &targets {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        promtool_check(&ours);
+        assert_same_as_blackbox(&blackbox, address, module, &ours);
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{module}\"}}")
+            ),
+            Some(*success),
+            "{ours}"
+        );
+    }
+    let (_, soa) = get(&exporter.url("/probe?target=soa"));
+    assert_eq!(
+        value(&soa, "probe_dns_serial{target=\"soa\",module=\"soa\"}"),
+        Some(2_026_113_001.0),
+        "{soa}"
+    );
 }

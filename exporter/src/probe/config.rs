@@ -124,6 +124,8 @@ pub enum Prober {
     Tcp,
     /// One ICMP echo (ping): is the host there, and how far away.
     Icmp,
+    /// One DNS query to a server: does it answer, with what, how fast.
+    Dns,
 }
 
 impl Prober {
@@ -133,6 +135,7 @@ impl Prober {
             Self::Http => ("url", "HTTP"),
             Self::Tcp => ("address", "TCP"),
             Self::Icmp => ("host", "ICMP"),
+            Self::Dns => ("address", "DNS"),
         }
     }
 }
@@ -156,6 +159,73 @@ pub struct Module {
     pub tls: TlsOptions,
     pub tcp: TcpOptions,
     pub icmp: IcmpOptions,
+    pub dns: DnsOptions,
+}
+
+/// The `dns` prober's options, blackbox_exporter's names.
+#[derive(Debug, Clone)]
+pub struct DnsOptions {
+    pub query_name: hickory_proto::rr::Name,
+    pub query_type: hickory_proto::rr::RecordType,
+    /// Over TCP instead of UDP.
+    pub tcp: bool,
+    pub recursion_desired: bool,
+    /// Response codes that count as success (`NOERROR` unless set).
+    pub valid_rcodes: Vec<u16>,
+    pub validate_answer_rrs: RrChecks,
+    pub validate_authority_rrs: RrChecks,
+    pub validate_additional_rrs: RrChecks,
+}
+
+impl Default for DnsOptions {
+    fn default() -> Self {
+        Self {
+            query_name: hickory_proto::rr::Name::root(),
+            query_type: hickory_proto::rr::RecordType::ANY,
+            tcp: false,
+            recursion_desired: true,
+            valid_rcodes: vec![0],
+            validate_answer_rrs: RrChecks::default(),
+            validate_authority_rrs: RrChecks::default(),
+            validate_additional_rrs: RrChecks::default(),
+        }
+    }
+}
+
+/// Checks of one section's records, each record read as its zone-file line
+/// (`name<TAB>ttl<TAB>class<TAB>type<TAB>data`), as blackbox_exporter reads them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RrChecks {
+    /// Fails when any record matches any of these.
+    #[serde(with = "regexes")]
+    pub fail_if_matches_regexp: Vec<Regex>,
+    /// Fails when every record matches one of these (and there is a record).
+    #[serde(with = "regexes")]
+    pub fail_if_all_match_regexp: Vec<Regex>,
+    /// Fails when any record does not match one of these.
+    #[serde(with = "regexes")]
+    pub fail_if_not_matches_regexp: Vec<Regex>,
+    /// Fails when no record matches one of these.
+    #[serde(with = "regexes")]
+    pub fail_if_none_matches_regexp: Vec<Regex>,
+}
+
+/// Regular expressions compiled when the file is read, so a bad one names its line.
+mod regexes {
+    use regex::Regex;
+    use serde::{Deserialize, Deserializer, de};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Regex>, D::Error> {
+        Vec::<String>::deserialize(deserializer)?
+            .iter()
+            .map(|pattern| {
+                Regex::new(pattern).map_err(|e| {
+                    de::Error::custom(format!("invalid regular expression {pattern:?}: {e}"))
+                })
+            })
+            .collect()
+    }
 }
 
 /// The `icmp` prober's options.
@@ -218,6 +288,89 @@ struct RawModule {
     tcp: Option<RawTcp>,
     #[serde(default)]
     icmp: Option<RawIcmp>,
+    #[serde(default)]
+    dns: Option<RawDns>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    query_name: Option<String>,
+    query_type: Option<String>,
+    transport_protocol: Option<String>,
+    recursion_desired: Option<bool>,
+    #[serde(default)]
+    valid_rcodes: Vec<String>,
+    #[serde(default)]
+    validate_answer_rrs: RrChecks,
+    #[serde(default)]
+    validate_authority_rrs: RrChecks,
+    #[serde(default)]
+    validate_additional_rrs: RrChecks,
+}
+
+/// DNS response codes by the names blackbox_exporter's `valid_rcodes` takes.
+const RCODES: [(&str, u16); 11] = [
+    ("NOERROR", 0),
+    ("FORMERR", 1),
+    ("SERVFAIL", 2),
+    ("NXDOMAIN", 3),
+    ("NOTIMP", 4),
+    ("REFUSED", 5),
+    ("YXDOMAIN", 6),
+    ("YXRRSET", 7),
+    ("NXRRSET", 8),
+    ("NOTAUTH", 9),
+    ("NOTZONE", 10),
+];
+
+fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
+    let name = raw
+        .query_name
+        .ok_or("dns.query_name is required (the name to ask for)")?;
+    let mut query_name = hickory_proto::rr::Name::from_ascii(&name)
+        .map_err(|e| format!("dns.query_name: invalid name {name:?}: {e}"))?;
+    query_name.set_fqdn(true);
+    let query_type = match raw.query_type {
+        Some(text) => text
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| format!("dns.query_type: unknown record type {text:?}"))?,
+        None => hickory_proto::rr::RecordType::ANY,
+    };
+    let tcp = match raw.transport_protocol.as_deref() {
+        None | Some("udp") => false,
+        Some("tcp") => true,
+        Some(other) => {
+            return Err(format!(
+                "dns.transport_protocol: expected udp or tcp, not {other:?}"
+            ));
+        }
+    };
+    let valid_rcodes = if raw.valid_rcodes.is_empty() {
+        vec![0]
+    } else {
+        raw.valid_rcodes
+            .iter()
+            .map(|name| {
+                RCODES
+                    .iter()
+                    .find(|(known, _)| known.eq_ignore_ascii_case(name))
+                    .map(|&(_, code)| code)
+                    .ok_or_else(|| format!("dns.valid_rcodes: unknown response code {name:?}"))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    Ok(DnsOptions {
+        query_name,
+        query_type,
+        tcp,
+        recursion_desired: raw.recursion_desired.unwrap_or(true),
+        valid_rcodes,
+        validate_answer_rrs: raw.validate_answer_rrs,
+        validate_authority_rrs: raw.validate_authority_rrs,
+        validate_additional_rrs: raw.validate_additional_rrs,
+    })
 }
 
 #[derive(Deserialize)]
@@ -309,6 +462,7 @@ impl TryFrom<RawModule> for Module {
     fn try_from(mut raw: RawModule) -> Result<Self, String> {
         let tcp = raw.tcp.take();
         let icmp = raw.icmp.take();
+        let dns = raw.dns.take();
         let set = raw.http_options_set();
         if raw.prober != Prober::Http && !set.is_empty() {
             return Err(format!("{} apply to `prober: http` only", set.join(", ")));
@@ -319,6 +473,16 @@ impl TryFrom<RawModule> for Module {
         if raw.prober != Prober::Icmp && icmp.is_some() {
             return Err("icmp options apply to `prober: icmp` only".into());
         }
+        if raw.prober != Prober::Dns && dns.is_some() {
+            return Err("dns options apply to `prober: dns` only".into());
+        }
+        let dns = match (raw.prober, dns) {
+            (Prober::Dns, Some(dns)) => dns_options(dns)?,
+            (Prober::Dns, None) => {
+                return Err("a dns module needs dns.query_name (the name to ask for)".into());
+            }
+            _ => DnsOptions::default(),
+        };
         let tcp = tcp.map(tcp_options).transpose()?.unwrap_or_default();
         let icmp = match icmp.and_then(|icmp| icmp.payload_size) {
             // An echo request must fit one IPv4 datagram (65,535 bytes less the headers).
@@ -364,6 +528,7 @@ impl TryFrom<RawModule> for Module {
             tls: raw.tls,
             tcp,
             icmp,
+            dns,
         })
     }
 }
@@ -709,6 +874,58 @@ mod tests {
         assert_eq!(
             err,
             "pulse.yml:3:5: probes.modules.p: icmp.payload_size: 70000 is more than an echo request holds (65507)"
+        );
+    }
+
+    #[test]
+    fn dns_modules_are_checked_when_read() {
+        let config = parse(
+            "probes:\n  modules:\n    d:\n      prober: dns\n      dns: {query_name: example.com, query_type: mx, transport_protocol: tcp, valid_rcodes: [NOERROR, nxdomain]}\n  targets:\n    - {name: ns, address: '192.0.2.53:53', module: d}\n",
+        )
+        .unwrap();
+        let dns = &config.probes.modules["d"].dns;
+        assert_eq!(dns.query_name.to_string(), "example.com.");
+        assert_eq!(dns.query_type, hickory_proto::rr::RecordType::MX);
+        assert!(dns.tcp && dns.recursion_desired);
+        assert_eq!(dns.valid_rcodes, [0, 3]);
+        for (module, message) in [
+            (
+                "{prober: dns}",
+                "a dns module needs dns.query_name (the name to ask for)",
+            ),
+            (
+                "{prober: dns, dns: {query_type: A}}",
+                "dns.query_name is required (the name to ask for)",
+            ),
+            (
+                "{prober: dns, dns: {query_name: x, query_type: AAAAA}}",
+                "dns.query_type: unknown record type \"AAAAA\"",
+            ),
+            (
+                "{prober: dns, dns: {query_name: x, transport_protocol: quic}}",
+                "dns.transport_protocol: expected udp or tcp, not \"quic\"",
+            ),
+            (
+                "{prober: dns, dns: {query_name: x, valid_rcodes: [OK]}}",
+                "dns.valid_rcodes: unknown response code \"OK\"",
+            ),
+            (
+                "{prober: http, dns: {query_name: x}}",
+                "dns options apply to `prober: dns` only",
+            ),
+        ] {
+            let err = parse(&format!("probes:\n  modules:\n    d: {module}\n")).unwrap_err();
+            assert_eq!(err, format!("pulse.yml:3:5: probes.modules.d: {message}"));
+        }
+        let err = parse(
+            "probes:\n  modules:\n    d: {prober: dns, dns: {query_name: x, validate_answer_rrs: {fail_if_matches_regexp: ['(']}}}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(
+                "validate_answer_rrs.fail_if_matches_regexp: invalid regular expression \"(\""
+            ),
+            "{err}"
         );
     }
 

@@ -1,6 +1,6 @@
 //! Background probes (blackbox_exporter's `probe_*` metrics) for the targets in the config's
 //! `probes:` section: HTTP (`http.rs`), TCP (`tcp.rs`), both over one connection routine
-//! (`connect.rs`), and ICMP echo (`icmp.rs`).
+//! (`connect.rs`), ICMP echo (`icmp.rs`) and DNS queries (`dns.rs`).
 //!
 //! Each target runs in its own tokio task on its own interval, with jitter so targets do
 //! not fire together, and a semaphore bounds how many probes are in flight. A scrape only
@@ -15,6 +15,7 @@
 
 pub mod config;
 mod connect;
+mod dns;
 mod http;
 mod icmp;
 mod outcome;
@@ -92,7 +93,8 @@ impl Endpoint {
     /// Runs the module's prober against this endpoint under the module's timeout; `None`
     /// when the two do not fit. Never fails otherwise: failure is an outcome.
     async fn probe(&self, prepared: &Prepared) -> Option<(Outcome, Option<ProbeError>)> {
-        let mut outcome = match (self, prepared.module.prober) {
+        let prober = prepared.module.prober;
+        let mut outcome = match (self, prober) {
             (Self::Url(_), Prober::Http) => Outcome {
                 failed_due_to_regex: Some(false),
                 http: Some(outcome::HttpOutcome::before_response()),
@@ -100,6 +102,10 @@ impl Endpoint {
             },
             (Self::Address(_), Prober::Tcp) => Outcome {
                 failed_due_to_regex: Some(false),
+                ..Outcome::default()
+            },
+            (Self::Address(_), Prober::Dns) => Outcome {
+                dns: Some(outcome::DnsOutcome::default()),
                 ..Outcome::default()
             },
             (Self::Host(_), Prober::Icmp) => Outcome {
@@ -113,6 +119,9 @@ impl Endpoint {
         let exchange = async {
             match self {
                 Self::Url(url) => http::run(prepared, url, &mut outcome).await,
+                Self::Address(address) if prober == Prober::Dns => {
+                    dns::run(prepared, address, &mut outcome).await
+                }
                 Self::Address(address) => tcp::run(prepared, address, &mut outcome).await,
                 Self::Host(host) => icmp::run(prepared, host, &mut outcome).await,
             }
@@ -198,7 +207,7 @@ impl Probes {
                 // HTTP probes ask for HTTP/1.1; a TCP exchange is no protocol ALPN knows.
                 let alpn: &[&[u8]] = match module.prober {
                     Prober::Http => &[b"http/1.1"],
-                    Prober::Tcp | Prober::Icmp => &[],
+                    Prober::Tcp | Prober::Icmp | Prober::Dns => &[],
                 };
                 let tls = module
                     .tls
@@ -331,7 +340,7 @@ impl Probes {
                 }
                 let endpoint = match prepared.module.prober {
                     Prober::Http => ProbeUrl::parse(target).map(|url| Endpoint::Url(url.0)),
-                    Prober::Tcp => ProbeAddress::parse(target).map(Endpoint::Address),
+                    Prober::Tcp | Prober::Dns => ProbeAddress::parse(target).map(Endpoint::Address),
                     Prober::Icmp => ProbeHost::parse(target).map(Endpoint::Host),
                 };
                 endpoint.map_err(|_| RequestError::NotAllowed(target.to_owned()))?
@@ -456,6 +465,44 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
             );
         }
     }
+    let dns_only: [(&'static str, &'static str, OutcomeValue); 5] = [
+        (
+            "probe_dns_query_succeeded",
+            "Whether the DNS server answered (1), whatever the response code.",
+            |o| Some(f64::from(u8::from(o.dns.as_ref()?.query_succeeded))),
+        ),
+        (
+            "probe_dns_answer_rrs",
+            "Records in the answer section.",
+            |o| Some(o.dns.as_ref()?.answer_rrs as f64),
+        ),
+        (
+            "probe_dns_authority_rrs",
+            "Records in the authority section.",
+            |o| Some(o.dns.as_ref()?.authority_rrs as f64),
+        ),
+        (
+            "probe_dns_additional_rrs",
+            "Records in the additional section.",
+            |o| Some(o.dns.as_ref()?.additional_rrs as f64),
+        ),
+        (
+            "probe_dns_serial",
+            "Serial of the SOA record in the answer.",
+            |o| o.dns.as_ref()?.serial.map(f64::from),
+        ),
+    ];
+    for (name, help, value) in dns_only {
+        gauge(out, name, help, rows, value);
+    }
+    phase_gauge(
+        out,
+        "probe_dns_duration_seconds",
+        "Seconds per phase of the DNS query.",
+        rows,
+        &dns::PHASES,
+        |o| Some(&o.dns.as_ref()?.phases[..]),
+    );
     gauge(
         out,
         "probe_icmp_reply_hop_limit",
@@ -463,38 +510,22 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         rows,
         |o| o.icmp.as_ref()?.reply_hop_limit,
     );
-    let icmp_phases = out.family(
+    phase_gauge(
+        out,
         "probe_icmp_duration_seconds",
         "Seconds per phase of the ICMP probe.",
-        Kind::Gauge,
+        rows,
+        &icmp::PHASES,
+        |o| Some(&o.icmp.as_ref()?.phases[..]),
     );
-    for (target, module, outcome, _) in rows {
-        let Some(icmp) = &outcome.icmp else {
-            continue;
-        };
-        for (phase, seconds) in icmp::PHASES.iter().zip(icmp.phases) {
-            icmp_phases.sample(
-                &[("target", target), ("module", module), ("phase", phase)],
-                seconds,
-            );
-        }
-    }
-    let phases = out.family(
+    phase_gauge(
+        out,
         "probe_http_duration_seconds",
         "Seconds per phase of the HTTP request, summed over redirects.",
-        Kind::Gauge,
+        rows,
+        &PHASES,
+        |o| Some(&o.http.as_ref()?.phases[..]),
     );
-    for (target, module, outcome, _) in rows {
-        let Some(http) = &outcome.http else {
-            continue;
-        };
-        for (phase, seconds) in PHASES.iter().zip(http.phases) {
-            phases.sample(
-                &[("target", target), ("module", module), ("phase", phase)],
-                seconds,
-            );
-        }
-    }
     let histogram = out.family(
         "pulse_probe_duration_seconds",
         "Distribution of probe durations since the exporter started.",
@@ -524,6 +555,31 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
                     *n as f64,
                 );
             }
+        }
+    }
+}
+
+type OutcomePhases = fn(&Outcome) -> Option<&[f64]>;
+
+/// One gauge family of a prober's phases: a sample per phase for each row of that prober.
+fn phase_gauge(
+    out: &mut MetricSet,
+    name: &'static str,
+    help: &'static str,
+    rows: &[Row],
+    phases: &[&'static str],
+    seconds: OutcomePhases,
+) {
+    let family = out.family(name, help, Kind::Gauge);
+    for (target, module, outcome, _) in rows {
+        let Some(seconds) = seconds(outcome) else {
+            continue;
+        };
+        for (phase, seconds) in phases.iter().zip(seconds) {
+            family.sample(
+                &[("target", target), ("module", module), ("phase", phase)],
+                *seconds,
+            );
         }
     }
 }

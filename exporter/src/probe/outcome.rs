@@ -22,6 +22,22 @@ pub struct Outcome {
     pub http: Option<HttpOutcome>,
     /// The ICMP prober's own figures; `None` for the other probers.
     pub icmp: Option<IcmpOutcome>,
+    /// The DNS prober's own figures; `None` for the other probers.
+    pub dns: Option<DnsOutcome>,
+}
+
+/// The DNS prober's figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DnsOutcome {
+    /// Seconds per phase, indexed like [`super::dns::PHASES`].
+    pub phases: [f64; 3],
+    /// Whether a response arrived, whatever its code.
+    pub query_succeeded: bool,
+    pub answer_rrs: usize,
+    pub authority_rrs: usize,
+    pub additional_rrs: usize,
+    /// Serial of the SOA record in the answer, if there is one.
+    pub serial: Option<u32>,
 }
 
 /// The ICMP prober's figures.
@@ -105,4 +121,10 @@ pub enum ProbeError {
     IcmpSocket(std::io::Error),
     #[error("ICMP echo: {0}")]
     Echo(surge_ping::SurgeError),
+    #[error("DNS: {0}")]
+    Dns(String),
+    #[error("DNS response code {0} is not accepted")]
+    Rcode(u16),
+    #[error("DNS {0} records failed their checks")]
+    Records(&'static str),
 }
