@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Side-by-side cost of pulse-exporter's redis collector and HTTP prober against the Go
-anchors (redis_exporter, blackbox_exporter), in one run, plus the CPU cost of background probes.
+"""Side-by-side cost of pulse-exporter's redis collector and probers (HTTP, TCP, ICMP, DNS)
+against the Go anchors (redis_exporter, blackbox_exporter), in one run, plus the CPU cost of
+background probes.
 
 1. redis: both exporters scrape the same local redis-server; CPU ms per /metrics scrape.
-2. probe: both answer `/probe?target=<local HTTP server>` (one live HTTP probe per request).
+2. probe: both answer `/probe?target=<local HTTP server>` (one live HTTP probe per request),
+   then the same for a TCP connect, an ICMP echo of 127.0.0.1 and a DNS query to a local
+   dnsmasq (when installed).
 3. background: pulse-exporter probing N targets every second for a fixed time, no scrapes;
    CPU ms per probe.
 Requests 1 and 2 are each measured as Prometheus sends them and plain (see `compare.REQUESTS`).
@@ -14,6 +17,7 @@ import argparse
 import http.client
 import http.server
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -104,6 +108,49 @@ def main():
                                      "--log.level=error"], ap,
                f"/probe?target={url}&module=http_2xx"),
     ], args.scrapes)
+
+    # 2b. /probe with the other probers: TCP connect to the HTTP server's port, ICMP echo of
+    # 127.0.0.1, and a DNS query to a local dnsmasq (when Debian's dnsmasq-base is there).
+    port = server.server_address[1]
+    others = [
+        ("tcp", "{prober: tcp, timeout: 5s}", "address", f"127.0.0.1:{port}"),
+        ("icmp", "{prober: icmp, timeout: 5s}", "host", "127.0.0.1"),
+    ]
+    dnsmasq = None
+    if shutil.which("dnsmasq") or os.path.exists("/usr/sbin/dnsmasq"):
+        dns_port = free_port()
+        dnsmasq = subprocess.Popen(
+            [shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--no-daemon", f"--port={dns_port}",
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
+             "--conf-file=/dev/null", "--host-record=ok.pulse.test,192.0.2.10"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        others.append(("dns", "{prober: dns, timeout: 5s, dns: {query_name: ok.pulse.test, query_type: A}}",
+                       "address", f"127.0.0.1:{dns_port}"))
+    try:
+        for prober, module, field, target in others:
+            prober_cfg = os.path.join(tmp, f"{prober}.yml")
+            with open(prober_cfg, "w") as f:
+                f.write(f"probes:\n  modules:\n    m: {module}\n  targets:\n"
+                        f"    - {{name: t, {field}: '{target}', module: m}}\n")
+            prober_bb = os.path.join(tmp, f"blackbox-{prober}.yml")
+            with open(prober_bb, "w") as f:
+                f.write(f"modules:\n  m: {module}\n")
+            pp, ap = free_port(), free_port()
+            report(f"probe: /probe with the {prober} prober ({target})", [
+                Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
+                                          "--log.level=error", f"--config.file={prober_cfg}",
+                                          "--collector.disable-defaults"], pp,
+                       "/probe?target=t&module=m"),
+                Target("blackbox_exporter", [args.blackbox_exporter, f"--config.file={prober_bb}",
+                                             f"--web.listen-address=127.0.0.1:{ap}",
+                                             "--log.level=error"], ap,
+                       f"/probe?target={target}&module=m"),
+            ], args.scrapes)
+    finally:
+        if dnsmasq:
+            dnsmasq.terminate()
+            dnsmasq.wait()
 
     # 3. background probes: CPU per probe with no scrapes at all
     pp = free_port()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: pulse-exporter's redis collector and HTTP prober vs Debian's redis_exporter and
+# Benchmark: pulse-exporter's redis collector and probers vs Debian's redis_exporter and
 # blackbox_exporter, side by side in one run, plus the CPU cost of background probes.
 # Usage: exporter/bench/remote.sh [requests]
 #   (needs: apt-get install redis-server prometheus-redis-exporter prometheus-blackbox-exporter)
