@@ -45,7 +45,9 @@ pub struct DnsOutcome {
 pub struct IcmpOutcome {
     /// Seconds per phase, indexed like [`super::icmp::PHASES`].
     pub phases: [f64; 3],
-    /// TTL of the IPv4 reply (the hop limit of an IPv6 reply is not visible here).
+    /// TTL of the IPv4 reply, as a raw socket sees it in the reply's IP header (an
+    /// unprivileged ICMP socket is handed no header, and an IPv6 reply's hop limit needs
+    /// ancillary data the ICMP library does not read).
     pub reply_hop_limit: Option<f64>,
 }
 
