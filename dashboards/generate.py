@@ -603,6 +603,18 @@ def probes():
                 stack=True,
                 w=24,
             ),
+            ts(
+                "ICMP round trip",
+                "s",
+                (f'probe_icmp_duration_seconds{{{SEL}, {target}, phase="rtt"}}', "{{target}}"),
+                description="Echo request to reply of the icmp probes (one ping per check).",
+            ),
+            ts(
+                "DNS answer time",
+                "s",
+                (f'probe_dns_duration_seconds{{{SEL}, {target}, phase="request"}}', "{{target}}"),
+                description="Query sent to answer read of the dns probes; probe_success says whether the answer passed its checks.",
+            ),
             row("Blackbox-style probes (/probe)"),
             ts(
                 "Probe success",

@@ -174,7 +174,7 @@ def binary(env, default):
     return path
 
 
-def start_pulse_exporter(stack, port, redis_port, memcached_port, web_port):
+def start_pulse_exporter(stack, port, redis_port, memcached_port, web_port, dns_port):
     """pulse-exporter with the compose demo's configuration, pointed at the local servers."""
     exporter = binary("PULSE_EXPORTER", "target/debug/pulse-exporter")
     config = yaml.safe_load((ROOT / "tests/compose/exporter.yml").read_text())
@@ -184,6 +184,10 @@ def start_pulse_exporter(stack, port, redis_port, memcached_port, web_port):
     config["probes"]["targets"][0].update(url=f"http://127.0.0.1:{web_port}/", interval=SCRAPE_INTERVAL)
     config["probes"]["modules"]["redis_ping"]["timeout"] = SCRAPE_INTERVAL
     config["probes"]["targets"][1].update(address=f"127.0.0.1:{redis_port}", interval=SCRAPE_INTERVAL)
+    config["probes"]["modules"]["ping"]["timeout"] = SCRAPE_INTERVAL
+    config["probes"]["targets"][2].update(host="127.0.0.1", interval=SCRAPE_INTERVAL)
+    config["probes"]["modules"]["resolver"]["timeout"] = SCRAPE_INTERVAL
+    config["probes"]["targets"][3].update(address=f"127.0.0.1:{dns_port}", interval=SCRAPE_INTERVAL)
     path = stack.workdir / "exporter.yml"
     path.write_text(yaml.safe_dump(config))
     process = stack.start("exporter", [str(exporter), f"--web.listen-address=127.0.0.1:{port}", f"--config.file={path}"])
@@ -333,7 +337,14 @@ def run(workdir):
         if os.environ.get("E2E_EXPORTER", "pulse") == "anchors":
             exporter_targets = start_anchor_exporters(stack)
         else:
-            exporter_targets = start_pulse_exporter(stack, free_port(), redis_port, memcached_port, web.server_port)
+            # The demo's DNS probe asks Docker's resolver for `web`; here a dnsmasq that knows it.
+            dns_port = stack.start_server("dnsmasq", lambda port: [
+                shutil.which("dnsmasq") or "/usr/sbin/dnsmasq", "--no-daemon", f"--port={port}", "--listen-address=127.0.0.1", "--bind-interfaces",
+                "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--host-record=web,127.0.0.1",
+            ])
+            exporter_targets = start_pulse_exporter(
+                stack, free_port(), redis_port, memcached_port, web.server_port, dns_port
+            )
         analyzer_target = start_analyzer(stack, free_port(), exporter_targets[0])
 
         prom_port = free_port()
