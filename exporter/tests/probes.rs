@@ -559,8 +559,9 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
         ("ipv6", format!("[::1]:{ipv6}"), "connect"),
     ];
 
+    // Beyond the compared modules: an HTTP one, and an allow list for ad-hoc addresses.
     let mut config = format!(
-        "probes:\n  modules:\n{}  targets:\n",
+        "probes:\n  allow: ['^127\\.0\\.0\\.1:[0-9]+$']\n  modules:\n{}    http_2xx: {{timeout: 1s}}\n  targets:\n",
         tcp_modules(&ca_file, false)
     );
     for (name, address, module) in &targets {
@@ -617,6 +618,24 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
         );
     }
     assert!(!ours["redis"].contains("probe_http_"), "{}", ours["redis"]);
+
+    // `/probe` takes an allow-listed address with a TCP module, refuses others, and refuses
+    // a module of another prober than the target's.
+    let adhoc_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let adhoc = adhoc_listener.local_addr().unwrap();
+    let (code, body) = get(&exporter.url(&format!("/probe?target={adhoc}&module=connect")));
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains(&format!(
+            "probe_success{{target=\"{adhoc}\",module=\"connect\"}} 1\n"
+        )),
+        "{body}"
+    );
+    let (code, body) = get(&exporter.url("/probe?target=192.0.2.1:6379&module=redis_ping"));
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = get(&exporter.url("/probe?target=redis&module=http_2xx"));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("cannot probe target"), "{body}");
 
     // The background probes publish the same on /metrics.
     let text = wait_for("every TCP target probed", Duration::from_secs(20), || {
