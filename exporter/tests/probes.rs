@@ -831,3 +831,40 @@ fn dns_probes_match_blackbox_exporter_on_a_real_dnsmasq() {
         "{soa}"
     );
 }
+
+#[test]
+fn an_endless_tcp_answer_without_line_ends_fails_the_probe_before_its_timeout() {
+    // Sends 10 MiB without a newline, then holds the connection open.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let chunk = [b'x'; 64 * 1024];
+                for _ in 0..160 {
+                    if stream.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_secs(10));
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = probing_exporter(
+        dir.path(),
+        &format!(
+            "probes:\n  modules:\n    banner: {{prober: tcp, timeout: 5s, tcp: {{query_response: [{{expect: '^220'}}]}}}}\n  targets:\n    - {{name: noisy, address: '{address}', module: banner}}\n"
+        ),
+    );
+    let (code, body) = get(&exporter.url("/probe?target=noisy"));
+    assert_eq!(code, 200, "{body}");
+    let labels = "{target=\"noisy\",module=\"banner\"}";
+    assert_eq!(
+        value(&body, &format!("probe_success{labels}")),
+        Some(0.0),
+        "{body}"
+    );
+    let duration = value(&body, &format!("probe_duration_seconds{labels}")).unwrap();
+    assert!(duration < 4.0, "waited for the timeout: {body}");
+}

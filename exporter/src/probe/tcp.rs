@@ -3,12 +3,15 @@
 //! writes a line, `starttls` upgrades the connection. Enough to check that an SMTP server
 //! greets, that Redis answers `PING`, that a STARTTLS certificate is not about to expire.
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::Prepared;
 use super::config::{ProbeAddress, QueryStep};
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{Outcome, ProbeError};
+
+/// Longest line `expect` reads (blackbox_exporter's line scanner stops at 64 KiB too).
+const MAX_LINE: u64 = 64 * 1024;
 
 /// The TCP exchange of one probe of `address`, recorded into `outcome`. The caller bounds
 /// it by the timeout.
@@ -51,7 +54,8 @@ pub async fn run(
 }
 
 /// Reads lines until one matches `regex`; the connection closing first is a regex failure,
-/// as in blackbox_exporter (a timeout is not: the answer may just be slow).
+/// as in blackbox_exporter (a timeout is not: the answer may just be slow). A line longer
+/// than [`MAX_LINE`] fails the probe rather than filling memory until the timeout.
 async fn expect(
     stream: &mut BufReader<Box<dyn Io>>,
     regex: &regex::Regex,
@@ -60,13 +64,20 @@ async fn expect(
     let mut line = Vec::new();
     loop {
         line.clear();
-        let read = stream
+        let read = (&mut *stream)
+            .take(MAX_LINE)
             .read_until(b'\n', &mut line)
             .await
             .map_err(ProbeError::Exchange)?;
         if read == 0 {
             outcome.failed_due_to_regex = Some(true);
             return Err(ProbeError::Expect(regex.as_str().to_owned()));
+        }
+        if !line.ends_with(b"\n") && read as u64 == MAX_LINE {
+            return Err(ProbeError::Exchange(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("a line longer than {MAX_LINE} bytes"),
+            )));
         }
         let text = String::from_utf8_lossy(&line);
         if regex.is_match(text.trim_end_matches(['\r', '\n'])) {
