@@ -481,30 +481,51 @@ fn http_probes_match_blackbox_exporter() {
     let ca = ca_file.display();
     let base = format!("http://127.0.0.1:{http}");
     let tls_url = format!("https://localhost:{https}/ok");
+    // name, URL, module, success
     let targets = [
-        ("ok", format!("{base}/ok"), "http_2xx"),
-        ("error", format!("{base}/error"), "http_2xx"),
-        ("redirect", format!("{base}/redirect"), "http_2xx"),
-        ("regex_fail", format!("{base}/ok"), "must_not_be_healthy"),
-        ("tls", tls_url, "tls"),
+        ("ok", format!("{base}/ok"), "http_2xx", 1.0),
+        ("error", format!("{base}/error"), "http_2xx", 0.0),
+        ("redirect", format!("{base}/redirect"), "http_2xx", 1.0),
+        (
+            "regex_fail",
+            format!("{base}/ok"),
+            "must_not_be_healthy",
+            0.0,
+        ),
+        ("tls", tls_url.clone(), "tls", 1.0),
+        (
+            "plain_not_allowed",
+            format!("{base}/ok"),
+            "must_be_tls",
+            0.0,
+        ),
+        ("tls_not_allowed", tls_url, "must_not_be_tls", 0.0),
     ];
     let mut config = format!(
-        "probes:\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n  targets:\n"
+        "probes:\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n  targets:\n"
     );
-    for (name, url, module) in &targets {
+    for (name, url, module, _) in &targets {
         config += &format!("    - {{name: {name}, url: '{url}', module: {module}}}\n");
     }
     let exporter = probing_exporter(dir.path(), &config);
     let (_blackbox, blackbox) = blackbox_exporter(
         dir.path(),
         &format!(
-            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n"
+            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n  must_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_not_ssl: true}}}}\n  must_not_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_ssl: true, tls_config: {{ca_file: '{ca}'}}}}}}\n"
         ),
     );
-    for (name, url, module) in &targets {
+    for (name, url, module, success) in &targets {
         let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
         assert_eq!(code, 200, "{ours}");
         assert_same_as_blackbox(&blackbox, url, module, &ours);
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{module}\"}}")
+            ),
+            Some(*success),
+            "{ours}"
+        );
     }
 }
 

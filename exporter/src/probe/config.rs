@@ -156,6 +156,11 @@ pub struct Module {
     pub fail_if_body_matches_regexp: Vec<Pattern>,
     pub fail_if_body_not_matches_regexp: Vec<Pattern>,
     pub follow_redirects: bool,
+    /// Fails a probe whose final response came over TLS (blackbox's `fail_if_ssl`).
+    pub fail_if_ssl: bool,
+    /// Fails a probe whose final response did not come over TLS, such as a site that
+    /// stopped redirecting to HTTPS (blackbox's `fail_if_not_ssl`).
+    pub fail_if_not_ssl: bool,
     pub tls: TlsOptions,
     pub tcp: TcpOptions,
     pub icmp: IcmpOptions,
@@ -282,6 +287,10 @@ struct RawModule {
     fail_if_body_not_matches_regexp: Vec<Pattern>,
     #[serde(default)]
     follow_redirects: Option<bool>,
+    #[serde(default)]
+    fail_if_ssl: bool,
+    #[serde(default)]
+    fail_if_not_ssl: bool,
     #[serde(default)]
     tls: TlsOptions,
     #[serde(default)]
@@ -415,6 +424,8 @@ impl RawModule {
                 !self.fail_if_body_not_matches_regexp.is_empty(),
             ),
             ("follow_redirects", self.follow_redirects.is_some()),
+            ("fail_if_ssl", self.fail_if_ssl),
+            ("fail_if_not_ssl", self.fail_if_not_ssl),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -525,6 +536,8 @@ impl TryFrom<RawModule> for Module {
             fail_if_body_matches_regexp: raw.fail_if_body_matches_regexp,
             fail_if_body_not_matches_regexp: raw.fail_if_body_not_matches_regexp,
             follow_redirects: raw.follow_redirects.unwrap_or(true),
+            fail_if_ssl: raw.fail_if_ssl,
+            fail_if_not_ssl: raw.fail_if_not_ssl,
             tls: raw.tls,
             tcp,
             icmp,

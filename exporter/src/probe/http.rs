@@ -140,6 +140,9 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         if !valid {
             return Err(ProbeError::Status(status.as_u16()));
         }
+        if (module.fail_if_ssl && https) || (module.fail_if_not_ssl && !https) {
+            return Err(ProbeError::Ssl(https));
+        }
         let text = String::from_utf8_lossy(&bytes);
         let regex_ok = module
             .fail_if_body_matches_regexp

@@ -115,6 +115,8 @@ pub enum ProbeError {
     Status(u16),
     #[error("body regex check failed")]
     Regex,
+    #[error("the final response came {}", if *.0 { "over TLS (fail_if_ssl)" } else { "without TLS (fail_if_not_ssl)" })]
+    Ssl(bool),
     #[error("no line matched {0:?} before the connection closed")]
     Expect(String),
     #[error("exchange: {0}")]
