@@ -756,6 +756,22 @@ pub enum PasswordSource {
     File(PathBuf),
 }
 
+impl PasswordSource {
+    /// The secret now (`None` for [`PasswordSource::None`]); the error names the variable or
+    /// file, never the secret. A file's trailing line end is not part of it.
+    pub fn read(&self) -> Result<Option<String>, String> {
+        match self {
+            Self::None => Ok(None),
+            Self::Env(var) => std::env::var(var)
+                .map(Some)
+                .map_err(|_| format!("environment variable {var} is not set")),
+            Self::File(path) => std::fs::read_to_string(path)
+                .map(|text| Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+                .map_err(|e| format!("{}: {e}", path.display())),
+        }
+    }
+}
+
 /// One Redis server.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawRedisTarget")]

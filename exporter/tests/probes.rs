@@ -29,11 +29,25 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
         return;
     }
     let mut line = String::new();
+    let mut authorization = String::new();
     while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("authorization")
+        {
+            authorization = value.trim().to_owned();
+        }
         line.clear();
     }
     let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    // user:s3cret, and a bearer token.
+    let allowed = match path.as_str() {
+        "/private" => authorization == "Basic dXNlcjpzM2NyZXQ=",
+        "/bearer" => authorization == "Bearer t0ken",
+        _ => true,
+    };
     let (status, extra, body) = match path.as_str() {
+        _ if !allowed => ("401 Unauthorized", "", ""),
+        "/private" | "/bearer" => ("200 OK", "", BODY),
         "/ok" => ("200 OK", "", BODY),
         "/error" => ("500 Internal Server Error", "", "boom\n"),
         "/slow" => {
@@ -500,9 +514,26 @@ fn http_probes_match_blackbox_exporter() {
             0.0,
         ),
         ("tls_not_allowed", tls_url, "must_not_be_tls", 0.0),
+        ("basic", format!("{base}/private"), "basic", 1.0),
+        ("no_credentials", format!("{base}/private"), "http_2xx", 0.0),
+        (
+            "wrong_password",
+            format!("{base}/private"),
+            "wrong_password",
+            0.0,
+        ),
+        ("bearer", format!("{base}/bearer"), "bearer", 1.0),
     ];
+    let secret = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let password = secret("password", "s3cret\n");
+    let wrong = secret("wrong", "guess");
+    let token = secret("token", "t0ken");
     let mut config = format!(
-        "probes:\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n  targets:\n"
+        "probes:\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n    basic: {{timeout: 2s, basic_auth: {{username: user, password_file: '{password}'}}}}\n    wrong_password: {{timeout: 2s, basic_auth: {{username: user, password_file: '{wrong}'}}}}\n    bearer: {{timeout: 2s, bearer_token_file: '{token}'}}\n  targets:\n"
     );
     for (name, url, module, _) in &targets {
         config += &format!("    - {{name: {name}, url: '{url}', module: {module}}}\n");
@@ -511,7 +542,7 @@ fn http_probes_match_blackbox_exporter() {
     let (_blackbox, blackbox) = blackbox_exporter(
         dir.path(),
         &format!(
-            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n  must_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_not_ssl: true}}}}\n  must_not_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_ssl: true, tls_config: {{ca_file: '{ca}'}}}}}}\n"
+            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n  must_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_not_ssl: true}}}}\n  must_not_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_ssl: true, tls_config: {{ca_file: '{ca}'}}}}}}\n  basic: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{password}'}}}}}}\n  wrong_password: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{wrong}'}}}}}}\n  bearer: {{prober: http, timeout: 2s, http: {{bearer_token_file: '{token}'}}}}\n"
         ),
     );
     for (name, url, module, success) in &targets {

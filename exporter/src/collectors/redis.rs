@@ -22,7 +22,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use super::{BuildContext, Collector, CollectorError, CollectorSpec};
-use crate::config::{PasswordSource, RedisTarget};
+use crate::config::RedisTarget;
 use crate::exposition::{Kind, MetricSet};
 
 pub const SPEC: CollectorSpec = CollectorSpec {
@@ -129,19 +129,11 @@ impl Collector for RedisCollector {
 fn scrape(target: &Target) -> Result<Info, RedisError> {
     let deadline = Instant::now() + target.config.timeout;
     let mut conn = connect(target, deadline)?;
-    let password =
-        match &target.config.password {
-            PasswordSource::None => None,
-            PasswordSource::Env(var) => Some(std::env::var(var).map_err(|_| {
-                RedisError::Password(format!("environment variable {var} is not set"))
-            })?),
-            PasswordSource::File(path) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| RedisError::Password(format!("{}: {e}", path.display())))?
-                    .trim_end_matches(['\r', '\n'])
-                    .to_owned(),
-            ),
-        };
+    let password = target
+        .config
+        .password
+        .read()
+        .map_err(RedisError::Password)?;
     if let Some(password) = password {
         let mut args: Vec<&[u8]> = vec![b"AUTH"];
         if let Some(user) = &target.config.username {

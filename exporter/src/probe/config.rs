@@ -8,7 +8,7 @@ use hyper::Uri;
 use regex::Regex;
 use serde::{Deserialize, Deserializer, de};
 
-use crate::config::{ConfigDuration, Pattern};
+use crate::config::{ConfigDuration, PasswordSource, Pattern};
 use crate::tls_client::TlsOptions;
 
 /// Probes never wait longer than this unless the module says so.
@@ -156,6 +156,8 @@ pub struct Module {
     pub fail_if_body_matches_regexp: Vec<Pattern>,
     pub fail_if_body_not_matches_regexp: Vec<Pattern>,
     pub follow_redirects: bool,
+    /// Credentials sent with every request of the probe.
+    pub auth: ProbeAuth,
     /// Fails a probe whose final response came over TLS (blackbox's `fail_if_ssl`).
     pub fail_if_ssl: bool,
     /// Fails a probe whose final response did not come over TLS, such as a site that
@@ -246,6 +248,18 @@ impl Default for IcmpOptions {
     }
 }
 
+/// An HTTP probe's credentials. The secret is never in the config file itself (an
+/// environment variable or a file, read on every probe so a rotated one is picked up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeAuth {
+    None,
+    Basic {
+        username: String,
+        password: PasswordSource,
+    },
+    Bearer(PasswordSource),
+}
+
 /// The `tcp` prober's options.
 #[derive(Debug, Clone, Default)]
 pub struct TcpOptions {
@@ -287,6 +301,9 @@ struct RawModule {
     fail_if_body_not_matches_regexp: Vec<Pattern>,
     #[serde(default)]
     follow_redirects: Option<bool>,
+    basic_auth: Option<RawBasicAuth>,
+    bearer_token_env: Option<String>,
+    bearer_token_file: Option<std::path::PathBuf>,
     #[serde(default)]
     fail_if_ssl: bool,
     #[serde(default)]
@@ -384,6 +401,28 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    password_env: Option<String>,
+    password_file: Option<std::path::PathBuf>,
+}
+
+/// One secret from either an environment variable or a file; `what` names it in errors.
+fn secret(
+    what: &str,
+    env: Option<String>,
+    file: Option<std::path::PathBuf>,
+) -> Result<PasswordSource, String> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(format!("{what}_env and {what}_file are mutually exclusive")),
+        (Some(var), None) => Ok(PasswordSource::Env(var)),
+        (None, Some(path)) => Ok(PasswordSource::File(path)),
+        (None, None) => Err(format!("{what}_env or {what}_file is required")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawIcmp {
     payload_size: Option<usize>,
 }
@@ -424,6 +463,11 @@ impl RawModule {
                 !self.fail_if_body_not_matches_regexp.is_empty(),
             ),
             ("follow_redirects", self.follow_redirects.is_some()),
+            ("basic_auth", self.basic_auth.is_some()),
+            (
+                "bearer_token_env/bearer_token_file",
+                self.bearer_token_env.is_some() || self.bearer_token_file.is_some(),
+            ),
             ("fail_if_ssl", self.fail_if_ssl),
             ("fail_if_not_ssl", self.fail_if_not_ssl),
         ]
@@ -505,6 +549,26 @@ impl TryFrom<RawModule> for Module {
             Some(payload_size) => IcmpOptions { payload_size },
             None => IcmpOptions::default(),
         };
+        let bearer = raw.bearer_token_env.is_some() || raw.bearer_token_file.is_some();
+        let auth = match raw.basic_auth.take() {
+            Some(_) if bearer => {
+                return Err("basic_auth and a bearer token are mutually exclusive".into());
+            }
+            Some(basic) => ProbeAuth::Basic {
+                username: basic.username,
+                password: secret(
+                    "basic_auth.password",
+                    basic.password_env,
+                    basic.password_file,
+                )?,
+            },
+            None if bearer => ProbeAuth::Bearer(secret(
+                "bearer_token",
+                raw.bearer_token_env.take(),
+                raw.bearer_token_file.take(),
+            )?),
+            None => ProbeAuth::None,
+        };
         let method = raw.method.as_deref().unwrap_or("GET");
         let method = hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("invalid method {method:?}"))?;
@@ -536,6 +600,7 @@ impl TryFrom<RawModule> for Module {
             fail_if_body_matches_regexp: raw.fail_if_body_matches_regexp,
             fail_if_body_not_matches_regexp: raw.fail_if_body_not_matches_regexp,
             follow_redirects: raw.follow_redirects.unwrap_or(true),
+            auth,
             fail_if_ssl: raw.fail_if_ssl,
             fail_if_not_ssl: raw.fail_if_not_ssl,
             tls: raw.tls,
@@ -676,7 +741,7 @@ impl<'de> Deserialize<'de> for ProbeAddress {
 mod tests {
     use std::path::Path;
 
-    use crate::config::Config;
+    use crate::config::{Config, PasswordSource};
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::parse(Path::new("pulse.yml"), text).map_err(|e| e.to_string())
@@ -940,6 +1005,49 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn http_credentials_come_from_the_environment_or_a_file_only() {
+        let config = parse(
+            "probes:\n  modules:\n    b: {basic_auth: {username: ops, password_env: PROBE_PASSWORD}}\n    t: {bearer_token_file: /run/secrets/token}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.probes.modules["b"].auth,
+            super::ProbeAuth::Basic {
+                username: "ops".into(),
+                password: PasswordSource::Env("PROBE_PASSWORD".into())
+            }
+        );
+        assert_eq!(
+            config.probes.modules["t"].auth,
+            super::ProbeAuth::Bearer(PasswordSource::File("/run/secrets/token".into()))
+        );
+        for (module, message) in [
+            (
+                "{basic_auth: {username: ops}}",
+                "basic_auth.password_env or basic_auth.password_file is required",
+            ),
+            (
+                "{bearer_token_env: A, bearer_token_file: /b}",
+                "bearer_token_env and bearer_token_file are mutually exclusive",
+            ),
+            (
+                "{basic_auth: {username: ops, password_env: P}, bearer_token_env: T}",
+                "basic_auth and a bearer token are mutually exclusive",
+            ),
+            (
+                "{prober: tcp, bearer_token_env: T}",
+                "bearer_token_env/bearer_token_file apply to `prober: http` only",
+            ),
+        ] {
+            let err = parse(&format!("probes:\n  modules:\n    m: {module}\n")).unwrap_err();
+            assert_eq!(err, format!("pulse.yml:3:5: probes.modules.m: {message}"));
+        }
+        let err = parse("probes:\n  modules:\n    m: {basic_auth: {username: ops, password: x}}\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `password`"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,12 @@ use hyper::body::Bytes;
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 
+use base64::Engine;
+use base64::prelude::BASE64_STANDARD;
+use hyper::header::HeaderValue;
+
 use super::Prepared;
+use super::config::ProbeAuth;
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{HttpOutcome, Outcome, ProbeError};
 
@@ -30,6 +35,7 @@ pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "trans
 /// before any response still reports them all). The caller bounds it by the timeout.
 pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<(), ProbeError> {
     let module = &prepared.module;
+    let authorization = authorization(&module.auth)?;
     let mut uri = url.clone();
     let mut method = module.method.clone();
     let mut body = module.body.clone();
@@ -79,6 +85,12 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
             );
         for (name, value) in &module.headers {
             request = request.header(name, value);
+        }
+        // Credentials go to the configured URL's host only, not to wherever it redirects.
+        if let Some(value) = &authorization
+            && uri.authority() == url.authority()
+        {
+            request = request.header(hyper::header::AUTHORIZATION, value);
         }
         let request = request
             .body(Full::new(Bytes::from(body.clone())))
@@ -183,6 +195,29 @@ fn redirect_target<B>(current: &Uri, response: &hyper::Response<B>) -> Option<Ur
     };
     parts.path_and_query = Some(path.parse().ok()?);
     Uri::from_parts(parts).ok()
+}
+
+/// The `Authorization` header of the module's credentials, the secret read now; marked
+/// sensitive so it is never printed.
+fn authorization(auth: &ProbeAuth) -> Result<Option<HeaderValue>, ProbeError> {
+    let secret = |source: &crate::config::PasswordSource| {
+        source
+            .read()
+            .map_err(|e| ProbeError::Request(format!("credentials: {e}")))
+            .map(Option::unwrap_or_default)
+    };
+    let text = match auth {
+        ProbeAuth::None => return Ok(None),
+        ProbeAuth::Basic { username, password } => {
+            let pair = format!("{username}:{}", secret(password)?);
+            format!("Basic {}", BASE64_STANDARD.encode(pair))
+        }
+        ProbeAuth::Bearer(token) => format!("Bearer {}", secret(token)?),
+    };
+    let mut value = HeaderValue::try_from(text)
+        .map_err(|_| ProbeError::Request("credentials: not valid in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(Some(value))
 }
 
 /// The HTTP figures of `outcome`, written in place so a probe cut off by its timeout
