@@ -45,17 +45,24 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
         "/bearer" => authorization == "Bearer t0ken",
         _ => true,
     };
+    let location = |to: &str| format!("Location: {to}\r\n");
     let (status, extra, body) = match path.as_str() {
-        _ if !allowed => ("401 Unauthorized", "", ""),
-        "/private" | "/bearer" => ("200 OK", "", BODY),
-        "/ok" => ("200 OK", "", BODY),
-        "/error" => ("500 Internal Server Error", "", "boom\n"),
+        _ if !allowed => ("401 Unauthorized", String::new(), ""),
+        "/private" | "/bearer" | "/ok" => ("200 OK", String::new(), BODY),
+        "/error" => ("500 Internal Server Error", String::new(), "boom\n"),
         "/slow" => {
             std::thread::sleep(Duration::from_secs(3));
-            ("200 OK", "", BODY)
+            ("200 OK", String::new(), BODY)
         }
-        "/redirect" => ("302 Found", "Location: /ok\r\n", ""),
-        _ => ("404 Not Found", "", ""),
+        "/redirect" => ("302 Found", location("/ok"), ""),
+        "/to-private" => ("302 Found", location("/private"), ""),
+        // The same path on the local server listening on that port: another host to HTTP.
+        other if other.starts_with("/to-port/") => {
+            let port = other.trim_start_matches("/to-port/");
+            let to = format!("http://127.0.0.1:{port}/private");
+            ("302 Found", location(&to), "")
+        }
+        _ => ("404 Not Found", String::new(), ""),
     };
     let _ = write!(
         stream,
@@ -533,7 +540,7 @@ fn http_probes_match_blackbox_exporter() {
     let wrong = secret("wrong", "guess");
     let token = secret("token", "t0ken");
     let mut config = format!(
-        "probes:\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n    basic: {{timeout: 2s, basic_auth: {{username: user, password_file: '{password}'}}}}\n    wrong_password: {{timeout: 2s, basic_auth: {{username: user, password_file: '{wrong}'}}}}\n    bearer: {{timeout: 2s, bearer_token_file: '{token}'}}\n  targets:\n"
+        "probes:\n  allow: ['^http://127\\.0\\.0\\.1:[0-9]+/to-']\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n    basic: {{timeout: 2s, basic_auth: {{username: user, password_file: '{password}'}}}}\n    wrong_password: {{timeout: 2s, basic_auth: {{username: user, password_file: '{wrong}'}}}}\n    bearer: {{timeout: 2s, bearer_token_file: '{token}'}}\n  targets:\n"
     );
     for (name, url, module, _) in &targets {
         config += &format!("    - {{name: {name}, url: '{url}', module: {module}}}\n");
@@ -545,6 +552,21 @@ fn http_probes_match_blackbox_exporter() {
             "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n  must_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_not_ssl: true}}}}\n  must_not_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_ssl: true, tls_config: {{ca_file: '{ca}'}}}}}}\n  basic: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{password}'}}}}}}\n  wrong_password: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{wrong}'}}}}}}\n  bearer: {{prober: http, timeout: 2s, http: {{bearer_token_file: '{token}'}}}}\n"
         ),
     );
+    // Credentials follow a redirect on the same host, and not one to another host.
+    let other = http_server();
+    for (path, success) in [
+        ("/to-private".to_owned(), 1.0),
+        (format!("/to-port/{other}"), 0.0),
+    ] {
+        let (code, body) = get(&exporter.url(&format!("/probe?target={base}{path}&module=basic")));
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains(&format!(
+                "probe_success{{target=\"{base}{path}\",module=\"basic\"}} {success}\n"
+            )),
+            "{path}: {body}"
+        );
+    }
     for (name, url, module, success) in &targets {
         let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
         assert_eq!(code, 200, "{ours}");
