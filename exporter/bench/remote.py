@@ -36,6 +36,19 @@ def report(title, targets, scrapes):
     print_table(rows, unit="request")
 
 
+def report_probes(args, title, pulse_config, pulse_path, blackbox_config, blackbox_path):
+    """Both exporters answering /probe, each with its own config file and request path."""
+    pp, ap = free_port(), free_port()
+    report(title, [
+        Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
+                                  "--log.level=error", f"--config.file={pulse_config}",
+                                  "--collector.disable-defaults"], pp, pulse_path),
+        Target("blackbox_exporter", [args.blackbox_exporter, f"--config.file={blackbox_config}",
+                                     f"--web.listen-address=127.0.0.1:{ap}",
+                                     "--log.level=error"], ap, blackbox_path),
+    ], args.scrapes)
+
+
 class Quiet(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = b"status: healthy\n"
@@ -97,17 +110,8 @@ def main():
     bb = os.path.join(tmp, "blackbox.yml")
     with open(bb, "w") as f:
         f.write("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n")
-    pp, ap = free_port(), free_port()
-    report("probe: /probe?target=<local HTTP server>", [
-        Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
-                                  "--log.level=error", f"--config.file={cfg}",
-                                  "--collector.disable-defaults"], pp,
-               "/probe?target=web&module=http_2xx"),
-        Target("blackbox_exporter", [args.blackbox_exporter, f"--config.file={bb}",
-                                     f"--web.listen-address=127.0.0.1:{ap}",
-                                     "--log.level=error"], ap,
-               f"/probe?target={url}&module=http_2xx"),
-    ], args.scrapes)
+    report_probes(args, "probe: /probe?target=<local HTTP server>",
+                  cfg, "/probe?target=web&module=http_2xx", bb, f"/probe?target={url}&module=http_2xx")
 
     # 2b. /probe with the other probers: TCP connect to the HTTP server's port, ICMP echo of
     # 127.0.0.1, and a DNS query to a local dnsmasq (when Debian's dnsmasq-base is there).
@@ -136,17 +140,9 @@ def main():
             prober_bb = os.path.join(tmp, f"blackbox-{prober}.yml")
             with open(prober_bb, "w") as f:
                 f.write(f"modules:\n  m: {module}\n")
-            pp, ap = free_port(), free_port()
-            report(f"probe: /probe with the {prober} prober ({target})", [
-                Target("pulse-exporter", [args.pulse, f"--web.listen-address=127.0.0.1:{pp}",
-                                          "--log.level=error", f"--config.file={prober_cfg}",
-                                          "--collector.disable-defaults"], pp,
-                       "/probe?target=t&module=m"),
-                Target("blackbox_exporter", [args.blackbox_exporter, f"--config.file={prober_bb}",
-                                             f"--web.listen-address=127.0.0.1:{ap}",
-                                             "--log.level=error"], ap,
-                       f"/probe?target={target}&module=m"),
-            ], args.scrapes)
+            report_probes(args, f"probe: /probe with the {prober} prober ({target})",
+                          prober_cfg, "/probe?target=t&module=m",
+                          prober_bb, f"/probe?target={target}&module=m")
     finally:
         if dnsmasq:
             dnsmasq.terminate()
