@@ -49,6 +49,11 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
     let (status, extra, body) = match path.as_str() {
         _ if !allowed => ("401 Unauthorized", String::new(), ""),
         "/private" | "/bearer" | "/ok" => ("200 OK", String::new(), BODY),
+        "/headers" => (
+            "200 OK",
+            "X-Health: green\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n".to_owned(),
+            BODY,
+        ),
         "/error" => ("500 Internal Server Error", String::new(), "boom\n"),
         "/slow" => {
             std::thread::sleep(Duration::from_secs(3));
@@ -530,7 +535,59 @@ fn http_probes_match_blackbox_exporter() {
             0.0,
         ),
         ("bearer", format!("{base}/bearer"), "bearer", 1.0),
+        ("green", format!("{base}/headers"), "must_be_green", 1.0),
+        (
+            "not_green",
+            format!("{base}/headers"),
+            "must_not_be_green",
+            0.0,
+        ),
+        (
+            "no_such_header",
+            format!("{base}/headers"),
+            "needs_header",
+            0.0,
+        ),
+        (
+            "missing_allowed",
+            format!("{base}/headers"),
+            "header_if_any",
+            1.0,
+        ),
+        ("http2_only", format!("{base}/ok"), "http2_only", 0.0),
+        ("http11", format!("{base}/ok"), "http11", 1.0),
     ];
+    // The header and version modules, the same text for both exporters but for the nesting.
+    let header_modules = [
+        (
+            "must_be_green",
+            "fail_if_header_not_matches: [{header: X-Health, regexp: '^green$'}]",
+        ),
+        (
+            "must_not_be_green",
+            "fail_if_header_matches: [{header: X-Health, regexp: 'green'}]",
+        ),
+        (
+            "needs_header",
+            "fail_if_header_not_matches: [{header: X-Missing, regexp: '.'}]",
+        ),
+        (
+            "header_if_any",
+            "fail_if_header_not_matches: [{header: X-Missing, regexp: '.', allow_missing: true}]",
+        ),
+        ("http2_only", "valid_http_versions: [HTTP/2.0]"),
+        ("http11", "valid_http_versions: [HTTP/1.0, HTTP/1.1]"),
+    ];
+    let ours_extra: String = header_modules
+        .iter()
+        .map(|(name, options)| format!("    {name}: {{timeout: 2s, {options}}}\n"))
+        .collect();
+    let theirs_extra: String = header_modules
+        .iter()
+        .map(|(name, options)| {
+            format!("  {name}: {{prober: http, timeout: 2s, http: {{{options}}}}}\n")
+        })
+        .collect();
     let secret = |name: &str, text: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
@@ -540,7 +597,7 @@ fn http_probes_match_blackbox_exporter() {
     let wrong = secret("wrong", "guess");
     let token = secret("token", "t0ken");
     let mut config = format!(
-        "probes:\n  allow: ['^http://127\\.0\\.0\\.1:[0-9]+/to-']\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n    basic: {{timeout: 2s, basic_auth: {{username: user, password_file: '{password}'}}}}\n    wrong_password: {{timeout: 2s, basic_auth: {{username: user, password_file: '{wrong}'}}}}\n    bearer: {{timeout: 2s, bearer_token_file: '{token}'}}\n  targets:\n"
+        "probes:\n  allow: ['^http://127\\.0\\.0\\.1:[0-9]+/to-']\n  modules:\n    http_2xx: {{timeout: 2s}}\n    must_not_be_healthy: {{timeout: 2s, fail_if_body_matches_regexp: ['healthy']}}\n    tls: {{timeout: 2s, tls: {{ca_file: '{ca}'}}}}\n    must_be_tls: {{timeout: 2s, fail_if_not_ssl: true}}\n    must_not_be_tls: {{timeout: 2s, fail_if_ssl: true, tls: {{ca_file: '{ca}'}}}}\n    basic: {{timeout: 2s, basic_auth: {{username: user, password_file: '{password}'}}}}\n    wrong_password: {{timeout: 2s, basic_auth: {{username: user, password_file: '{wrong}'}}}}\n    bearer: {{timeout: 2s, bearer_token_file: '{token}'}}\n{ours_extra}  targets:\n"
     );
     for (name, url, module, _) in &targets {
         config += &format!("    - {{name: {name}, url: '{url}', module: {module}}}\n");
@@ -549,8 +606,17 @@ fn http_probes_match_blackbox_exporter() {
     let (_blackbox, blackbox) = blackbox_exporter(
         dir.path(),
         &format!(
-            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n  must_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_not_ssl: true}}}}\n  must_not_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_ssl: true, tls_config: {{ca_file: '{ca}'}}}}}}\n  basic: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{password}'}}}}}}\n  wrong_password: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{wrong}'}}}}}}\n  bearer: {{prober: http, timeout: 2s, http: {{bearer_token_file: '{token}'}}}}\n"
+            "modules:\n  http_2xx: {{prober: http, timeout: 2s}}\n  must_not_be_healthy: {{prober: http, timeout: 2s, http: {{fail_if_body_matches_regexp: ['healthy']}}}}\n  tls: {{prober: http, timeout: 2s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}\n  must_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_not_ssl: true}}}}\n  must_not_be_tls: {{prober: http, timeout: 2s, http: {{fail_if_ssl: true, tls_config: {{ca_file: '{ca}'}}}}}}\n  basic: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{password}'}}}}}}\n  wrong_password: {{prober: http, timeout: 2s, http: {{basic_auth: {{username: user, password_file: '{wrong}'}}}}}}\n  bearer: {{prober: http, timeout: 2s, http: {{bearer_token_file: '{token}'}}}}\n{theirs_extra}"
         ),
+    );
+    let (_, green) = get(&exporter.url("/probe?target=green"));
+    assert_eq!(
+        value(
+            &green,
+            "probe_http_last_modified_timestamp_seconds{target=\"green\",module=\"must_be_green\"}"
+        ),
+        Some(1_445_412_480.0),
+        "{green}"
     );
     // Credentials follow a redirect on the same host, and not one to another host.
     let other = http_server();

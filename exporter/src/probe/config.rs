@@ -16,6 +16,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a target is probed unless it says so.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_CONCURRENCY: usize = 8;
+/// The protocol versions `valid_http_versions` takes, as blackbox_exporter spells them.
+pub const HTTP_VERSIONS: [&str; 4] = ["HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"];
 /// 65,535 bytes of IPv4 datagram less its 20-byte header and the 8-byte ICMP header.
 const MAX_ICMP_PAYLOAD: usize = 65_507;
 
@@ -158,6 +160,12 @@ pub struct Module {
     pub follow_redirects: bool,
     /// Credentials sent with every request of the probe.
     pub auth: ProbeAuth,
+    /// Fails the probe when a header of the final response matches.
+    pub fail_if_header_matches: Vec<HeaderCheck>,
+    /// Fails the probe when a header of the final response does not match.
+    pub fail_if_header_not_matches: Vec<HeaderCheck>,
+    /// Accepted versions of the final response (`HTTP/1.1`, …); empty accepts any.
+    pub valid_http_versions: Vec<String>,
     /// Fails a probe whose final response came over TLS (blackbox's `fail_if_ssl`).
     pub fail_if_ssl: bool,
     /// Fails a probe whose final response did not come over TLS, such as a site that
@@ -248,6 +256,17 @@ impl Default for IcmpOptions {
     }
 }
 
+/// One header check, blackbox_exporter's: every value of `header` is matched against
+/// `regexp`; a missing header fails the probe unless `allow_missing`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderCheck {
+    pub header: String,
+    pub regexp: Pattern,
+    #[serde(default)]
+    pub allow_missing: bool,
+}
+
 /// An HTTP probe's credentials. The secret is never in the config file itself (an
 /// environment variable or a file, read on every probe so a rotated one is picked up).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,6 +320,12 @@ struct RawModule {
     fail_if_body_not_matches_regexp: Vec<Pattern>,
     #[serde(default)]
     follow_redirects: Option<bool>,
+    #[serde(default)]
+    fail_if_header_matches: Vec<HeaderCheck>,
+    #[serde(default)]
+    fail_if_header_not_matches: Vec<HeaderCheck>,
+    #[serde(default)]
+    valid_http_versions: Vec<String>,
     basic_auth: Option<RawBasicAuth>,
     bearer_token_env: Option<String>,
     bearer_token_file: Option<std::path::PathBuf>,
@@ -463,6 +488,15 @@ impl RawModule {
                 !self.fail_if_body_not_matches_regexp.is_empty(),
             ),
             ("follow_redirects", self.follow_redirects.is_some()),
+            (
+                "fail_if_header_matches",
+                !self.fail_if_header_matches.is_empty(),
+            ),
+            (
+                "fail_if_header_not_matches",
+                !self.fail_if_header_not_matches.is_empty(),
+            ),
+            ("valid_http_versions", !self.valid_http_versions.is_empty()),
             ("basic_auth", self.basic_auth.is_some()),
             (
                 "bearer_token_env/bearer_token_file",
@@ -569,6 +603,16 @@ impl TryFrom<RawModule> for Module {
             )?),
             None => ProbeAuth::None,
         };
+        if let Some(version) = raw
+            .valid_http_versions
+            .iter()
+            .find(|v| !HTTP_VERSIONS.contains(&v.as_str()))
+        {
+            return Err(format!(
+                "valid_http_versions: unknown version {version:?}, expected one of: {}",
+                HTTP_VERSIONS.join(", ")
+            ));
+        }
         let method = raw.method.as_deref().unwrap_or("GET");
         let method = hyper::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("invalid method {method:?}"))?;
@@ -601,6 +645,9 @@ impl TryFrom<RawModule> for Module {
             fail_if_body_not_matches_regexp: raw.fail_if_body_not_matches_regexp,
             follow_redirects: raw.follow_redirects.unwrap_or(true),
             auth,
+            fail_if_header_matches: raw.fail_if_header_matches,
+            fail_if_header_not_matches: raw.fail_if_header_not_matches,
+            valid_http_versions: raw.valid_http_versions,
             fail_if_ssl: raw.fail_if_ssl,
             fail_if_not_ssl: raw.fail_if_not_ssl,
             tls: raw.tls,
@@ -1048,6 +1095,31 @@ mod tests {
         let err = parse("probes:\n  modules:\n    m: {basic_auth: {username: ops, password: x}}\n")
             .unwrap_err();
         assert!(err.contains("unknown field `password`"), "{err}");
+    }
+
+    #[test]
+    fn header_checks_and_http_versions_are_checked_when_read() {
+        let config = parse(
+            "probes:\n  modules:\n    h: {fail_if_header_matches: [{header: Server, regexp: 'nginx/1\\.1'}], valid_http_versions: [HTTP/1.1]}\n",
+        )
+        .unwrap();
+        let module = &config.probes.modules["h"];
+        assert_eq!(module.fail_if_header_matches[0].header, "Server");
+        assert!(!module.fail_if_header_matches[0].allow_missing);
+        assert_eq!(module.valid_http_versions, ["HTTP/1.1"]);
+        let err =
+            parse("probes:\n  modules:\n    h: {valid_http_versions: [HTTP/1.2]}\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.h: valid_http_versions: unknown version \"HTTP/1.2\", expected one of: HTTP/1.0, HTTP/1.1, HTTP/2.0, HTTP/3.0"
+        );
+        let err = parse("probes:\n  modules:\n    h: {fail_if_header_not_matches: [{header: X, regexp: '('}]}\n")
+            .unwrap_err();
+        assert!(err.contains("invalid regular expression"), "{err}");
+        let err =
+            parse("probes:\n  modules:\n    h: {fail_if_header_not_matches: [{regexp: x}]}\n")
+                .unwrap_err();
+        assert!(err.contains("missing field `header`"), "{err}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use base64::prelude::BASE64_STANDARD;
 use hyper::header::HeaderValue;
 
 use super::Prepared;
-use super::config::ProbeAuth;
+use super::config::{HeaderCheck, ProbeAuth};
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{HttpOutcome, Outcome, ProbeError};
 
@@ -128,6 +128,16 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
             continue;
         }
 
+        let headers_failed = headers_fail(module, response.headers());
+        http_figures(outcome).last_modified = response
+            .headers()
+            .get(hyper::header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
+        let version = response.version();
+
         let t = Instant::now();
         let header_length = response
             .headers()
@@ -151,6 +161,16 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         };
         if !valid {
             return Err(ProbeError::Status(status.as_u16()));
+        }
+        if headers_failed {
+            outcome.failed_due_to_regex = Some(true);
+            return Err(ProbeError::Regex);
+        }
+        let version_name = version_name(version);
+        if !module.valid_http_versions.is_empty()
+            && !module.valid_http_versions.iter().any(|v| v == version_name)
+        {
+            return Err(ProbeError::Version(version_name));
         }
         if (module.fail_if_ssl && https) || (module.fail_if_not_ssl && !https) {
             return Err(ProbeError::Ssl(https));
@@ -195,6 +215,41 @@ fn redirect_target<B>(current: &Uri, response: &hyper::Response<B>) -> Option<Ur
     };
     parts.path_and_query = Some(path.parse().ok()?);
     Uri::from_parts(parts).ok()
+}
+
+/// blackbox_exporter's spelling of a response's protocol version.
+fn version_name(version: hyper::Version) -> &'static str {
+    match version {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        hyper::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Whether the final response's headers fail the module's header checks, by
+/// blackbox_exporter's rules: every value of the header is matched, and a missing header
+/// fails unless the check allows it.
+fn headers_fail(module: &super::config::Module, headers: &hyper::HeaderMap) -> bool {
+    let fails = |check: &HeaderCheck, fails_on_match: bool| {
+        let values: Vec<String> = headers
+            .get_all(check.header.as_str())
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        if values.is_empty() {
+            return !check.allow_missing;
+        }
+        values
+            .iter()
+            .any(|value| check.regexp.is_match(value) == fails_on_match)
+    };
+    module.fail_if_header_matches.iter().any(|c| fails(c, true))
+        || module
+            .fail_if_header_not_matches
+            .iter()
+            .any(|c| fails(c, false))
 }
 
 /// The `Authorization` header of the module's credentials, the secret read now; marked

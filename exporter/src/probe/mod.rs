@@ -415,7 +415,7 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
     for (name, help, value) in every_prober {
         gauge(out, name, help, rows, value);
     }
-    let http_only: [(&'static str, &'static str, OutcomeValue); 6] = [
+    let http_only: [(&'static str, &'static str, OutcomeValue); 7] = [
         (
             "probe_http_status_code",
             "Status code of the final response (0 if none arrived).",
@@ -443,6 +443,11 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
             "probe_http_uncompressed_body_length",
             "Bytes of the final response body as read.",
             |o| Some(o.http.as_ref()?.uncompressed_body_length),
+        ),
+        (
+            "probe_http_last_modified_timestamp_seconds",
+            "Last-Modified of the final response, in Unix seconds.",
+            |o| o.http.as_ref()?.last_modified,
         ),
     ];
     for (name, help, value) in http_only {

@@ -76,6 +76,8 @@ pub struct HttpOutcome {
     pub version: f64,
     /// Bytes of the final response body as read (the probe asks for no compression).
     pub uncompressed_body_length: f64,
+    /// The final response's `Last-Modified`, in Unix seconds.
+    pub last_modified: Option<f64>,
 }
 
 impl HttpOutcome {
@@ -113,8 +115,10 @@ pub enum ProbeError {
     Timeout(Duration),
     #[error("status {0} is not accepted")]
     Status(u16),
-    #[error("body regex check failed")]
+    #[error("body or header regex check failed")]
     Regex,
+    #[error("{0} is not among valid_http_versions")]
+    Version(&'static str),
     #[error("the final response came {}", if *.0 { "over TLS (fail_if_ssl)" } else { "without TLS (fail_if_not_ssl)" })]
     Ssl(bool),
     #[error("no line matched {0:?} before the connection closed")]
