@@ -214,7 +214,8 @@ fn encode(set: MetricSet, openmetrics: bool) -> Response {
 }
 
 /// blackbox_exporter's `/probe?target=&module=`, limited to configured targets and the
-/// allow list. A failed probe is still 200 with `probe_success 0`.
+/// allow list. A failed probe is still 200 with `probe_success 0`; with `debug=true` the
+/// answer is plain text saying why it failed, then the metrics, as blackbox_exporter's is.
 async fn probe(
     State(state): State<Arc<AppState>>,
     Query(params): Query<HashMap<String, String>>,
@@ -228,9 +229,21 @@ async fn probe(
         )
         .await;
     match result {
-        Ok(mut set) => {
-            set.normalize();
-            encode(set, wants_openmetrics(&headers))
+        Ok(mut report) => {
+            report.metrics.normalize();
+            if params.get("debug").is_some_and(|v| v == "true") {
+                let verdict = match &report.error {
+                    None => "Probe succeeded".to_owned(),
+                    Some(error) => format!("Probe failed: {error}"),
+                };
+                let body = format!(
+                    "{verdict}\n\nMetrics that would have been returned:\n{}",
+                    report.metrics.encode_text()
+                );
+                return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body)
+                    .into_response();
+            }
+            encode(report.metrics, wants_openmetrics(&headers))
         }
         Err(error) => {
             let status = match error {

@@ -759,6 +759,21 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
     }
     assert!(!ours["redis"].contains("probe_http_"), "{}", ours["redis"]);
 
+    // `debug=true` says why a probe failed, before the metrics.
+    let (code, body) = get(&exporter.url("/probe?target=redis_closed&debug=true"));
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.starts_with(
+            "Probe failed: no line matched `^\\+NOPE` before the connection closed\n"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains("probe_success{target=\"redis_closed\",module=\"redis_closed\"} 0\n"),
+        "{body}"
+    );
+    let (_, body) = get(&exporter.url("/probe?target=redis&debug=true"));
+    assert!(body.starts_with("Probe succeeded\n"), "{body}");
     // `/probe` takes an allow-listed address with a TCP module, refuses others, and refuses
     // a module of another prober than the target's.
     let adhoc_listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -318,7 +318,7 @@ impl Probes {
         &self,
         target: Option<&str>,
         module: Option<&str>,
-    ) -> Result<MetricSet, RequestError> {
+    ) -> Result<ProbeReport, RequestError> {
         let target = target
             .filter(|t| !t.is_empty())
             .ok_or(RequestError::MissingTarget)?;
@@ -351,14 +351,24 @@ impl Probes {
             let _permit = self.limit.acquire().await;
             endpoint.probe(prepared).await
         };
-        let (outcome, _) = outcome.ok_or_else(|| RequestError::WrongProber {
+        let (outcome, error) = outcome.ok_or_else(|| RequestError::WrongProber {
             module: module_name.to_owned(),
             target: target.to_owned(),
         })?;
-        let mut out = MetricSet::default();
-        emit(&[(name, module_name, outcome, None)], &mut out);
-        Ok(out)
+        let mut metrics = MetricSet::default();
+        emit(&[(name, module_name, outcome, None)], &mut metrics);
+        Ok(ProbeReport {
+            metrics,
+            error: error.map(|e| e.to_string()),
+        })
     }
+}
+
+/// What one `/probe` run found: its metrics, and why it failed (for `debug=true`, which
+/// shows an operator the cause that the metrics only count).
+pub struct ProbeReport {
+    pub metrics: MetricSet,
+    pub error: Option<String>,
 }
 
 /// A pseudo-random share of `interval` in `[0, fraction × interval)`, different per call.

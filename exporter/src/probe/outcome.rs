@@ -121,7 +121,7 @@ pub enum ProbeError {
     Version(&'static str),
     #[error("the final response came {}", if *.0 { "over TLS (fail_if_ssl)" } else { "without TLS (fail_if_not_ssl)" })]
     Ssl(bool),
-    #[error("no line matched {0:?} before the connection closed")]
+    #[error("no line matched `{0}` before the connection closed")]
     Expect(String),
     #[error("exchange: {0}")]
     Exchange(std::io::Error),
