@@ -763,9 +763,7 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
     let (code, body) = get(&exporter.url("/probe?target=redis_closed&debug=true"));
     assert_eq!(code, 200, "{body}");
     assert!(
-        body.starts_with(
-            "Probe failed: no line matched `^\\+NOPE` before the connection closed\n"
-        ),
+        body.starts_with("Probe failed: no line matched `^\\+NOPE` before the connection closed\n"),
         "{body}"
     );
     assert!(
