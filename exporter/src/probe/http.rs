@@ -8,14 +8,13 @@
 
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
-
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
 use hyper::header::HeaderValue;
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
 
 use super::Prepared;
 use super::config::{HeaderCheck, ProbeAuth};

@@ -60,7 +60,7 @@ pub enum RequestError {
     #[error("target {0:?} is neither a configured probe target nor in the allow list")]
     NotAllowed(String),
     #[error(
-        "module {module:?} cannot probe target {target:?} (HTTP modules take URLs, TCP modules host:port)"
+        "module {module:?} cannot probe target {target:?} (HTTP modules take URLs, TCP and DNS modules host:port, ICMP modules a host)"
     )]
     WrongProber { module: String, target: String },
 }
@@ -71,8 +71,8 @@ pub struct Prepared {
     pub tls: Arc<rustls::ClientConfig>,
 }
 
-/// What a target points at: a URL for the HTTP prober, `host:port` for the TCP prober, a
-/// host for the ICMP prober.
+/// What a target points at: a URL for the HTTP prober, `host:port` for the TCP prober and
+/// for the DNS prober's server, a host for the ICMP prober.
 #[derive(Clone, PartialEq)]
 enum Endpoint {
     Url(Uri),
@@ -227,8 +227,8 @@ impl Probes {
             .targets
             .iter()
             .filter_map(|t| {
-                // The config's validation pairs every HTTP module with a url and every TCP
-                // module with an address.
+                // The config's validation gives every target exactly the one of url, address
+                // and host that its module's prober takes.
                 let endpoint = match (&t.url, &t.address, &t.host) {
                     (Some(url), _, _) => Endpoint::Url(url.0.clone()),
                     (None, Some(address), _) => Endpoint::Address(address.clone()),
