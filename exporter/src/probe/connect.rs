@@ -38,6 +38,25 @@ pub async fn resolve(
         })
 }
 
+/// Resolves `host` to its first address, which becomes the outcome's address: for the
+/// probers that send to one address rather than trying each (ICMP, DNS).
+pub async fn resolve_first(
+    host: &str,
+    port: u16,
+    outcome: &mut Outcome,
+) -> Result<SocketAddr, ProbeError> {
+    let first = resolve(host, port, outcome)
+        .await?
+        .first()
+        .copied()
+        .ok_or_else(|| ProbeError::Resolve {
+            host: host.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+        })?;
+    outcome.ip = Some(first.ip());
+    Ok(first)
+}
+
 /// Connects to the first of `addrs` that accepts; the outcome's address is the one tried
 /// last, as blackbox_exporter reports the address it dialled.
 pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpStream, ProbeError> {

@@ -12,7 +12,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::Prepared;
 use super::config::{DnsOptions, ProbeAddress, RrChecks};
-use super::connect::resolve;
+use super::connect::resolve_first;
 use super::outcome::{DnsOutcome, Outcome, ProbeError};
 
 /// The phases of `probe_dns_duration_seconds`, in order.
@@ -31,13 +31,9 @@ pub async fn run(
 ) -> Result<(), ProbeError> {
     let options = &prepared.module.dns;
     let start = Instant::now();
-    let addrs = resolve(&address.host, address.port, outcome).await;
+    let server = resolve_first(&address.host, address.port, outcome).await;
     dns_figures(outcome).phases[0] = start.elapsed().as_secs_f64();
-    let server = *addrs?.first().ok_or_else(|| ProbeError::Resolve {
-        host: address.host.clone(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-    })?;
-    outcome.ip = Some(server.ip());
+    let server = server?;
 
     let query = query(options)?;
     let response = if options.tcp {

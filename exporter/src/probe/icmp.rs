@@ -9,7 +9,7 @@ use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence}
 
 use super::Prepared;
 use super::config::ProbeHost;
-use super::connect::resolve;
+use super::connect::resolve_first;
 use super::outcome::{IcmpOutcome, Outcome, ProbeError};
 
 /// The phases of `probe_icmp_duration_seconds`, in order.
@@ -28,16 +28,9 @@ pub async fn run(
     outcome: &mut Outcome,
 ) -> Result<(), ProbeError> {
     let start = Instant::now();
-    let addrs = resolve(&host.0, 0, outcome).await;
+    let ip = resolve_first(&host.0, 0, outcome).await;
     icmp_figures(outcome).phases[0] = start.elapsed().as_secs_f64();
-    let ip = addrs?
-        .first()
-        .map(|addr| addr.ip())
-        .ok_or_else(|| ProbeError::Resolve {
-            host: host.0.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
-        })?;
-    outcome.ip = Some(ip);
+    let ip = ip?.ip();
 
     let start = Instant::now();
     let kind = if ip.is_ipv4() { ICMP::V4 } else { ICMP::V6 };
