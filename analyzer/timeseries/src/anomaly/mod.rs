@@ -646,6 +646,11 @@ pub struct Detector {
     /// Holds ART's alarms back until the ensemble confirms them.
     art_confirmer: Confirmer,
     art: Option<Art>,
+    /// ART with a shorter warm-up for a series sampled more coarsely than
+    /// every 5 minutes; it speaks instead of `art` for the series' first
+    /// [`ArtConfig::young_samples`] samples (see `ArtConfig::young_warmup_secs`).
+    #[serde(default)]
+    young_art: Option<Art>,
     /// Timestamps and the ensemble's unsuppressed scores over ART's latest
     /// block, oldest first: ART's alarm is judged at the block's peak (see
     /// [`Detector::art_news`]).
@@ -706,6 +711,7 @@ impl Detector {
             art_confirmer: Confirmer::new(config.confirmation_samples, config.confirmation_ratio),
             block_scores: VecDeque::new(),
             art: config.art.enabled.then(|| Art::new(&config.art)),
+            young_art: None,
             rhythm_held: Persistence::new(config.rhythm_persistence),
             silence: Silence::new(config.silence_min_record, config.silence_record_window),
             spacing: gaps::Spacing::default(),
@@ -774,6 +780,10 @@ impl Detector {
         // members start before any stand-in is scored.
         if learning_step && let Some(step) = self.spacing.first_step() {
             self.init_seasonal(step);
+            self.young_art = self
+                .art
+                .as_ref()
+                .and_then(|art| art.young(&self.config.art, step));
         }
         let score = self.score_point(timestamp_secs, value, true);
         match strongest {
@@ -887,13 +897,24 @@ impl Detector {
         }
         let views = views(&self.calibrators.update(&zs));
         let surprise = combine(views, self.rhythm_held.update(views[RHYTHM]));
-        let art = self.art.as_mut().map_or(0.0, |art| art.update(value));
+        let main_art = self.art.as_mut().map_or(0.0, |art| art.update(value));
+        if self.seen > self.config.art.young_samples {
+            self.young_art = None;
+        }
+        let art = self
+            .young_art
+            .as_mut()
+            .map_or(main_art, |young| young.update(value));
         if self.seen <= self.config.warmup_points as u64 {
             self.unsuppressed = 0.0;
             return 0.0;
         }
         let unsuppressed = self.to_score(surprise);
-        let block = self.art.as_ref().map_or(1, Art::step);
+        let block = self
+            .young_art
+            .as_ref()
+            .or(self.art.as_ref())
+            .map_or(1, Art::step);
         if self.block_scores.len() >= block {
             self.block_scores.pop_front();
         }
@@ -1417,6 +1438,25 @@ mod tests {
         let (max_before, at_gap, det) = missing_peak(3_600, 24, 14..17, (60, 50, 30), 6);
         assert_eq!(det.seasonal[0].profile.slots(), 24);
         assert!(at_gap > max_before, "{at_gap} vs {max_before}");
+    }
+
+    #[test]
+    fn a_young_art_watches_an_hourly_series_for_its_first_samples() {
+        let young_samples = DetectorConfig::default().art.young_samples;
+        let mut hourly = Detector::new(DetectorConfig::default());
+        let mut five_minutes = Detector::new(DetectorConfig::default());
+        for i in 0..young_samples as i64 + 1 {
+            let value = 10.0 + noise(i as usize);
+            hourly.update(i * 3_600, value);
+            five_minutes.update(i * 300, value);
+            // Made once the sampling interval is known, from 32 gaps.
+            assert_eq!(
+                hourly.young_art.is_some(),
+                (32..young_samples as i64).contains(&i),
+                "{i}"
+            );
+            assert!(five_minutes.young_art.is_none());
+        }
     }
 
     #[test]
