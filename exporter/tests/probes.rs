@@ -811,11 +811,11 @@ fn icmp_probes_match_blackbox_exporter() {
     let dir = tempfile::tempdir().unwrap();
     let exporter = probing_exporter(
         dir.path(),
-        "probes:\n  modules:\n    icmp: {prober: icmp, timeout: 2s}\n    big: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n  targets:\n    - {name: v4, host: 127.0.0.1, module: icmp}\n    - {name: v6, host: '::1', module: icmp}\n    - {name: big, host: 127.0.0.1, module: big}\n    - {name: dns, host: no-such-host.invalid, module: icmp}\n",
+        "probes:\n  modules:\n    icmp: {prober: icmp, timeout: 2s}\n    big: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n    ip4: {prober: icmp, timeout: 2s, preferred_ip_protocol: ip4}\n    ip6only: {prober: icmp, timeout: 2s, preferred_ip_protocol: ip6, ip_protocol_fallback: false}\n  targets:\n    - {name: v4, host: 127.0.0.1, module: icmp}\n    - {name: v6, host: '::1', module: icmp}\n    - {name: big, host: 127.0.0.1, module: big}\n    - {name: dns, host: no-such-host.invalid, module: icmp}\n    - {name: v6-preferring-v4, host: '::1', module: ip4}\n    - {name: v4-as-v6-only, host: 127.0.0.1, module: ip6only}\n",
     );
     let (_blackbox, blackbox) = blackbox_exporter(
         dir.path(),
-        "modules:\n  icmp: {prober: icmp, timeout: 2s}\n",
+        "modules:\n  icmp: {prober: icmp, timeout: 2s}\n  ip4: {prober: icmp, timeout: 2s, icmp: {preferred_ip_protocol: ip4}}\n  ip6only: {prober: icmp, timeout: 2s, icmp: {preferred_ip_protocol: ip6, ip_protocol_fallback: false}}\n",
     );
     let probe = |name: &str| {
         let (code, body) = get(&exporter.url(&format!("/probe?target={name}")));
@@ -866,6 +866,34 @@ fn icmp_probes_match_blackbox_exporter() {
         Some(1.0),
         "{v6}"
     );
+    // An address of the other family than the preferred one: used when fallback is allowed,
+    // as blackbox_exporter does; a failed probe before any packet without it.
+    let fallback = probe("v6-preferring-v4");
+    assert_same_as_blackbox_but(
+        &blackbox,
+        "::1",
+        "ip4",
+        &fallback,
+        &["probe_icmp_reply_hop_limit"],
+    );
+    assert_eq!(
+        value(
+            &fallback,
+            "probe_ip_protocol{target=\"v6-preferring-v4\",module=\"ip4\"}"
+        ),
+        Some(6.0),
+        "{fallback}"
+    );
+    let no_fallback = probe("v4-as-v6-only");
+    assert_same_as_blackbox(&blackbox, "127.0.0.1", "ip6only", &no_fallback);
+    assert_eq!(
+        value(
+            &no_fallback,
+            "probe_success{target=\"v4-as-v6-only\",module=\"ip6only\"}"
+        ),
+        Some(0.0),
+        "{no_fallback}"
+    );
     let big = probe("big");
     assert_eq!(
         value(&big, "probe_success{target=\"big\",module=\"big\"}"),
@@ -873,6 +901,7 @@ fn icmp_probes_match_blackbox_exporter() {
         "{big}"
     );
     let dns = probe("dns");
+    assert_same_as_blackbox(&blackbox, "no-such-host.invalid", "icmp", &dns);
     assert_eq!(
         value(&dns, "probe_success{target=\"dns\",module=\"icmp\"}"),
         Some(0.0),

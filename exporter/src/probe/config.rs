@@ -175,6 +175,74 @@ pub struct Module {
     pub tcp: TcpOptions,
     pub icmp: IcmpOptions,
     pub dns: DnsOptions,
+    /// Which address family every prober uses when a name has both.
+    pub ip: IpPreference,
+}
+
+/// An address family, as blackbox_exporter's `preferred_ip_protocol` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpProtocol {
+    Ip4,
+    Ip6,
+}
+
+impl IpProtocol {
+    fn holds(self, ip: std::net::IpAddr) -> bool {
+        match self {
+            Self::Ip4 => ip.is_ipv4(),
+            Self::Ip6 => ip.is_ipv6(),
+        }
+    }
+}
+
+impl std::fmt::Display for IpProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ip4 => "IPv4",
+            Self::Ip6 => "IPv6",
+        })
+    }
+}
+
+/// blackbox_exporter's `preferred_ip_protocol` and `ip_protocol_fallback`: a probe uses
+/// the preferred family's addresses if the name has any, else (with fallback) the other
+/// family's. Unset, the system resolver's order stands (RFC 6724, which puts a family the
+/// host cannot reach last), where blackbox_exporter would prefer IPv6: an IPv4-only host
+/// probing a dual-stack name then still reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpPreference {
+    pub preferred: Option<IpProtocol>,
+    pub fallback: bool,
+}
+
+impl Default for IpPreference {
+    fn default() -> Self {
+        Self {
+            preferred: None,
+            fallback: true,
+        }
+    }
+}
+
+impl IpPreference {
+    /// The addresses a probe may use, of those `host` resolved to, in order; an error
+    /// names the family missing when none is left.
+    pub fn choose(
+        self,
+        addrs: Vec<std::net::SocketAddr>,
+    ) -> Result<Vec<std::net::SocketAddr>, String> {
+        let Some(preferred) = self.preferred else {
+            return Ok(addrs);
+        };
+        let (chosen, other): (Vec<_>, Vec<_>) =
+            addrs.into_iter().partition(|a| preferred.holds(a.ip()));
+        match (chosen.is_empty(), self.fallback) {
+            (false, _) => Ok(chosen),
+            (true, true) => Ok(other),
+            (true, false) => Err(format!("no {preferred} address, and no fallback")),
+        }
+    }
 }
 
 /// The `dns` prober's options, blackbox_exporter's names.
@@ -341,6 +409,8 @@ struct RawModule {
     icmp: Option<RawIcmp>,
     #[serde(default)]
     dns: Option<RawDns>,
+    preferred_ip_protocol: Option<IpProtocol>,
+    ip_protocol_fallback: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -583,6 +653,13 @@ impl TryFrom<RawModule> for Module {
             Some(payload_size) => IcmpOptions { payload_size },
             None => IcmpOptions::default(),
         };
+        if raw.preferred_ip_protocol.is_none() && raw.ip_protocol_fallback.is_some() {
+            return Err("ip_protocol_fallback needs preferred_ip_protocol".into());
+        }
+        let ip = IpPreference {
+            preferred: raw.preferred_ip_protocol,
+            fallback: raw.ip_protocol_fallback.unwrap_or(true),
+        };
         let bearer = raw.bearer_token_env.is_some() || raw.bearer_token_file.is_some();
         let auth = match raw.basic_auth.take() {
             Some(_) if bearer => {
@@ -654,6 +731,7 @@ impl TryFrom<RawModule> for Module {
             tcp,
             icmp,
             dns,
+            ip,
         })
     }
 }
@@ -999,6 +1077,48 @@ mod tests {
         assert_eq!(
             err,
             "pulse.yml:3:5: probes.modules.p: icmp.payload_size: 70000 is more than an echo request holds (65507)"
+        );
+    }
+
+    #[test]
+    fn an_address_family_is_preferred_as_blackbox_prefers_it() {
+        let config = parse(
+            "probes:\n  modules:\n    v4: {prober: icmp, preferred_ip_protocol: ip4}\n    v6only: {prober: tcp, preferred_ip_protocol: ip6, ip_protocol_fallback: false}\n    any: {prober: http}\n",
+        )
+        .unwrap();
+        let ip = |module: &str| config.probes.modules[module].ip;
+        let both: Vec<std::net::SocketAddr> = ["[2001:db8::1]:80", "192.0.2.1:80", "[::1]:80"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let v4_only = vec![both[1]];
+        assert_eq!(ip("any").choose(both.clone()), Ok(both.clone()));
+        assert_eq!(ip("v4").choose(both.clone()), Ok(v4_only.clone()));
+        assert_eq!(
+            ip("v6only").choose(both.clone()),
+            Ok(vec![both[0], both[2]])
+        );
+        // A name with no address of the preferred family: the other, or with no fallback
+        // an error that says which family was missing.
+        assert_eq!(ip("v4").choose(vec![both[0]]), Ok(vec![both[0]]));
+        assert_eq!(
+            ip("v6only").choose(v4_only),
+            Err("no IPv6 address, and no fallback".to_owned())
+        );
+        let err =
+            parse("probes:\n  modules:\n    p: {prober: icmp, preferred_ip_protocol: ipv4}\n")
+                .unwrap_err();
+        assert!(
+            err.starts_with("pulse.yml:3:")
+                && err.contains("unknown variant `ipv4`, expected `ip4` or `ip6`"),
+            "{err}"
+        );
+        let err =
+            parse("probes:\n  modules:\n    p: {prober: icmp, ip_protocol_fallback: false}\n")
+                .unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.p: ip_protocol_fallback needs preferred_ip_protocol"
         );
     }
 

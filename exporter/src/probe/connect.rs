@@ -15,37 +15,43 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
 
+use super::config::IpPreference;
 use super::outcome::{Outcome, ProbeError, TlsFacts};
 
 /// A probe's byte stream, plain TCP or TLS over it.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Resolves `host`, adding the time taken to the outcome's DNS lookup time.
+/// Resolves `host` to the addresses of the family `preference` allows, adding the time
+/// taken to the outcome's DNS lookup time.
 pub async fn resolve(
     host: &str,
     port: u16,
+    preference: IpPreference,
     outcome: &mut Outcome,
 ) -> Result<Vec<SocketAddr>, ProbeError> {
     let start = Instant::now();
     let result = tokio::net::lookup_host((host, port)).await;
     outcome.dns_lookup_seconds += start.elapsed().as_secs_f64();
-    result
-        .map(Iterator::collect)
-        .map_err(|source| ProbeError::Resolve {
-            host: host.to_owned(),
-            source,
-        })
+    let resolve_error = |source| ProbeError::Resolve {
+        host: host.to_owned(),
+        source,
+    };
+    let addrs = result.map(Iterator::collect).map_err(resolve_error)?;
+    preference.choose(addrs).map_err(|missing| {
+        resolve_error(std::io::Error::new(std::io::ErrorKind::NotFound, missing))
+    })
 }
 
-/// Resolves `host` to its first address, which becomes the outcome's address: for the
-/// probers that send to one address rather than trying each (ICMP, DNS).
+/// Resolves `host` to its first address `preference` allows, which becomes the outcome's
+/// address: for the probers that send to one address rather than trying each (ICMP, DNS).
 pub async fn resolve_first(
     host: &str,
     port: u16,
+    preference: IpPreference,
     outcome: &mut Outcome,
 ) -> Result<SocketAddr, ProbeError> {
-    let first = resolve(host, port, outcome)
+    let first = resolve(host, port, preference, outcome)
         .await?
         .first()
         .copied()

@@ -31,7 +31,7 @@ pub async fn run(
 ) -> Result<(), ProbeError> {
     let options = &prepared.module.dns;
     let start = Instant::now();
-    let server = resolve_first(&address.host, address.port, outcome).await;
+    let server = resolve_first(&address.host, address.port, prepared.module.ip, outcome).await;
     dns_figures(outcome).phases[0] = start.elapsed().as_secs_f64();
     let server = server?;
 

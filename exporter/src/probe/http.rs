@@ -48,7 +48,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
 
         let t = Instant::now();
-        let addrs = resolve(&host, port, outcome).await?;
+        let addrs = resolve(&host, port, module.ip, outcome).await?;
         http_figures(outcome).phases[0] += t.elapsed().as_secs_f64();
 
         let t = Instant::now();

@@ -28,7 +28,7 @@ pub async fn run(
     outcome: &mut Outcome,
 ) -> Result<(), ProbeError> {
     let start = Instant::now();
-    let ip = resolve_first(&host.0, 0, outcome).await;
+    let ip = resolve_first(&host.0, 0, prepared.module.ip, outcome).await;
     icmp_figures(outcome).phases[0] = start.elapsed().as_secs_f64();
     let ip = ip?.ip();
 

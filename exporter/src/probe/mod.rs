@@ -400,13 +400,13 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         ),
         (
             "probe_ip_protocol",
-            "IP version of the address probed (4 or 6).",
-            |o| o.ip.map(|ip| if ip.is_ipv4() { 4.0 } else { 6.0 }),
+            "IP version of the address probed (4 or 6; 0 when the name did not resolve).",
+            |o| Some(o.ip.map_or(0.0, |ip| if ip.is_ipv4() { 4.0 } else { 6.0 })),
         ),
         (
             "probe_ip_addr_hash",
-            "Hash of the address probed, which changes when the address does.",
-            |o| o.ip.map(ip_addr_hash),
+            "Hash of the address probed, which changes when the address does (0 when the name did not resolve).",
+            |o| Some(o.ip.map_or(0.0, ip_addr_hash)),
         ),
         (
             "probe_failed_due_to_regex",
