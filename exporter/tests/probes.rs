@@ -1,6 +1,7 @@
-//! HTTP probes against local HTTP and HTTPS servers started here: success, 500, timeout,
-//! connection refused, DNS failure, TLS expiry, redirects, body regexes, and `/probe`'s
-//! refusal to reach targets that are not configured or allowed. TCP probes against a real
+//! HTTP probes against local HTTP and HTTPS (HTTP/1.1 and HTTP/2) servers started here:
+//! success, 500, timeout, connection refused, DNS failure, TLS expiry, redirects, body
+//! regexes, and `/probe`'s refusal to reach targets that are not configured or allowed.
+//! TCP probes against a real
 //! `redis-server` and real SMTP servers (STARTTLS and implicit TLS), compared series by
 //! series with Debian's blackbox_exporter probing the same servers.
 
@@ -148,6 +149,67 @@ fn https_server() -> (u16, String) {
                 let _ = tls.flush();
             });
         }
+    });
+    (port, certificate.ca_pem)
+}
+
+/// An HTTPS server that speaks HTTP/2 to a client that offers it (ALPN `h2`) and HTTP/1.1
+/// to one that does not, answering [`BODY`] to every request; returns its port and the CA
+/// certificate in PEM.
+fn https_h2_server() -> (u16, String) {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let certificate = test_certificate();
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(certificate.cert_der)],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der)),
+    )
+    .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    let service = hyper::service::service_fn(|_| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(BODY.as_bytes()),
+                        )))
+                    });
+                    let io = TokioIo::new(tls);
+                    if http2 {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, service)
+                            .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await;
+                    }
+                });
+            }
+        });
     });
     (port, certificate.ca_pem)
 }
@@ -505,8 +567,13 @@ fn http_probes_match_blackbox_exporter() {
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, ca_pem).unwrap();
     let ca = ca_file.display();
+    let (https_h2, h2_ca_pem) = https_h2_server();
+    let h2_ca_file = dir.path().join("h2-ca.pem");
+    std::fs::write(&h2_ca_file, h2_ca_pem).unwrap();
+    let h2_ca = h2_ca_file.display();
     let base = format!("http://127.0.0.1:{http}");
     let tls_url = format!("https://localhost:{https}/ok");
+    let h2_url = format!("https://localhost:{https_h2}/ok");
     // name, URL, module, success
     let targets = [
         ("ok", format!("{base}/ok"), "http_2xx", 1.0),
@@ -556,6 +623,10 @@ fn http_probes_match_blackbox_exporter() {
         ),
         ("http2_only", format!("{base}/ok"), "http2_only", 0.0),
         ("http11", format!("{base}/ok"), "http11", 1.0),
+        // A server that speaks HTTP/2 over TLS: spoken unless turned off.
+        ("h2", h2_url.clone(), "h2_required", 1.0),
+        ("h2_off", h2_url.clone(), "h2_off", 1.0),
+        ("h2_off_required", h2_url, "h2_off_required", 0.0),
     ];
     // The header and version modules, the same text for both exporters but for the nesting.
     let header_modules = [
@@ -578,15 +649,32 @@ fn http_probes_match_blackbox_exporter() {
         ("http2_only", "valid_http_versions: [HTTP/2.0]"),
         ("http11", "valid_http_versions: [HTTP/1.0, HTTP/1.1]"),
     ];
+    // The HTTP/2 modules, whose TLS options blackbox_exporter calls `tls_config`.
+    let h2_modules = [
+        ("h2_required", "valid_http_versions: [HTTP/2.0]"),
+        ("h2_off", "enable_http2: false"),
+        (
+            "h2_off_required",
+            "enable_http2: false, valid_http_versions: [HTTP/2.0]",
+        ),
+    ];
     let ours_extra: String = header_modules
         .iter()
         .map(|(name, options)| format!("    {name}: {{timeout: 2s, {options}}}\n"))
+        .chain(h2_modules.iter().map(|(name, options)| {
+            format!("    {name}: {{timeout: 2s, {options}, tls: {{ca_file: '{h2_ca}'}}}}\n")
+        }))
         .collect();
     let theirs_extra: String = header_modules
         .iter()
         .map(|(name, options)| {
             format!("  {name}: {{prober: http, timeout: 2s, http: {{{options}}}}}\n")
         })
+        .chain(h2_modules.iter().map(|(name, options)| {
+            format!(
+                "  {name}: {{prober: http, timeout: 2s, http: {{{options}, tls_config: {{ca_file: '{h2_ca}'}}}}}}\n"
+            )
+        }))
         .collect();
     let secret = |name: &str, text: &str| {
         let path = dir.path().join(name);
@@ -631,6 +719,17 @@ fn http_probes_match_blackbox_exporter() {
                 "probe_success{{target=\"{base}{path}\",module=\"basic\"}} {success}\n"
             )),
             "{path}: {body}"
+        );
+    }
+    for (name, module, version) in [("h2", "h2_required", 2.0), ("h2_off", "h2_off", 1.1)] {
+        let (_, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_http_version{{target=\"{name}\",module=\"{module}\"}}")
+            ),
+            Some(version),
+            "{ours}"
         );
     }
     for (name, url, module, success) in &targets {

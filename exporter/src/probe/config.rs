@@ -171,6 +171,9 @@ pub struct Module {
     /// Fails a probe whose final response did not come over TLS, such as a site that
     /// stopped redirecting to HTTPS (blackbox's `fail_if_not_ssl`).
     pub fail_if_not_ssl: bool,
+    /// Offers HTTP/2 in the TLS handshake (blackbox's `enable_http2`, default true); plain
+    /// HTTP is always HTTP/1.1.
+    pub enable_http2: bool,
     pub tls: TlsOptions,
     pub tcp: TcpOptions,
     pub icmp: IcmpOptions,
@@ -401,6 +404,7 @@ struct RawModule {
     fail_if_ssl: bool,
     #[serde(default)]
     fail_if_not_ssl: bool,
+    enable_http2: Option<bool>,
     #[serde(default)]
     tls: TlsOptions,
     #[serde(default)]
@@ -574,6 +578,7 @@ impl RawModule {
             ),
             ("fail_if_ssl", self.fail_if_ssl),
             ("fail_if_not_ssl", self.fail_if_not_ssl),
+            ("enable_http2", self.enable_http2.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -727,6 +732,7 @@ impl TryFrom<RawModule> for Module {
             valid_http_versions: raw.valid_http_versions,
             fail_if_ssl: raw.fail_if_ssl,
             fail_if_not_ssl: raw.fail_if_not_ssl,
+            enable_http2: raw.enable_http2.unwrap_or(true),
             tls: raw.tls,
             tcp,
             icmp,
@@ -965,12 +971,12 @@ mod tests {
     #[test]
     fn tcp_and_http_options_and_targets_do_not_mix() {
         let err = parse(
-            "probes:\n  modules:\n    m: {prober: tcp, method: POST, follow_redirects: false}\n",
+            "probes:\n  modules:\n    m: {prober: tcp, method: POST, follow_redirects: false, enable_http2: false}\n",
         )
         .unwrap_err();
         assert_eq!(
             err,
-            "pulse.yml:3:5: probes.modules.m: method, follow_redirects apply to `prober: http` only"
+            "pulse.yml:3:5: probes.modules.m: method, follow_redirects, enable_http2 apply to `prober: http` only"
         );
         let err = parse("probes:\n  modules:\n    m: {tcp: {tls: true}}\n").unwrap_err();
         assert_eq!(

@@ -2,9 +2,11 @@
 //!
 //! reqwest hides where the time goes, so the request is driven by hand: DNS through
 //! `tokio::net::lookup_host` (resolve), `TcpStream::connect` (connect), tokio-rustls
-//! (tls), hyper's HTTP/1 connection until the response head arrives (processing), and
-//! reading the body (transfer). Redirects are followed by hand too, so each hop's phases
-//! add up as they do in blackbox_exporter and `probe_http_redirects` counts the hops.
+//! (tls), hyper's HTTP/1 connection, or HTTP/2 where TLS negotiated it (ALPN `h2`, as
+//! blackbox_exporter's Go client does unless `enable_http2: false`), until the response
+//! head arrives (processing), and reading the body (transfer). Redirects are followed by
+//! hand too, so each hop's phases add up as they do in blackbox_exporter and
+//! `probe_http_redirects` counts the hops.
 
 use std::time::Instant;
 
@@ -14,7 +16,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::Prepared;
 use super::config::{HeaderCheck, ProbeAuth};
@@ -57,31 +59,35 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
 
         http_figures(outcome).ssl = https;
         outcome.tls = None;
-        let io: Box<dyn Io> = if https {
+        let (io, http2): (Box<dyn Io>, bool) = if https {
             let t = Instant::now();
             let stream = tls_handshake(&prepared.tls, &host, tcp, outcome).await?;
             http_figures(outcome).phases[2] += t.elapsed().as_secs_f64();
-            Box::new(stream)
+            let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            (Box::new(stream), http2)
         } else {
-            Box::new(tcp)
+            (Box::new(tcp), false)
         };
 
         let t = Instant::now();
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(io)).await?;
-        // Drives the connection; aborted with the probe, so nothing outlives a timeout.
-        let driver = AbortOnDrop(tokio::spawn(connection));
-        let mut request = Request::builder()
-            .method(method.clone())
-            .uri(uri.path_and_query().map_or("/", |p| p.as_str()).to_owned())
-            .header(
-                hyper::header::HOST,
-                uri.authority().map_or(host.as_str(), |a| a.as_str()),
-            )
-            .header(
-                hyper::header::USER_AGENT,
-                concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")),
-            );
+        let (mut sender, driver) = Sender::handshake(io, http2).await?;
+        // HTTP/2 takes the scheme and authority from an absolute URI; HTTP/1.1 the path
+        // and a Host header.
+        let mut request = if http2 {
+            Request::builder().uri(uri.clone())
+        } else {
+            Request::builder()
+                .uri(uri.path_and_query().map_or("/", |p| p.as_str()).to_owned())
+                .header(
+                    hyper::header::HOST,
+                    uri.authority().map_or(host.as_str(), |a| a.as_str()),
+                )
+        }
+        .method(method.clone())
+        .header(
+            hyper::header::USER_AGENT,
+            concat!("pulse-exporter/", env!("CARGO_PKG_VERSION")),
+        );
         for (name, value) in &module.headers {
             request = request.header(name, value);
         }
@@ -188,6 +194,41 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
             return Err(ProbeError::Regex);
         }
         return Ok(());
+    }
+}
+
+/// A connection's request half, HTTP/1.1 or HTTP/2.
+enum Sender {
+    Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    /// Opens the HTTP connection over `io`, with the task that drives it: aborted with the
+    /// probe, so nothing outlives a timeout.
+    async fn handshake(
+        io: Box<dyn Io>,
+        http2: bool,
+    ) -> Result<(Self, AbortOnDrop<hyper::Result<()>>), ProbeError> {
+        let io = TokioIo::new(io);
+        Ok(if http2 {
+            let (sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+            (Self::Http2(sender), AbortOnDrop(tokio::spawn(connection)))
+        } else {
+            let (sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+            (Self::Http1(sender), AbortOnDrop(tokio::spawn(connection)))
+        })
+    }
+
+    async fn send_request(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> hyper::Result<hyper::Response<hyper::body::Incoming>> {
+        match self {
+            Self::Http1(sender) => sender.send_request(request).await,
+            Self::Http2(sender) => sender.send_request(request).await,
+        }
     }
 }
 

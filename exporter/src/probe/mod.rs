@@ -204,8 +204,10 @@ impl Probes {
             .modules
             .iter()
             .map(|(name, module)| {
-                // HTTP probes ask for HTTP/1.1; a TCP exchange is no protocol ALPN knows.
+                // HTTP probes offer HTTP/2 and HTTP/1.1, as blackbox_exporter's do; a TCP
+                // exchange is no protocol ALPN knows.
                 let alpn: &[&[u8]] = match module.prober {
+                    Prober::Http if module.enable_http2 => &[b"h2", b"http/1.1"],
                     Prober::Http => &[b"http/1.1"],
                     Prober::Tcp | Prober::Icmp | Prober::Dns => &[],
                 };
