@@ -1032,6 +1032,10 @@ soa: {prober: dns, timeout: 2s, dns: {query_name: pulse.test, query_type: SOA}}
 nxdomain: {prober: dns, timeout: 2s, dns: {query_name: nope.pulse.test, query_type: A}}
 nxdomain_expected: {prober: dns, timeout: 2s, dns: {query_name: nope.pulse.test, query_type: A, valid_rcodes: [NXDOMAIN]}}
 wrong_answer: {prober: dns, timeout: 2s, dns: {query_name: ok.pulse.test, query_type: A, validate_answer_rrs: {fail_if_matches_regexp: ['192\.0\.2\.10']}}}
+txt: {prober: dns, timeout: 2s, dns: {query_name: txt.pulse.test, query_type: TXT, validate_answer_rrs: {fail_if_not_matches_regexp: ['^txt\.pulse\.test\.\t\d+\tIN\tTXT\t"v=spf1 -all" "second"$']}}}
+mx: {prober: dns, timeout: 2s, dns: {query_name: pulse.test, query_type: MX, validate_answer_rrs: {fail_if_not_matches_regexp: ['^pulse\.test\.\t\d+\tIN\tMX\t10 mail\.pulse\.test\.$']}}}
+srv: {prober: dns, timeout: 2s, dns: {query_name: _ldap._tcp.pulse.test, query_type: SRV, validate_answer_rrs: {fail_if_not_matches_regexp: ['^_ldap\._tcp\.pulse\.test\.\t\d+\tIN\tSRV\t1 2 389 ldap\.pulse\.test\.$']}}}
+version: {prober: dns, timeout: 2s, dns: {query_name: version.bind, query_type: TXT, query_class: CH, validate_answer_rrs: {fail_if_not_matches_regexp: ['^version\.bind\.\t\d+\tCH\tTXT\t"dnsmasq-']}}}
 "#;
 
 #[test]
@@ -1059,6 +1063,9 @@ fn dns_probes_match_blackbox_exporter_on_a_real_dnsmasq() {
             "--auth-soa=2026113001,hostmaster.pulse.test",
             "--host-record=ok.pulse.test,192.0.2.10",
             "--host-record=ns.pulse.test,127.0.0.1",
+            "--txt-record=txt.pulse.test,v=spf1 -all,second",
+            "--mx-host=pulse.test,mail.pulse.test,10",
+            "--srv-host=_ldap._tcp.pulse.test,ldap.pulse.test,389,1,2",
         ],
         port,
     );
@@ -1076,6 +1083,12 @@ fn dns_probes_match_blackbox_exporter_on_a_real_dnsmasq() {
             1.0,
         ),
         ("wrong_answer", server.clone(), "wrong_answer", 0.0),
+        // Record lines of other types, written as blackbox_exporter prints them.
+        ("txt", server.clone(), "txt", 1.0),
+        ("mx", server.clone(), "mx", 1.0),
+        ("srv", server.clone(), "srv", 1.0),
+        // The CHAOS class: the server's own version, as dnsmasq answers it.
+        ("version", server.clone(), "version", 1.0),
         ("silent", format!("127.0.0.1:{silent}"), "a", 0.0),
     ];
     let dir = tempfile::tempdir().unwrap();

@@ -253,6 +253,8 @@ impl IpPreference {
 pub struct DnsOptions {
     pub query_name: hickory_proto::rr::Name,
     pub query_type: hickory_proto::rr::RecordType,
+    /// `IN` unless set (`CH` asks a server about itself: `version.bind`, `id.server`).
+    pub query_class: hickory_proto::rr::DNSClass,
     /// Over TCP instead of UDP.
     pub tcp: bool,
     pub recursion_desired: bool,
@@ -268,6 +270,7 @@ impl Default for DnsOptions {
         Self {
             query_name: hickory_proto::rr::Name::root(),
             query_type: hickory_proto::rr::RecordType::ANY,
+            query_class: hickory_proto::rr::DNSClass::IN,
             tcp: false,
             recursion_desired: true,
             valid_rcodes: vec![0],
@@ -422,6 +425,7 @@ struct RawModule {
 struct RawDns {
     query_name: Option<String>,
     query_type: Option<String>,
+    query_class: Option<String>,
     transport_protocol: Option<String>,
     recursion_desired: Option<bool>,
     #[serde(default)]
@@ -463,6 +467,13 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
             .map_err(|_| format!("dns.query_type: unknown record type {text:?}"))?,
         None => hickory_proto::rr::RecordType::ANY,
     };
+    let query_class = match raw.query_class {
+        Some(text) => text
+            .to_ascii_uppercase()
+            .parse()
+            .map_err(|_| format!("dns.query_class: unknown class {text:?}"))?,
+        None => hickory_proto::rr::DNSClass::IN,
+    };
     let tcp = match raw.transport_protocol.as_deref() {
         None | Some("udp") => false,
         Some("tcp") => true,
@@ -489,6 +500,7 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
     Ok(DnsOptions {
         query_name,
         query_type,
+        query_class,
         tcp,
         recursion_desired: raw.recursion_desired.unwrap_or(true),
         valid_rcodes,
@@ -1151,6 +1163,10 @@ mod tests {
             (
                 "{prober: dns, dns: {query_name: x, query_type: AAAAA}}",
                 "dns.query_type: unknown record type \"AAAAA\"",
+            ),
+            (
+                "{prober: dns, dns: {query_name: x, query_class: CHAOS}}",
+                "dns.query_class: unknown class \"CHAOS\"",
             ),
             (
                 "{prober: dns, dns: {query_name: x, transport_protocol: quic}}",

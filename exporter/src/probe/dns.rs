@@ -109,7 +109,11 @@ fn query(options: &DnsOptions) -> Result<Vec<u8>, ProbeError> {
         .set_message_type(MessageType::Query)
         .set_op_code(OpCode::Query)
         .set_recursion_desired(options.recursion_desired)
-        .add_query(Query::query(options.query_name.clone(), options.query_type));
+        .add_query({
+            let mut query = Query::query(options.query_name.clone(), options.query_type);
+            query.set_query_class(options.query_class);
+            query
+        });
     message
         .to_vec()
         .map_err(|e| ProbeError::Dns(format!("building the query: {e}")))
@@ -169,7 +173,7 @@ fn records_pass(records: &[Record], checks: &RrChecks) -> bool {
                 r.ttl(),
                 r.dns_class(),
                 r.record_type(),
-                r.data()
+                record_data(r.data())
             )
         })
         .collect();
@@ -184,6 +188,53 @@ fn records_pass(records: &[Record], checks: &RrChecks) -> bool {
         && checks.fail_if_none_matches_regexp.iter().all(any)
 }
 
+/// A record's data as blackbox_exporter's DNS library prints it: as hickory does, but a
+/// TXT record's strings each quoted, as in a zone file (hickory runs them together), so a
+/// regex written for blackbox matches here too.
+fn record_data(data: &RData) -> String {
+    let RData::TXT(txt) = data else {
+        return data.to_string();
+    };
+    let quoted: Vec<String> = txt
+        .txt_data()
+        .iter()
+        .map(|string| {
+            let mut text = String::from("\"");
+            for &byte in string.iter() {
+                match byte {
+                    b'"' | b'\\' => {
+                        text.push('\\');
+                        text.push(char::from(byte));
+                    }
+                    b' '..=b'~' => text.push(char::from(byte)),
+                    _ => text.push_str(&format!("\\{byte:03}")),
+                }
+            }
+            text.push('"');
+            text
+        })
+        .collect();
+    quoted.join(" ")
+}
+
 fn dns_figures(outcome: &mut Outcome) -> &mut DnsOutcome {
     outcome.dns.get_or_insert_with(DnsOutcome::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::rr::rdata::{A, TXT};
+
+    use super::*;
+
+    #[test]
+    fn txt_strings_are_quoted_and_escaped_as_in_a_zone_file() {
+        let txt = TXT::from_bytes(vec![b"v=spf1 -all", b"a\"b\\c\x01"]);
+        assert_eq!(
+            record_data(&RData::TXT(txt)),
+            r#""v=spf1 -all" "a\"b\\c\001""#
+        );
+        let a = RData::A(A::new(192, 0, 2, 10));
+        assert_eq!(record_data(&a), "192.0.2.10");
+    }
 }
