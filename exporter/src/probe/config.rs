@@ -257,6 +257,8 @@ pub struct DnsOptions {
     pub query_class: hickory_proto::rr::DNSClass,
     /// Over TCP instead of UDP.
     pub tcp: bool,
+    /// Over TLS on TCP (DNS over TLS, RFC 7858), checked with the module's `tls` options.
+    pub over_tls: bool,
     pub recursion_desired: bool,
     /// Response codes that count as success (`NOERROR` unless set).
     pub valid_rcodes: Vec<u16>,
@@ -272,6 +274,7 @@ impl Default for DnsOptions {
             query_type: hickory_proto::rr::RecordType::ANY,
             query_class: hickory_proto::rr::DNSClass::IN,
             tcp: false,
+            over_tls: false,
             recursion_desired: true,
             valid_rcodes: vec![0],
             validate_answer_rrs: RrChecks::default(),
@@ -427,6 +430,8 @@ struct RawDns {
     query_type: Option<String>,
     query_class: Option<String>,
     transport_protocol: Option<String>,
+    #[serde(default)]
+    dns_over_tls: bool,
     recursion_desired: Option<bool>,
     #[serde(default)]
     valid_rcodes: Vec<String>,
@@ -475,7 +480,11 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
         None => hickory_proto::rr::DNSClass::IN,
     };
     let tcp = match raw.transport_protocol.as_deref() {
-        None | Some("udp") => false,
+        None => raw.dns_over_tls,
+        Some("udp") if raw.dns_over_tls => {
+            return Err("dns.dns_over_tls: DNS over TLS runs over tcp, not udp".into());
+        }
+        Some("udp") => false,
         Some("tcp") => true,
         Some(other) => {
             return Err(format!(
@@ -502,6 +511,7 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
         query_type,
         query_class,
         tcp,
+        over_tls: raw.dns_over_tls,
         recursion_desired: raw.recursion_desired.unwrap_or(true),
         valid_rcodes,
         validate_answer_rrs: raw.validate_answer_rrs,
@@ -1163,6 +1173,10 @@ mod tests {
             (
                 "{prober: dns, dns: {query_name: x, query_type: AAAAA}}",
                 "dns.query_type: unknown record type \"AAAAA\"",
+            ),
+            (
+                "{prober: dns, dns: {query_name: x, dns_over_tls: true, transport_protocol: udp}}",
+                "dns.dns_over_tls: DNS over TLS runs over tcp, not udp",
             ),
             (
                 "{prober: dns, dns: {query_name: x, query_class: CHAOS}}",

@@ -12,7 +12,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 use super::Prepared;
 use super::config::{DnsOptions, ProbeAddress, RrChecks};
-use super::connect::resolve_first;
+use super::connect::{Io, resolve_first, tls_handshake};
 use super::outcome::{DnsOutcome, Outcome, ProbeError};
 
 /// The phases of `probe_dns_duration_seconds`, in order.
@@ -37,12 +37,13 @@ pub async fn run(
 
     let query = query(options)?;
     let response = if options.tcp {
+        // The connect phase holds the TLS handshake, as blackbox_exporter times it.
         let start = Instant::now();
-        let stream = TcpStream::connect(server).await;
+        let stream = connect_tcp(prepared, &address.host, server, outcome).await;
         dns_figures(outcome).phases[1] = start.elapsed().as_secs_f64();
-        let mut stream = stream.map_err(ProbeError::Connect)?;
+        let mut stream = stream?;
         let start = Instant::now();
-        let response = exchange_tcp(&mut stream, &query).await;
+        let response = exchange_tcp(stream.as_mut(), &query).await;
         dns_figures(outcome).phases[2] = start.elapsed().as_secs_f64();
         response?
     } else {
@@ -142,8 +143,25 @@ async fn exchange_udp(socket: &UdpSocket, query: &[u8]) -> Result<Vec<u8>, Probe
     }
 }
 
-/// DNS over TCP: each message prefixed with its length (RFC 1035 4.2.2).
-async fn exchange_tcp(stream: &mut TcpStream, query: &[u8]) -> Result<Vec<u8>, ProbeError> {
+/// A TCP connection to `server`, with TLS over it for DNS over TLS.
+async fn connect_tcp(
+    prepared: &Prepared,
+    host: &str,
+    server: std::net::SocketAddr,
+    outcome: &mut Outcome,
+) -> Result<Box<dyn Io>, ProbeError> {
+    let stream = TcpStream::connect(server)
+        .await
+        .map_err(ProbeError::Connect)?;
+    Ok(if prepared.module.dns.over_tls {
+        Box::new(tls_handshake(&prepared.tls, host, stream, outcome).await?)
+    } else {
+        Box::new(stream)
+    })
+}
+
+/// DNS over TCP (or TLS): each message prefixed with its length (RFC 1035 4.2.2).
+async fn exchange_tcp(stream: &mut dyn Io, query: &[u8]) -> Result<Vec<u8>, ProbeError> {
     let length =
         u16::try_from(query.len()).map_err(|_| ProbeError::Dns("query too long for TCP".into()))?;
     let mut framed = length.to_be_bytes().to_vec();
