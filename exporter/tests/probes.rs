@@ -1062,7 +1062,7 @@ fn dns_over_tls_proxy(upstream: u16) -> (u16, String) {
             std::thread::spawn(move || {
                 let session = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(session, stream);
-                let mut message = |from: &mut dyn std::io::Read| {
+                let message = |from: &mut dyn std::io::Read| {
                     let mut length = [0u8; 2];
                     from.read_exact(&mut length)?;
                     let mut body = vec![0u8; usize::from(u16::from_be_bytes(length))];
