@@ -120,22 +120,28 @@ fn test_certificate() -> TestCertificate {
     }
 }
 
-/// An HTTPS server whose certificate expires at [`CERT_EXPIRY`]; returns the port and the
-/// CA certificate in PEM.
-fn https_server() -> (u16, String) {
-    let certificate = test_certificate();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+/// A TLS server's configuration with `certificate`, offering `alpn` (in order).
+fn server_tls(certificate: &TestCertificate, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
-        vec![CertificateDer::from(certificate.cert_der)],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der)),
+        vec![CertificateDer::from(certificate.cert_der.clone())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der.clone())),
     )
     .unwrap();
-    let config = Arc::new(config);
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// An HTTPS server whose certificate expires at [`CERT_EXPIRY`]; returns the port and the
+/// CA certificate in PEM.
+fn https_server() -> (u16, String) {
+    let certificate = test_certificate();
+    let config = server_tls(&certificate, &[]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -162,19 +168,7 @@ fn https_h2_server() -> (u16, String) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let certificate = test_certificate();
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![CertificateDer::from(certificate.cert_der)],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der)),
-    )
-    .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls(&certificate, &[b"h2", b"http/1.1"]));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -1042,18 +1036,7 @@ version: {prober: dns, timeout: 2s, dns: {query_name: version.bind, query_type: 
 /// connection, passed on as it came. Returns its port and the CA certificate in PEM.
 fn dns_over_tls_proxy(upstream: u16) -> (u16, String) {
     let certificate = test_certificate();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![CertificateDer::from(certificate.cert_der)],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der)),
-    )
-    .unwrap();
-    let config = Arc::new(config);
+    let config = server_tls(&certificate, &[]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {

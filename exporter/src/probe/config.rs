@@ -465,20 +465,10 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
     let mut query_name = hickory_proto::rr::Name::from_ascii(&name)
         .map_err(|e| format!("dns.query_name: invalid name {name:?}: {e}"))?;
     query_name.set_fqdn(true);
-    let query_type = match raw.query_type {
-        Some(text) => text
-            .to_ascii_uppercase()
-            .parse()
-            .map_err(|_| format!("dns.query_type: unknown record type {text:?}"))?,
-        None => hickory_proto::rr::RecordType::ANY,
-    };
-    let query_class = match raw.query_class {
-        Some(text) => text
-            .to_ascii_uppercase()
-            .parse()
-            .map_err(|_| format!("dns.query_class: unknown class {text:?}"))?,
-        None => hickory_proto::rr::DNSClass::IN,
-    };
+    let query_type = mnemonic(raw.query_type, "query_type", "record type")?
+        .unwrap_or(hickory_proto::rr::RecordType::ANY);
+    let query_class = mnemonic(raw.query_class, "query_class", "class")?
+        .unwrap_or(hickory_proto::rr::DNSClass::IN);
     let tcp = match raw.transport_protocol.as_deref() {
         None => raw.dns_over_tls,
         Some("udp") if raw.dns_over_tls => {
@@ -518,6 +508,21 @@ fn dns_options(raw: RawDns) -> Result<DnsOptions, String> {
         validate_authority_rrs: raw.validate_authority_rrs,
         validate_additional_rrs: raw.validate_additional_rrs,
     })
+}
+
+/// A DNS mnemonic (`mx`, `CH`) read in any case, as blackbox_exporter reads it; `field`
+/// and `what` name it in the error.
+fn mnemonic<T: std::str::FromStr>(
+    text: Option<String>,
+    field: &str,
+    what: &str,
+) -> Result<Option<T>, String> {
+    text.map(|text| {
+        text.to_ascii_uppercase()
+            .parse()
+            .map_err(|_| format!("dns.{field}: unknown {what} {text:?}"))
+    })
+    .transpose()
 }
 
 #[derive(Deserialize)]
