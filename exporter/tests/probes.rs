@@ -137,26 +137,40 @@ fn server_tls(certificate: &TestCertificate, alpn: &[&[u8]]) -> Arc<rustls::Serv
     Arc::new(config)
 }
 
-/// An HTTPS server whose certificate expires at [`CERT_EXPIRY`]; returns the port and the
-/// CA certificate in PEM.
-fn https_server() -> (u16, String) {
+/// A TLS server (certificate expiring at [`CERT_EXPIRY`]) that runs `handle` on each
+/// connection, in a thread of its own, and then closes it; returns the port and the CA
+/// certificate in PEM.
+fn tls_server(
+    handle: impl Fn(&mut rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>)
+    + Send
+    + Sync
+    + 'static,
+) -> (u16, String) {
     let certificate = test_certificate();
     let config = server_tls(&certificate, &[]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let handle = Arc::new(handle);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let config = config.clone();
+            let handle = handle.clone();
             std::thread::spawn(move || {
                 let session = rustls::ServerConnection::new(config).unwrap();
                 let mut tls = rustls::StreamOwned::new(session, stream);
-                respond(&mut tls);
+                handle(&mut tls);
                 tls.conn.send_close_notify();
                 let _ = tls.flush();
             });
         }
     });
     (port, certificate.ca_pem)
+}
+
+/// An HTTPS server whose certificate expires at [`CERT_EXPIRY`]; returns the port and the
+/// CA certificate in PEM.
+fn https_server() -> (u16, String) {
+    tls_server(respond)
 }
 
 /// An HTTPS server that speaks HTTP/2 to a client that offers it (ALPN `h2`) and HTTP/1.1
@@ -1035,36 +1049,22 @@ version: {prober: dns, timeout: 2s, dns: {query_name: version.bind, query_type: 
 /// A DNS-over-TLS front for the DNS server on `upstream`'s TCP port: one query per
 /// connection, passed on as it came. Returns its port and the CA certificate in PEM.
 fn dns_over_tls_proxy(upstream: u16) -> (u16, String) {
-    let certificate = test_certificate();
-    let config = server_tls(&certificate, &[]);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let session = rustls::ServerConnection::new(config).unwrap();
-                let mut tls = rustls::StreamOwned::new(session, stream);
-                let message = |from: &mut dyn std::io::Read| {
-                    let mut length = [0u8; 2];
-                    from.read_exact(&mut length)?;
-                    let mut body = vec![0u8; usize::from(u16::from_be_bytes(length))];
-                    from.read_exact(&mut body)?;
-                    Ok::<_, std::io::Error>([length.to_vec(), body].concat())
-                };
-                let Ok(query) = message(&mut tls) else {
-                    return;
-                };
-                let mut dns = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
-                dns.write_all(&query).unwrap();
-                let response = message(&mut dns).unwrap();
-                tls.write_all(&response).unwrap();
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            });
-        }
-    });
-    (port, certificate.ca_pem)
+    tls_server(move |tls| {
+        let message = |from: &mut dyn std::io::Read| {
+            let mut length = [0u8; 2];
+            from.read_exact(&mut length)?;
+            let mut body = vec![0u8; usize::from(u16::from_be_bytes(length))];
+            from.read_exact(&mut body)?;
+            Ok::<_, std::io::Error>([length.to_vec(), body].concat())
+        };
+        let Ok(query) = message(tls) else {
+            return;
+        };
+        let mut dns = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+        dns.write_all(&query).unwrap();
+        let response = message(&mut dns).unwrap();
+        tls.write_all(&response).unwrap();
+    })
 }
 
 #[test]
