@@ -76,17 +76,20 @@
 //! and a month of hourly ones, and a series that is only a few months
 //! long (NAB's hourly ad-exchange files: ~1,600 rows) would spend half of
 //! itself unwatched by ART. So once the sampling interval is known (from
-//! the first 32 gaps), a series sampled coarsely enough that 62.5 hours
-//! ([`ArtConfig::young_warmup_secs`]) are at most half the main warm-up's
-//! samples also gets a *young* ART: the same detector, warmed up on 62.5
-//! hours of samples (at least 208, blocks of 2), which speaks instead of
-//! the main one for the series' first [`ArtConfig::young_samples`]
-//! samples (1,500) and is then dropped. By then the main ART has warmed up
-//! on its 750 samples and learned from 750 more, which a long series
-//! needs: the main ART's warm-up set by time instead, with no young one,
-//! cost the split's two long coarse files (`nyc_taxi`, 30-minute, and
-//! `ambient_temperature`, hourly) 2.3 points in false positives. A 5-minute series (or one jittered around 5 minutes) has no
-//! young ART, so NAB's shared split, its shifted copies, irregular
+//! the first 32 gaps), a series sampled coarsely enough that an ART warmed
+//! up on 62.5 hours of samples ([`ArtConfig::young_warmup_secs`]) reads it
+//! in blocks at most half as long as the main one's (sampled more coarsely
+//! than every 9 minutes) also gets such a *young* ART: the same detector,
+//! warmed up on 62.5 hours of samples (at least 208, blocks of 2), which
+//! speaks instead of the main one for the series' first
+//! [`ArtConfig::young_samples`] samples (1,500) and is then dropped. By
+//! then the main ART has warmed up on its 750 samples and learned from 750
+//! more, which a long series needs: the main ART's warm-up set by time
+//! instead, with no young one, cost the split's two long coarse files
+//! (`nyc_taxi`, 30-minute, and `ambient_temperature`, hourly) 2.3 points
+//! in false positives. A 5-minute series (or one jittered around 5
+//! minutes) has no young ART, so NAB's shared split (whose two coarse
+//! files have one, without a score moving), its shifted copies, irregular
 //! sampling and counts score as before.
 //!
 //! Measured (standard / low FP) on the split rolled up to coarser rows
@@ -491,8 +494,9 @@ pub struct ArtConfig {
     pub learning_rate: f64,
     /// Span of time, in seconds, a young ART's warm-up covers (see "Young
     /// ART" in the module docs): 62.5 hours, what the 750 samples of
-    /// [`ArtConfig::probation`] span at 5-minute samples, so a series
-    /// sampled more coarsely than that gets one. 0: never.
+    /// [`ArtConfig::probation`] span at 5-minute samples; a series sampled
+    /// more coarsely than every 9 minutes gets one (its blocks are then at
+    /// most half as long as the main ART's). 0: never.
     pub young_warmup_secs: i64,
     /// Samples of a series for which its young ART, if it has one, speaks
     /// instead of the main ART (see "Young ART" in the module docs).

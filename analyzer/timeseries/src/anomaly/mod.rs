@@ -666,7 +666,7 @@ pub struct Detector {
     art_confirmer: Confirmer,
     art: Option<Art>,
     /// ART with a shorter warm-up for a series sampled more coarsely than
-    /// every 5 minutes; it speaks instead of `art` for the series' first
+    /// every 9 minutes; it speaks instead of `art` for the series' first
     /// [`ArtConfig::young_samples`] samples (see `ArtConfig::young_warmup_secs`).
     #[serde(default)]
     young_art: Option<Art>,
