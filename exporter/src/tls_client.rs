@@ -37,51 +37,70 @@ pub enum TlsError {
 
 impl TlsOptions {
     /// Builds the client config; `alpn` is offered in the handshake (HTTP probes ask for
-    /// `http/1.1`, Redis for nothing).
+    /// `h2` and `http/1.1`, Redis for nothing).
     pub fn client_config(&self, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        self.client_config_and_roots(alpn).map(|(config, _)| config)
+    }
+
+    /// [`TlsOptions::client_config`] and the certificates of the roots it trusts (none
+    /// when verification is off), from which a prober retraces the chain it verified.
+    pub fn client_config_and_roots(
+        &self,
+        alpn: &[&[u8]],
+    ) -> Result<(Arc<rustls::ClientConfig>, Vec<CertificateDer<'static>>), TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
-        let mut config = if self.insecure_skip_verify {
-            builder
+        let (mut config, roots) = if self.insecure_skip_verify {
+            let config = builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-                .with_no_client_auth()
+                .with_no_client_auth();
+            (config, Vec::new())
         } else {
-            let roots = match &self.ca_file {
+            let (store, roots) = match &self.ca_file {
                 Some(path) => roots_from_file(path)?,
                 None => system_roots(),
             };
-            builder.with_root_certificates(roots).with_no_client_auth()
+            (
+                builder.with_root_certificates(store).with_no_client_auth(),
+                roots,
+            )
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(Arc::new(config))
+        Ok((Arc::new(config), roots))
     }
 }
 
-fn roots_from_file(path: &Path) -> Result<rustls::RootCertStore, TlsError> {
+/// The CA file's certificates, every one of which must be usable.
+fn roots_from_file(
+    path: &Path,
+) -> Result<(rustls::RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
     let error = |message: String| TlsError::CaFile {
         path: path.to_owned(),
         message,
     };
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| error(e.to_string()))? {
-        let cert = cert.map_err(|e| error(e.to_string()))?;
-        roots.add(cert).map_err(|e| error(e.to_string()))?;
+    let roots = CertificateDer::pem_file_iter(path)
+        .map_err(|e| error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| error(e.to_string()))?;
+    let mut store = rustls::RootCertStore::empty();
+    for cert in &roots {
+        store.add(cert.clone()).map_err(|e| error(e.to_string()))?;
     }
-    if roots.is_empty() {
+    if store.is_empty() {
         return Err(error("no certificate found".into()));
     }
-    Ok(roots)
+    Ok((store, roots))
 }
 
 /// The operating system's trust store; certificates it cannot parse are skipped, as
 /// every TLS client does.
-fn system_roots() -> rustls::RootCertStore {
-    let mut roots = rustls::RootCertStore::empty();
-    let loaded = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(loaded.certs);
-    roots
+fn system_roots() -> (rustls::RootCertStore, Vec<CertificateDer<'static>>) {
+    let roots = rustls_native_certs::load_native_certs().certs;
+    let mut store = rustls::RootCertStore::empty();
+    store.add_parsable_certificates(roots.iter().cloned());
+    (store, roots)
 }
 
 /// `insecure_skip_verify`: checks the handshake signatures (so the session is still

@@ -13,8 +13,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
+use super::certificate;
 use super::config::IpPreference;
 use super::outcome::{Outcome, ProbeError, TlsFacts};
 
@@ -77,9 +78,16 @@ pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpS
     Err(ProbeError::Connect(last))
 }
 
+/// A module's TLS client: its rustls config and the roots that config trusts, from which
+/// the verified chain is retraced (see the `certificate` module).
+pub struct ProbeTls {
+    pub config: Arc<rustls::ClientConfig>,
+    pub roots: Vec<CertificateDer<'static>>,
+}
+
 /// Runs a TLS handshake for `host` over `stream` and records what it showed.
 pub async fn tls_handshake<S>(
-    config: &Arc<rustls::ClientConfig>,
+    tls: &ProbeTls,
     host: &str,
     stream: S,
     outcome: &mut Outcome,
@@ -89,14 +97,17 @@ where
 {
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| ProbeError::Request(format!("server name {host:?}: {e}")))?;
-    let stream = tokio_rustls::TlsConnector::from(config.clone())
+    let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
         .connect(name, stream)
         .await
         .map_err(ProbeError::Tls)?;
     let session = stream.get_ref().1;
+    let presented = session.peer_certificates().unwrap_or_default();
     outcome.tls = Some(TlsFacts {
         version: version_name(session.protocol_version()),
-        cert_expiry: session.peer_certificates().and_then(earliest_expiry),
+        cert_expiry: certificate::earliest_expiry(presented),
+        chain_expiry: certificate::verified_chain_expiry(presented, &tls.roots),
+        leaf: presented.first().and_then(certificate::leaf),
     });
     Ok(stream)
 }
@@ -107,14 +118,6 @@ fn version_name(version: Option<rustls::ProtocolVersion>) -> &'static str {
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
         _ => "unknown",
     }
-}
-
-fn earliest_expiry(certs: &[rustls::pki_types::CertificateDer<'_>]) -> Option<f64> {
-    certs
-        .iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der).ok())
-        .map(|(_, cert)| cert.validity().not_after.timestamp() as f64)
-        .reduce(f64::min)
 }
 
 /// blackbox_exporter's `probe_ip_addr_hash`: 32-bit FNV-1a of the address's bytes (4 for

@@ -13,6 +13,7 @@
 //! for configured targets (by name, URL or address) or targets matched by the `allow` list:
 //! the exporter must not become an open proxy into the network it runs in.
 
+mod certificate;
 pub mod config;
 mod connect;
 mod dns;
@@ -28,11 +29,10 @@ use std::time::{Duration, Instant};
 
 use hyper::Uri;
 use tokio::sync::Semaphore;
-use tokio_rustls::rustls;
 
 use crate::exposition::{Histogram, Kind, MetricSet, Value};
 use config::{Module, ProbeAddress, ProbeConfig, ProbeHost, ProbeUrl, Prober};
-use connect::ip_addr_hash;
+use connect::{ProbeTls, ip_addr_hash};
 use http::PHASES;
 use outcome::{Outcome, ProbeError};
 
@@ -68,7 +68,7 @@ pub enum RequestError {
 /// A module made ready to run: its TLS client config built once.
 pub struct Prepared {
     pub module: Module,
-    pub tls: Arc<rustls::ClientConfig>,
+    pub tls: ProbeTls,
 }
 
 /// What a target points at: a URL for the HTTP prober, `host:port` for the TCP prober and
@@ -211,16 +211,16 @@ impl Probes {
                     Prober::Http => &[b"http/1.1"],
                     Prober::Tcp | Prober::Icmp | Prober::Dns => &[],
                 };
-                let tls = module
-                    .tls
-                    .client_config(alpn)
-                    .map_err(|error| ProbeSetupError::Tls {
-                        module: name.clone(),
-                        error,
+                let (config, roots) =
+                    module.tls.client_config_and_roots(alpn).map_err(|error| {
+                        ProbeSetupError::Tls {
+                            module: name.clone(),
+                            error,
+                        }
                     })?;
                 let prepared = Prepared {
                     module: module.clone(),
-                    tls,
+                    tls: ProbeTls { config, roots },
                 };
                 Ok((name.clone(), Arc::new(prepared)))
             })
@@ -384,7 +384,7 @@ type OutcomeValue = fn(&Outcome) -> Option<f64>;
 type Row<'a> = (&'a str, &'a str, Outcome, Option<(Histogram, u64, u64)>);
 
 fn emit(rows: &[Row], out: &mut MetricSet) {
-    let every_prober: [(&'static str, &'static str, OutcomeValue); 7] = [
+    let every_prober: [(&'static str, &'static str, OutcomeValue); 8] = [
         (
             "probe_success",
             "Whether the probe succeeded (1) or not (0).",
@@ -422,6 +422,11 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
             "probe_ssl_earliest_cert_expiry",
             "Earliest expiry (Unix seconds) of the certificates the server presented.",
             |o| o.tls.as_ref()?.cert_expiry,
+        ),
+        (
+            "probe_ssl_last_chain_expiry_timestamp_seconds",
+            "Earliest expiry (Unix seconds) along the chain verified to a trusted root.",
+            |o| o.tls.as_ref()?.chain_expiry,
         ),
     ];
     for (name, help, value) in every_prober {
@@ -477,6 +482,26 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
                     ("target", target),
                     ("module", module),
                     ("version", tls.version),
+                ],
+                1.0,
+            );
+        }
+    }
+    let leaves = out.family(
+        "probe_ssl_last_chain_info",
+        "The server's leaf certificate: SHA-256 fingerprint, issuer, subject and DNS names.",
+        Kind::Gauge,
+    );
+    for (target, module, outcome, _) in rows {
+        if let Some(leaf) = outcome.tls.as_ref().and_then(|tls| tls.leaf.as_ref()) {
+            leaves.sample(
+                &[
+                    ("target", target),
+                    ("module", module),
+                    ("fingerprint_sha256", &leaf.fingerprint_sha256),
+                    ("issuer", &leaf.issuer),
+                    ("subject", &leaf.subject),
+                    ("subjectalternative", &leaf.dns_names),
                 ],
                 1.0,
             );

@@ -58,6 +58,11 @@ pub struct TlsFacts {
     pub version: &'static str,
     /// Earliest `notAfter` (Unix seconds) of the certificates the server presented.
     pub cert_expiry: Option<f64>,
+    /// Earliest `notAfter` along the chain verified to a trusted root (none when
+    /// verification is off).
+    pub chain_expiry: Option<f64>,
+    /// Who the leaf certificate is.
+    pub leaf: Option<super::certificate::Leaf>,
 }
 
 /// The HTTP prober's figures.

@@ -1,0 +1,356 @@
+//! What a TLS server's certificates show, in blackbox_exporter's terms: the earliest expiry
+//! among those presented (`probe_ssl_earliest_cert_expiry`), the earliest expiry along the
+//! chain verified up to a trusted root (`probe_ssl_last_chain_expiry_timestamp_seconds`),
+//! and who the leaf certificate is (`probe_ssl_last_chain_info`), with names printed as
+//! Go's `pkix.Name.String()` prints them so that existing queries and dashboards match.
+//!
+//! rustls verifies the chain but does not hand it back, so the chain is retraced here:
+//! from the leaf, each certificate's issuer is looked up by name among the presented
+//! certificates and then among the trusted roots, as Go's verifier builds it.
+
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::x509::X509Name;
+
+/// Longest chain retraced: a chain deeper than this is not one a server presents.
+const MAX_CHAIN: usize = 10;
+
+/// Who the server's leaf certificate is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leaf {
+    /// SHA-256 of the certificate, lowercase hex.
+    pub fingerprint_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    /// The DNS names among its subject alternative names, comma-separated.
+    pub dns_names: String,
+}
+
+/// Earliest `notAfter` (Unix seconds) of `certs`.
+pub fn earliest_expiry(certs: &[CertificateDer<'_>]) -> Option<f64> {
+    certs
+        .iter()
+        .filter_map(|der| parse(der))
+        .map(|cert| expiry(&cert))
+        .reduce(f64::min)
+}
+
+/// Earliest `notAfter` along the chain from the leaf (`presented[0]`) to a trusted root:
+/// `None` when no such chain is found among `presented` and `roots` (as when verification
+/// is off and `roots` is empty).
+pub fn verified_chain_expiry(
+    presented: &[CertificateDer<'_>],
+    roots: &[CertificateDer<'_>],
+) -> Option<f64> {
+    let presented: Vec<X509Certificate<'_>> =
+        presented.iter().filter_map(|der| parse(der)).collect();
+    let roots: Vec<X509Certificate<'_>> = roots.iter().filter_map(|der| parse(der)).collect();
+    let mut current = presented.first()?;
+    let mut earliest = expiry(current);
+    for _ in 0..MAX_CHAIN {
+        // A presented certificate that is itself trusted ends the chain there.
+        if roots.iter().any(|root| root.as_ref() == current.as_ref()) {
+            return Some(earliest);
+        }
+        let issued_by = |cert: &&X509Certificate<'_>| {
+            cert.subject().as_raw() == current.issuer().as_raw()
+                && cert.as_ref() != current.as_ref()
+        };
+        if let Some(root) = roots.iter().find(issued_by) {
+            return Some(earliest.min(expiry(root)));
+        }
+        current = presented.iter().find(issued_by)?;
+        earliest = earliest.min(expiry(current));
+    }
+    None
+}
+
+/// The leaf certificate's identity, as `probe_ssl_last_chain_info` labels it.
+pub fn leaf(der: &CertificateDer<'_>) -> Option<Leaf> {
+    let cert = parse(der)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let dns_names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|name| match name {
+                    GeneralName::DNSName(dns) => Some(*dns),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    Some(Leaf {
+        fingerprint_sha256: digest.as_ref().iter().map(|b| format!("{b:02x}")).collect(),
+        subject: go_name(cert.subject()),
+        issuer: go_name(cert.issuer()),
+        dns_names,
+    })
+}
+
+fn parse<'a>(der: &'a CertificateDer<'_>) -> Option<X509Certificate<'a>> {
+    x509_parser::parse_x509_certificate(der)
+        .ok()
+        .map(|(_, cert)| cert)
+}
+
+fn expiry(cert: &X509Certificate<'_>) -> f64 {
+    cert.validity().not_after.timestamp() as f64
+}
+
+/// Attributes Go parses into named fields of `pkix.Name`, in the order its
+/// `ToRDNSequence` writes them, with the names `RDNSequence.String()` gives them.
+const NAMED: [(&str, &str); 9] = [
+    ("2.5.4.6", "C"),
+    ("2.5.4.8", "ST"),
+    ("2.5.4.7", "L"),
+    ("2.5.4.9", "STREET"),
+    ("2.5.4.17", "POSTALCODE"),
+    ("2.5.4.10", "O"),
+    ("2.5.4.11", "OU"),
+    ("2.5.4.3", "CN"),
+    ("2.5.4.5", "SERIALNUMBER"),
+];
+
+/// `name` as Go's `pkix.Name.String()` prints a parsed certificate's name: other
+/// attributes first (printed last, as `oid=#hex`), then the named fields in Go's order,
+/// each field's values in one relative name (`OU=a+OU=b`; the last common name and serial
+/// number only), the whole sequence printed in reverse and escaped as RFC 2253 asks.
+fn go_name(name: &X509Name<'_>) -> String {
+    let attributes: Vec<(String, &[u8], Option<&str>)> = name
+        .iter_attributes()
+        .map(|a| {
+            (
+                a.attr_type().to_id_string(),
+                a.attr_value().as_bytes(),
+                a.as_str().ok(),
+            )
+        })
+        .collect();
+    let mut rdns: Vec<Vec<String>> = attributes
+        .iter()
+        .filter(|(oid, _, _)| !NAMED.iter().any(|(named, _)| named == oid))
+        .map(|(oid, bytes, text)| vec![format!("{oid}=#{}", der_hex(bytes, *text))])
+        .collect();
+    for (oid, label) in NAMED {
+        let mut values = attributes
+            .iter()
+            .filter(|(type_oid, _, _)| type_oid == oid)
+            .filter_map(|(_, _, text)| *text);
+        let values: Vec<&str> = if matches!(label, "CN" | "SERIALNUMBER") {
+            values
+                .next_back()
+                .into_iter()
+                .filter(|v| !v.is_empty())
+                .collect()
+        } else {
+            values.collect()
+        };
+        if !values.is_empty() {
+            rdns.push(
+                values
+                    .iter()
+                    .map(|value| format!("{label}={}", escape(value)))
+                    .collect(),
+            );
+        }
+    }
+    rdns.iter()
+        .rev()
+        .map(|rdn| rdn.join("+"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// An attribute value re-encoded as Go's `asn1.Marshal` encodes a string (a
+/// PrintableString where every character allows it, else a UTF8String), in hex; a value
+/// that is not text keeps its own bytes.
+fn der_hex(bytes: &[u8], text: Option<&str>) -> String {
+    let encoded = match text {
+        Some(text) => {
+            let printable = text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c));
+            let tag = if printable { 0x13 } else { 0x0c };
+            let mut der = vec![tag];
+            let length = text.len();
+            if length < 0x80 {
+                der.push(length as u8);
+            } else {
+                let octets: Vec<u8> = length
+                    .to_be_bytes()
+                    .into_iter()
+                    .skip_while(|&b| b == 0)
+                    .collect();
+                der.push(0x80 | octets.len() as u8);
+                der.extend(octets);
+            }
+            der.extend(text.as_bytes());
+            der
+        }
+        None => bytes.to_vec(),
+    };
+    encoded.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 2253 escaping as Go applies it.
+fn escape(value: &str) -> String {
+    let last = value.chars().count().saturating_sub(1);
+    let mut escaped = String::with_capacity(value.len());
+    for (i, c) in value.chars().enumerate() {
+        let needs = match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => true,
+            ' ' => i == 0 || i == last,
+            '#' => i == 0,
+            _ => false,
+        };
+        if needs {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use x509_parser::prelude::FromDer;
+
+    use super::*;
+
+    fn certificate(
+        names: &[(rcgen::DnType, &str)],
+        issuer: Option<(&rcgen::Issuer<'_, rcgen::KeyPair>, bool)>,
+        sans: Vec<String>,
+        year: i32,
+    ) -> (
+        CertificateDer<'static>,
+        rcgen::CertificateParams,
+        rcgen::KeyPair,
+    ) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(sans).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        for (kind, value) in names {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
+        params.not_after = rcgen::date_time_ymd(year, 1, 1);
+        let ca = issuer.is_none_or(|(_, ca)| ca);
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let cert = match issuer {
+            Some((issuer, _)) => params.signed_by(&key, issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        (cert.der().clone(), params, key)
+    }
+
+    #[test]
+    fn names_print_as_go_prints_them() {
+        use rcgen::DnType;
+        let (der, _, _) = certificate(
+            &[
+                (DnType::CountryName, "US"),
+                (DnType::OrganizationName, "Example, Inc."),
+                (DnType::OrganizationalUnitName, "SRE"),
+                (DnType::CommonName, "#edge "),
+            ],
+            None,
+            vec![
+                "example.org".into(),
+                "www.example.org".into(),
+                "192.0.2.1".into(),
+            ],
+            2030,
+        );
+        let leaf = leaf(&der).unwrap();
+        assert_eq!(leaf.subject, r"CN=\#edge\ ,OU=SRE,O=Example\, Inc.,C=US");
+        assert_eq!(leaf.issuer, leaf.subject, "self-signed");
+        // IP addresses are no DNS names.
+        assert_eq!(leaf.dns_names, "example.org,www.example.org");
+        assert_eq!(leaf.fingerprint_sha256.len(), 64);
+        let other = rcgen::DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]);
+        let (der, _, _) = certificate(
+            &[(other, "ops@example.org"), (DnType::CommonName, "mail")],
+            None,
+            vec![],
+            2030,
+        );
+        // Go puts attributes it has no field for last, in hex.
+        assert_eq!(
+            leaf_subject(&der),
+            "CN=mail,1.2.840.113549.1.9.1=#0c0f6f7073406578616d706c652e6f7267"
+        );
+    }
+
+    #[test]
+    fn values_of_one_field_share_a_relative_name() {
+        // Two OUs in relative names of their own (rcgen keeps one value per field).
+        let ou = |value: &str| {
+            let mut attribute = vec![0x06, 0x03, 0x55, 0x04, 0x0b, 0x0c, value.len() as u8];
+            attribute.extend(value.as_bytes());
+            let mut rdn = vec![0x31, attribute.len() as u8 + 2, 0x30, attribute.len() as u8];
+            rdn.extend(attribute);
+            rdn
+        };
+        let rdns = [ou("Ops"), ou("SRE")].concat();
+        let der = [vec![0x30, rdns.len() as u8], rdns].concat();
+        let (_, name) = X509Name::from_der(&der).unwrap();
+        assert_eq!(go_name(&name), "OU=Ops+OU=SRE");
+    }
+
+    fn leaf_subject(der: &CertificateDer<'_>) -> String {
+        leaf(der).unwrap().subject
+    }
+
+    #[test]
+    fn the_verified_chain_runs_from_the_leaf_to_a_trusted_root() {
+        use rcgen::DnType;
+        let (root, root_params, root_key) =
+            certificate(&[(DnType::CommonName, "root")], None, vec![], 2040);
+        let root_issuer = rcgen::Issuer::new(root_params, root_key);
+        let (intermediate, intermediate_params, intermediate_key) = certificate(
+            &[(DnType::CommonName, "intermediate")],
+            Some((&root_issuer, true)),
+            vec![],
+            2033,
+        );
+        let intermediate_issuer = rcgen::Issuer::new(intermediate_params, intermediate_key);
+        let (leaf_der, _, _) = certificate(
+            &[(DnType::CommonName, "leaf")],
+            Some((&intermediate_issuer, false)),
+            vec!["leaf.example".into()],
+            2035,
+        );
+        let at = |year: i32| rcgen::date_time_ymd(year, 1, 1).unix_timestamp() as f64;
+        let presented = [leaf_der.clone(), intermediate.clone()];
+        assert_eq!(earliest_expiry(&presented), Some(at(2033)));
+        assert_eq!(
+            verified_chain_expiry(&presented, std::slice::from_ref(&root)),
+            Some(at(2033))
+        );
+        // A root that expires first counts too; no trusted root, no chain.
+        let (short_root, short_params, short_key) =
+            certificate(&[(DnType::CommonName, "root")], None, vec![], 2031);
+        let short_issuer = rcgen::Issuer::new(short_params, short_key);
+        let (leaf_of_short, _, _) = certificate(
+            &[(DnType::CommonName, "leaf")],
+            Some((&short_issuer, false)),
+            vec![],
+            2035,
+        );
+        assert_eq!(
+            verified_chain_expiry(&[leaf_of_short], &[short_root]),
+            Some(at(2031))
+        );
+        assert_eq!(verified_chain_expiry(&presented, &[]), None);
+        assert_eq!(leaf(&leaf_der).unwrap().issuer, "CN=intermediate");
+    }
+}
