@@ -5,7 +5,7 @@
 //! a CA file that cannot be read is a config error, not a failed scrape.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 use tokio_rustls::rustls;
@@ -47,7 +47,7 @@ impl TlsOptions {
     pub fn client_config_and_roots(
         &self,
         alpn: &[&[u8]],
-    ) -> Result<(Arc<rustls::ClientConfig>, Vec<CertificateDer<'static>>), TlsError> {
+    ) -> Result<(Arc<rustls::ClientConfig>, Arc<[CertificateDer<'static>]>), TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
@@ -56,7 +56,7 @@ impl TlsOptions {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
                 .with_no_client_auth();
-            (config, Vec::new())
+            (config, Arc::from([]))
         } else {
             let (store, roots) = match &self.ca_file {
                 Some(path) => roots_from_file(path)?,
@@ -75,7 +75,7 @@ impl TlsOptions {
 /// The CA file's certificates, every one of which must be usable.
 fn roots_from_file(
     path: &Path,
-) -> Result<(rustls::RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
+) -> Result<(Arc<rustls::RootCertStore>, Arc<[CertificateDer<'static>]>), TlsError> {
     let error = |message: String| TlsError::CaFile {
         path: path.to_owned(),
         message,
@@ -91,16 +91,23 @@ fn roots_from_file(
     if store.is_empty() {
         return Err(error("no certificate found".into()));
     }
-    Ok((store, roots))
+    Ok((Arc::new(store), roots.into()))
 }
 
-/// The operating system's trust store; certificates it cannot parse are skipped, as
-/// every TLS client does.
-fn system_roots() -> (rustls::RootCertStore, Vec<CertificateDer<'static>>) {
-    let roots = rustls_native_certs::load_native_certs().certs;
-    let mut store = rustls::RootCertStore::empty();
-    store.add_parsable_certificates(roots.iter().cloned());
-    (store, roots)
+/// The operating system's trust store, read once per process and shared by every probe
+/// module and Redis target that trusts it (some 150 kB of certificates); certificates it
+/// cannot parse are skipped, as every TLS client does.
+fn system_roots() -> (Arc<rustls::RootCertStore>, Arc<[CertificateDer<'static>]>) {
+    static SYSTEM: OnceLock<(Arc<rustls::RootCertStore>, Arc<[CertificateDer<'static>]>)> =
+        OnceLock::new();
+    SYSTEM
+        .get_or_init(|| {
+            let roots = rustls_native_certs::load_native_certs().certs;
+            let mut store = rustls::RootCertStore::empty();
+            store.add_parsable_certificates(roots.iter().cloned());
+            (Arc::new(store), roots.into())
+        })
+        .clone()
 }
 
 /// `insecure_skip_verify`: checks the handshake signatures (so the session is still

@@ -82,7 +82,7 @@ pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpS
 /// the verified chain is retraced (see the `certificate` module).
 pub struct ProbeTls {
     pub config: Arc<rustls::ClientConfig>,
-    pub roots: Vec<CertificateDer<'static>>,
+    pub roots: Arc<[CertificateDer<'static>]>,
 }
 
 /// Runs a TLS handshake for `host` over `stream` and records what it showed.
