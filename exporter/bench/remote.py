@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Side-by-side cost of pulse-exporter's redis collector and probers (HTTP, TCP, ICMP, DNS)
+"""Side-by-side cost of pulse-exporter's redis collector and probers (HTTP, HTTPS, TCP, ICMP, DNS)
 against the Go anchors (redis_exporter, blackbox_exporter), in one run, plus the CPU cost of
 background probes.
 
 1. redis: both exporters scrape the same local redis-server; CPU ms per /metrics scrape.
 2. probe: both answer `/probe?target=<local HTTP server>` (one live HTTP probe per request),
-   then the same for a TCP connect, an ICMP echo of 127.0.0.1 and a DNS query to a local
-   dnsmasq (when installed).
+   then the same for an HTTPS server (self-signed, trusted as the CA file), a TCP connect, an
+   ICMP echo of 127.0.0.1 and a DNS query to a local dnsmasq (when installed).
 3. background: pulse-exporter probing N targets every second for a fixed time, no scrapes;
    CPU ms per probe.
 Requests 1 and 2 are each measured as Prometheus sends them and plain (see `compare.REQUESTS`).
@@ -18,6 +18,7 @@ import http.client
 import http.server
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -59,6 +60,32 @@ class Quiet(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+def https_server(tmp):
+    """The `Quiet` server over TLS, its certificate for localhost signed by a CA written to
+    tmp/ca.pem (both exporters trust it as their CA file)."""
+    ca, ca_key = os.path.join(tmp, "ca.pem"), os.path.join(tmp, "ca-key.pem")
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    csr, ext = os.path.join(tmp, "cert.csr"), os.path.join(tmp, "cert.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for command in (
+        ["req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "30",
+         "-subj", "/CN=Pulse bench CA"],
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "30", "-extfile", ext],
+    ):
+        subprocess.run(["openssl", *command], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def main():
@@ -113,12 +140,19 @@ def main():
     report_probes(args, "probe: /probe?target=<local HTTP server>",
                   cfg, "/probe?target=web&module=http_2xx", bb, f"/probe?target={url}&module=http_2xx")
 
-    # 2b. /probe with the other probers: TCP connect to the HTTP server's port, ICMP echo of
-    # 127.0.0.1, and a DNS query to a local dnsmasq (when Debian's dnsmasq-base is there).
+    # 2b. /probe with the other probers: HTTPS (a TLS handshake and the certificate chain
+    # read on every probe), TCP connect to the HTTP server's port, ICMP echo of 127.0.0.1, and
+    # a DNS query to a local dnsmasq (when Debian's dnsmasq-base is there). Each is (name,
+    # Pulse's module, blackbox's module, target field, target).
     port = server.server_address[1]
+    https = https_server(tmp)
+    ca = os.path.join(tmp, "ca.pem")
     others = [
-        ("tcp", "{prober: tcp, timeout: 5s}", "address", f"127.0.0.1:{port}"),
-        ("icmp", "{prober: icmp, timeout: 5s}", "host", "127.0.0.1"),
+        ("https", f"{{timeout: 5s, tls: {{ca_file: '{ca}'}}}}",
+         f"{{prober: http, timeout: 5s, http: {{tls_config: {{ca_file: '{ca}'}}}}}}",
+         "url", f"https://localhost:{https.server_address[1]}/health"),
+        ("tcp", "{prober: tcp, timeout: 5s}", None, "address", f"127.0.0.1:{port}"),
+        ("icmp", "{prober: icmp, timeout: 5s}", None, "host", "127.0.0.1"),
     ]
     dnsmasq = None
     if shutil.which("dnsmasq") or os.path.exists("/usr/sbin/dnsmasq"):
@@ -130,20 +164,21 @@ def main():
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         others.append(("dns", "{prober: dns, timeout: 5s, dns: {query_name: ok.pulse.test, query_type: A}}",
-                       "address", f"127.0.0.1:{dns_port}"))
+                       None, "address", f"127.0.0.1:{dns_port}"))
     try:
-        for prober, module, field, target in others:
+        for prober, module, blackbox_module, field, target in others:
             prober_cfg = os.path.join(tmp, f"{prober}.yml")
             with open(prober_cfg, "w") as f:
                 f.write(f"probes:\n  modules:\n    m: {module}\n  targets:\n"
                         f"    - {{name: t, {field}: '{target}', module: m}}\n")
             prober_bb = os.path.join(tmp, f"blackbox-{prober}.yml")
             with open(prober_bb, "w") as f:
-                f.write(f"modules:\n  m: {module}\n")
+                f.write(f"modules:\n  m: {blackbox_module or module}\n")
             report_probes(args, f"probe: /probe with the {prober} prober ({target})",
                           prober_cfg, "/probe?target=t&module=m",
                           prober_bb, f"/probe?target={target}&module=m")
     finally:
+        https.shutdown()
         if dnsmasq:
             dnsmasq.terminate()
             dnsmasq.wait()
