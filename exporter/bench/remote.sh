@@ -2,7 +2,8 @@
 # Benchmark: pulse-exporter's redis collector and probers vs Debian's redis_exporter and
 # blackbox_exporter, side by side in one run, plus the CPU cost of background probes.
 # Usage: exporter/bench/remote.sh [requests]
-#   (needs: apt-get install redis-server prometheus-redis-exporter prometheus-blackbox-exporter)
+#   (needs: apt-get install redis-server prometheus-redis-exporter prometheus-blackbox-exporter
+#    openssl; dnsmasq-base for the DNS prober)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
