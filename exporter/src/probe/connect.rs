@@ -13,9 +13,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::certificate;
+use super::certificate::{self, TrustedRoots};
 use super::config::IpPreference;
 use super::outcome::{Outcome, ProbeError, TlsFacts};
 
@@ -82,7 +82,7 @@ pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpS
 /// the verified chain is retraced (see the `certificate` module).
 pub struct ProbeTls {
     pub config: Arc<rustls::ClientConfig>,
-    pub roots: Arc<[CertificateDer<'static>]>,
+    pub roots: TrustedRoots,
 }
 
 /// Runs a TLS handshake for `host` over `stream` and records what it showed.
@@ -102,12 +102,12 @@ where
         .await
         .map_err(ProbeError::Tls)?;
     let session = stream.get_ref().1;
-    let presented = session.peer_certificates().unwrap_or_default();
     outcome.tls = Some(TlsFacts {
         version: version_name(session.protocol_version()),
-        cert_expiry: certificate::earliest_expiry(presented),
-        chain_expiry: certificate::verified_chain_expiry(presented, &tls.roots),
-        leaf: presented.first().and_then(certificate::leaf),
+        certificates: certificate::read(
+            session.peer_certificates().unwrap_or_default(),
+            &tls.roots,
+        ),
     });
     Ok(stream)
 }

@@ -31,6 +31,7 @@ use hyper::Uri;
 use tokio::sync::Semaphore;
 
 use crate::exposition::{Histogram, Kind, MetricSet, Value};
+use certificate::TrustedRoots;
 use config::{Module, ProbeAddress, ProbeConfig, ProbeHost, ProbeUrl, Prober};
 use connect::{ProbeTls, ip_addr_hash};
 use http::PHASES;
@@ -220,7 +221,10 @@ impl Probes {
                     })?;
                 let prepared = Prepared {
                     module: module.clone(),
-                    tls: ProbeTls { config, roots },
+                    tls: ProbeTls {
+                        config,
+                        roots: TrustedRoots::new(roots),
+                    },
                 };
                 Ok((name.clone(), Arc::new(prepared)))
             })
@@ -421,12 +425,12 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         (
             "probe_ssl_earliest_cert_expiry",
             "Earliest expiry (Unix seconds) of the certificates the server presented.",
-            |o| o.tls.as_ref()?.cert_expiry,
+            |o| o.tls.as_ref()?.certificates.earliest_expiry,
         ),
         (
             "probe_ssl_last_chain_expiry_timestamp_seconds",
             "Earliest expiry (Unix seconds) along the chain verified to a trusted root.",
-            |o| o.tls.as_ref()?.chain_expiry,
+            |o| o.tls.as_ref()?.certificates.chain_expiry,
         ),
     ];
     for (name, help, value) in every_prober {
@@ -493,7 +497,11 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         Kind::Gauge,
     );
     for (target, module, outcome, _) in rows {
-        if let Some(leaf) = outcome.tls.as_ref().and_then(|tls| tls.leaf.as_ref()) {
+        if let Some(leaf) = outcome
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.certificates.leaf.as_ref())
+        {
             leaves.sample(
                 &[
                     ("target", target),

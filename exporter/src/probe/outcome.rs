@@ -56,13 +56,8 @@ pub struct IcmpOutcome {
 pub struct TlsFacts {
     /// blackbox_exporter's spelling: `TLS 1.2`, `TLS 1.3`.
     pub version: &'static str,
-    /// Earliest `notAfter` (Unix seconds) of the certificates the server presented.
-    pub cert_expiry: Option<f64>,
-    /// Earliest `notAfter` along the chain verified to a trusted root (none when
-    /// verification is off).
-    pub chain_expiry: Option<f64>,
-    /// Who the leaf certificate is.
-    pub leaf: Option<super::certificate::Leaf>,
+    /// What the server's certificates showed.
+    pub certificates: super::certificate::Shown,
 }
 
 /// The HTTP prober's figures.
