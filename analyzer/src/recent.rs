@@ -4,7 +4,10 @@
 //! Raw samples are kept only for `retention.raw`, so a long look-back is stitched together:
 //! 5-minute rollup averages for the older part, raw samples (the last one per `step`) for the
 //! part raw retention still covers. Averages, not last values, for the rollups, because a
-//! forecast fits the level and a single sample per bucket would add noise.
+//! forecast fits the level and a single sample per bucket would add noise. Only buckets
+//! that end before the oldest raw sample are taken, each at its middle: a young series' first
+//! bucket is rolled up while its samples are still raw, and read twice, at its start, it would
+//! add a point minutes before the series existed and bend every fitted trend.
 
 use std::time::Duration;
 
@@ -42,21 +45,23 @@ pub fn points(
         Resolution::Raw,
         MAX_POINTS,
     )?;
-    let first_raw = raw.first().map_or(now_ms + 1, |p| p.ts);
     let mut out = Vec::new();
-    if start < first_raw {
+    if raw.first().is_none_or(|p| p.ts > start) {
+        let rollups_end = reader.rollups_before_raw(id, raw_start, now_ms)?;
         let (rollups, _) = reader.history(
             id,
             start,
-            first_raw - 1,
+            rollups_end - 1,
             None,
             Resolution::Rollup,
             MAX_POINTS,
         )?;
+        // A bucket's average stands for its middle, not its start.
+        let half_bucket = reader.rollup_step_ms()?.unwrap_or(0) / 2;
         out.extend(
             rollups
                 .iter()
-                .filter_map(|p| Some((p.ts / 1000, p.avg.or(p.value)?))),
+                .filter_map(|p| Some(((p.ts + half_bucket) / 1000, p.avg.or(p.value)?))),
         );
     }
     out.extend(raw.iter().filter_map(|p| Some((p.ts / 1000, p.value?))));
@@ -122,5 +127,54 @@ mod tests {
         assert!(points.windows(2).all(|w| w[0].0 < w[1].0));
         assert_eq!(points.last(), Some(&(36_000, 600.0)));
         assert!(points.iter().all(|p| p.1.is_finite()));
+    }
+
+    #[test]
+    fn a_young_series_is_not_read_twice_across_its_first_bucket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.db");
+        let policy = Policy {
+            raw: Duration::from_secs(48 * 3600),
+            rollups: Duration::from_secs(86_400 * 30),
+            rollup_step: Duration::from_secs(300),
+            grace: Duration::ZERO,
+        };
+        let mut store = Store::open(&path, policy).expect("open");
+        // One sample a second from 10 s before a bucket boundary to 10 s after it.
+        for second in 290..=310 {
+            let ts = second * 1000;
+            let status = TargetStatus {
+                target: "t".into(),
+                last_scrape_ms: ts,
+                success: true,
+                duration_seconds: 0.0,
+                samples: 1,
+                error: None,
+            };
+            let point = Point {
+                name: "m",
+                labels: &[],
+                value: second as f64,
+                ts_ms: ts,
+            };
+            store.ingest("t", [point], &status).expect("ingest");
+            store.maintain(ts).expect("maintain");
+        }
+        let reader = Reader::open(&path).expect("reader");
+        let (rolled, _) = reader
+            .history(1, 0, 310_000, None, Resolution::Rollup, 10)
+            .expect("rollups");
+        assert_eq!(rolled.len(), 1, "the first bucket is rolled up: {rolled:?}");
+        let points = points(
+            &reader,
+            1,
+            310_000,
+            Duration::from_secs(3600),
+            Duration::from_secs(48 * 3600),
+            Duration::from_secs(1),
+        )
+        .expect("points");
+        let expected: Vec<(i64, f64)> = (290..=310).map(|s| (s, s as f64)).collect();
+        assert_eq!(points, expected);
     }
 }

@@ -297,6 +297,10 @@ impl Store {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('rollup_done_ms', ?1)",
             params![end],
         )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('rollup_step_ms', ?1)",
+            params![end - start],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -304,8 +308,14 @@ impl Store {
     /// Drops what is past retention. Raw samples go only once rolled up (`rolled_up_to` is
     /// the start of the first bucket not rolled up yet): after a long stop the rollups catch up
     /// a few buckets per call, and raw data older than the raw window must wait for them.
+    /// Raw samples go a whole bucket at a time, so a series' oldest raw sample starts a bucket
+    /// and readers stitching rollups to raw samples neither count a sample twice nor skip one.
     fn apply_retention(&mut self, now_ms: i64, rolled_up_to: i64) -> Result<(), StoreError> {
-        let raw_cutoff = (now_ms - self.policy.raw.as_millis() as i64).min(rolled_up_to);
+        let step = self.policy.rollup_step.as_millis().max(1) as i64;
+        let raw_cutoff = (now_ms - self.policy.raw.as_millis() as i64)
+            .div_euclid(step)
+            .saturating_mul(step)
+            .min(rolled_up_to);
         let rollup_cutoff = now_ms - self.policy.rollups.as_millis() as i64;
         let tx = self.conn.transaction()?;
         let mut dropped = 0;
@@ -427,6 +437,34 @@ impl Reader {
             conn,
             path: path.to_owned(),
         })
+    }
+
+    /// Exclusive bound on the start of the rollup buckets of series `id` that end before its
+    /// oldest raw sample in `[start, end]` (`end + 1` when it has none there). A reader
+    /// stitching rollups before raw samples takes rollups below it, so a young series' first
+    /// bucket, rolled up while its samples are still raw, is not read twice.
+    pub fn rollups_before_raw(&self, id: i64, start: i64, end: i64) -> Result<i64, StoreError> {
+        let first_raw: Option<i64> = self.conn.query_row(
+            "SELECT min(ts) FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3",
+            params![id, start, end],
+            |r| r.get(0),
+        )?;
+        let Some(first_raw) = first_raw else {
+            return Ok(end.saturating_add(1));
+        };
+        Ok(first_raw - self.rollup_step_ms()?.unwrap_or(0) + 1)
+    }
+
+    /// Width of the rollup buckets written last (`None` before the first).
+    pub fn rollup_step_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'rollup_step_ms'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// The read-only connection, for the analysis modules' own queries (`window`).
@@ -793,8 +831,15 @@ mod tests {
         assert_eq!(latest[0].ts, base + 12 * 15_000);
         assert_eq!(latest[0].value, None);
 
-        // An hour later raw samples are gone; rollups stay until their own cutoff.
+        // An hour later raw samples are gone a bucket at a time: the last one (a minute from
+        // base + 3 min) only once that whole minute is past the raw window.
         store.maintain(base + 3_800_000).unwrap();
+        let (raw, _) = reader
+            .history(id, 0, i64::MAX, None, Resolution::Raw, 100)
+            .unwrap();
+        let kept: Vec<i64> = raw.iter().map(|p| p.ts).collect();
+        assert_eq!(kept, [base + 180_000]);
+        store.maintain(base + 3_840_000).unwrap();
         let (raw, _) = reader
             .history(id, 0, i64::MAX, None, Resolution::Raw, 100)
             .unwrap();

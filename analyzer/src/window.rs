@@ -3,9 +3,10 @@
 //!
 //! Raw samples are read where they still exist, and the part of the window before a series'
 //! oldest raw sample is read from its rollups (count-weighted average, min of min, max of
-//! max), so a week-long report covers the whole week with 48 hours of raw retention. The
-//! split is at the oldest raw sample: with retention cutting at rollup-bucket boundaries (as
-//! it does) nothing is counted twice; otherwise at most one bucket overlaps.
+//! max), so a week-long report covers the whole week with 48 hours of raw retention. Only
+//! rollup buckets that end before the oldest raw sample are read
+//! ([`Reader::rollups_before_raw`]); retention drops raw samples a bucket at a time, so
+//! nothing is counted twice or left out.
 
 use rusqlite::{OptionalExtension, params};
 
@@ -110,16 +111,6 @@ fn part(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Part>> {
     )
 }
 
-/// Where raw samples of `id` begin inside `[start, end]`: rollups cover `[start, split)`.
-fn split(reader: &Reader, id: i64, start: i64, end: i64) -> Result<i64, StoreError> {
-    let first: Option<i64> = reader.connection().query_row(
-        "SELECT min(ts) FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3",
-        params![id, start, end],
-        |r| r.get(0),
-    )?;
-    Ok(first.unwrap_or(end + 1))
-}
-
 /// Summaries of every series named in `names` that has data in `[start, end]` (NaN samples,
 /// stored as NULL, are skipped), ordered by name, target and labels.
 pub fn summarise(
@@ -144,9 +135,9 @@ pub fn summarise(
         conn.prepare_cached("SELECT min, last FROM rollups WHERE series_id = ?1 AND ts = ?2")?;
     let mut out = Vec::new();
     for series in series_ids(reader, names)? {
-        let split = split(reader, series.id, start, end)?;
+        let rollups_end = reader.rollups_before_raw(series.id, start, end)?;
         let recent = raw.query_row(params![series.id, start, end], part)?;
-        let older = rolled.query_row(params![series.id, start, split], part)?;
+        let older = rolled.query_row(params![series.id, start, rollups_end], part)?;
         let value_at = |stmt: &mut rusqlite::CachedStatement<'_>, ts: i64| {
             stmt.query_row(params![series.id, ts], |r| r.get::<_, f64>(0))
                 .optional()
@@ -211,7 +202,7 @@ pub fn values(
     start: i64,
     end: i64,
 ) -> Result<Vec<(i64, f64)>, StoreError> {
-    let split = split(reader, id, start, end)?;
+    let rollups_end = reader.rollups_before_raw(id, start, end)?;
     let conn = reader.connection();
     let collect = |sql: &str, to: i64| -> Result<Vec<(i64, f64)>, StoreError> {
         let mut stmt = conn.prepare_cached(sql)?;
@@ -221,7 +212,7 @@ pub fn values(
     let mut out = collect(
         "SELECT ts, max FROM rollups WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3
          AND max IS NOT NULL ORDER BY ts",
-        split,
+        rollups_end,
     )?;
     out.extend(collect(
         "SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3
@@ -241,7 +232,7 @@ pub fn buckets(
     end: i64,
     step: i64,
 ) -> Result<Vec<(i64, f64)>, StoreError> {
-    let split = split(reader, id, start, end)?;
+    let rollups_end = reader.rollups_before_raw(id, start, end)?;
     let conn = reader.connection();
     // (bucket, sum, count) so a bucket holding both rollups and raw samples merges exactly.
     let collect = |sql: &str, to: i64| -> Result<Vec<(i64, f64, f64)>, StoreError> {
@@ -255,7 +246,7 @@ pub fn buckets(
     let older = collect(
         "SELECT ?2 + ((ts - ?2) / ?4) * ?4 AS bucket, sum(avg * count), sum(count) FROM rollups
          WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3 AND avg IS NOT NULL GROUP BY bucket",
-        split,
+        rollups_end,
     )?;
     let recent = collect(
         "SELECT ?2 + ((ts - ?2) / ?4) * ?4 AS bucket, sum(value), count(value) FROM samples
@@ -347,5 +338,47 @@ mod tests {
                 (base + 7_200_000, 149.5)
             ]
         );
+    }
+
+    #[test]
+    fn a_young_series_first_bucket_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let policy = Policy {
+            raw: Duration::from_secs(48 * 3600),
+            rollups: Duration::from_secs(30 * 86_400),
+            rollup_step: Duration::from_secs(300),
+            grace: Duration::from_secs(0),
+        };
+        let mut store = Store::open(&path, policy).unwrap();
+        // Samples valued 1 from 10 s before a bucket boundary to 10 s after it: the first
+        // bucket is rolled up while its samples are still raw.
+        for second in 290..=310 {
+            let ts = second * 1000;
+            let status = TargetStatus {
+                target: "t".into(),
+                last_scrape_ms: ts,
+                success: true,
+                duration_seconds: 0.0,
+                samples: 1,
+                error: None,
+            };
+            let point = Point {
+                name: "m",
+                labels: &[],
+                value: 1.0,
+                ts_ms: ts,
+            };
+            store.ingest("t", [point], &status).unwrap();
+            store.maintain(ts).unwrap();
+        }
+        let reader = Reader::open(&path).unwrap();
+        let summary = &summarise(&reader, &["m"], 0, 310_000).unwrap()[0];
+        assert_eq!(summary.count, 21);
+        assert_eq!(summary.first, (290_000, 1.0));
+        let values = values(&reader, summary.series.id, 0, 310_000).unwrap();
+        assert_eq!(values.len(), 21);
+        let points = buckets(&reader, summary.series.id, 0, 310_000, 60_000).unwrap();
+        assert_eq!(points, [(240_000, 1.0), (300_000, 1.0)]);
     }
 }
