@@ -1219,3 +1219,158 @@ fn an_endless_tcp_answer_without_line_ends_fails_the_probe_before_its_timeout() 
     let duration = value(&body, &format!("probe_duration_seconds{labels}")).unwrap();
     assert!(duration < 4.0, "waited for the timeout: {body}");
 }
+
+/// A real gRPC server (Debian's python3-grpcio) offering the standard health service on a
+/// free port, over TLS with `certificate` if given (see `fixtures/grpc/health_server.py`).
+fn grpc_health_server(
+    dir: &std::path::Path,
+    certificate: Option<&TestCertificate>,
+) -> (ChildGuard, u16) {
+    let python = "/usr/bin/python3";
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/grpc/health_server.py"
+    );
+    let port = free_port();
+    let mut args = vec![script.to_owned(), port.to_string()];
+    if let Some(certificate) = certificate {
+        let (cert, key) = (dir.join("grpc-cert.pem"), dir.join("grpc-key.pem"));
+        std::fs::write(&cert, &certificate.cert_pem).unwrap();
+        std::fs::write(&key, &certificate.key_pem).unwrap();
+        args.extend([cert.display().to_string(), key.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (ChildGuard::spawn_listening(python, &args, port), port)
+}
+
+#[test]
+fn grpc_probes_match_blackbox_exporter_on_a_real_grpc_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_plain, plain) = grpc_health_server(dir.path(), None);
+    let certificate = test_certificate();
+    let (_tls, tls) = grpc_health_server(dir.path(), Some(&certificate));
+    let ca = dir.path().join("grpc-ca.pem");
+    std::fs::write(&ca, &certificate.ca_pem).unwrap();
+    let ca = ca.display();
+    let closed = closed_port();
+    // (target, address, module, success, gRPC status code, serving status answered)
+    let targets = [
+        ("server", plain, "grpc", 1.0, 0.0, Some("SERVING")),
+        ("cache", plain, "grpc_cache", 1.0, 0.0, Some("SERVING")),
+        ("db", plain, "grpc_db", 0.0, 0.0, Some("NOT_SERVING")),
+        ("unknown", plain, "grpc_unknown", 0.0, 5.0, None),
+        ("tls", tls, "grpc_tls", 1.0, 0.0, Some("SERVING")),
+        ("refused", closed, "grpc", 0.0, 14.0, None),
+    ];
+    let modules = [
+        ("grpc", ""),
+        ("grpc_cache", "service: cache"),
+        ("grpc_db", "service: db"),
+        ("grpc_unknown", "service: nope"),
+    ];
+    let mut config = String::from("probes:\n  modules:\n");
+    // blackbox_exporter only applies its address-family defaults when `grpc:` is given.
+    let mut blackbox_config = String::from("modules:\n");
+    for (module, options) in modules {
+        config += &format!("    {module}: {{prober: grpc, timeout: 3s, grpc: {{{options}}}}}\n");
+        blackbox_config += &format!(
+            "  {module}: {{prober: grpc, timeout: 3s, grpc: {{preferred_ip_protocol: ip4, {options}}}}}\n"
+        );
+    }
+    config += &format!(
+        "    grpc_tls: {{prober: grpc, timeout: 3s, grpc: {{tls: true}}, tls: {{ca_file: '{ca}'}}}}\n\
+         \x20   grpc_slow: {{prober: grpc, timeout: 1s, grpc: {{service: slow}}}}\n  targets:\n"
+    );
+    blackbox_config += &format!(
+        "  grpc_tls: {{prober: grpc, timeout: 3s, grpc: {{preferred_ip_protocol: ip4, tls: true, tls_config: {{ca_file: '{ca}'}}}}}}\n"
+    );
+    for (name, port, module, ..) in &targets {
+        config +=
+            &format!("    - {{name: {name}, address: '127.0.0.1:{port}', module: {module}}}\n");
+    }
+    config += &format!("    - {{name: slow, address: '127.0.0.1:{plain}', module: grpc_slow}}\n");
+    let exporter = probing_exporter(dir.path(), &config);
+    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox_config);
+
+    for (name, port, module, success, code, serving) in &targets {
+        let (status, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(status, 200, "{ours}");
+        promtool_check(&ours);
+        let labels = format!("{{target=\"{name}\",module=\"{module}\"}}");
+        assert_eq!(
+            value(&ours, &format!("probe_success{labels}")),
+            Some(*success),
+            "{ours}"
+        );
+        assert_eq!(
+            value(&ours, &format!("probe_grpc_status_code{labels}")),
+            Some(*code),
+            "{ours}"
+        );
+        for status in ["UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"] {
+            let answered = f64::from(u8::from(*serving == Some(status)));
+            assert_eq!(
+                value(
+                    &ours,
+                    &format!(
+                        "probe_grpc_healthcheck_response{{target=\"{name}\",module=\"{module}\",serving_status=\"{status}\"}}"
+                    )
+                ),
+                Some(answered),
+                "{ours}"
+            );
+        }
+        // blackbox_exporter reports a certificate expiry of 0 without TLS, and no chain
+        // expiry for gRPC; Pulse leaves the first out and reports the second.
+        let compared: String = ours
+            .lines()
+            .filter(|line| !line.starts_with("probe_ssl_last_chain_expiry_timestamp_seconds"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let theirs_only: &[&str] = if *name == "tls" {
+            &[]
+        } else {
+            &["probe_ssl_earliest_cert_expiry"]
+        };
+        assert_same_as_blackbox_but(
+            &blackbox,
+            &format!("127.0.0.1:{port}"),
+            module,
+            &compared,
+            theirs_only,
+        );
+    }
+    let (_, ours) = get(&exporter.url("/probe?target=tls"));
+    let labels = "{target=\"tls\",module=\"grpc_tls\"}";
+    assert_eq!(
+        value(&ours, &format!("probe_grpc_ssl{labels}")),
+        Some(1.0),
+        "{ours}"
+    );
+    assert_eq!(
+        value(&ours, &format!("probe_ssl_earliest_cert_expiry{labels}")),
+        Some(CERT_EXPIRY),
+        "{ours}"
+    );
+
+    // An answer slower than the module's timeout: DEADLINE_EXCEEDED, the check phase
+    // lasting until the timeout. (blackbox_exporter 0.23 waits for the answer instead.)
+    let (_, ours) = get(&exporter.url("/probe?target=slow"));
+    let labels = "{target=\"slow\",module=\"grpc_slow\"}";
+    assert_eq!(
+        value(&ours, &format!("probe_success{labels}")),
+        Some(0.0),
+        "{ours}"
+    );
+    assert_eq!(
+        value(&ours, &format!("probe_grpc_status_code{labels}")),
+        Some(4.0),
+        "{ours}"
+    );
+    let check = value(
+        &ours,
+        "probe_grpc_duration_seconds{target=\"slow\",module=\"grpc_slow\",phase=\"check\"}",
+    )
+    .unwrap();
+    assert!((0.9..2.0).contains(&check), "{ours}");
+}

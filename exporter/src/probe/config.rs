@@ -128,6 +128,9 @@ pub enum Prober {
     Icmp,
     /// One DNS query to a server: does it answer, with what, how fast.
     Dns,
+    /// One call of a server's gRPC health service (`grpc.health.v1.Health/Check`): is it,
+    /// or one of its services, serving.
+    Grpc,
 }
 
 impl Prober {
@@ -138,6 +141,7 @@ impl Prober {
             Self::Tcp => ("address", "TCP"),
             Self::Icmp => ("host", "ICMP"),
             Self::Dns => ("address", "DNS"),
+            Self::Grpc => ("address", "gRPC"),
         }
     }
 }
@@ -178,8 +182,18 @@ pub struct Module {
     pub tcp: TcpOptions,
     pub icmp: IcmpOptions,
     pub dns: DnsOptions,
+    pub grpc: GrpcOptions,
     /// Which address family every prober uses when a name has both.
     pub ip: IpPreference,
+}
+
+/// The `grpc` prober's options, blackbox_exporter's names.
+#[derive(Debug, Clone, Default)]
+pub struct GrpcOptions {
+    /// The service whose health is asked for; empty asks about the server as a whole.
+    pub service: String,
+    /// Over TLS (checked with the module's `tls` options) instead of plain HTTP/2.
+    pub tls: bool,
 }
 
 /// An address family, as blackbox_exporter's `preferred_ip_protocol` names it.
@@ -419,8 +433,19 @@ struct RawModule {
     icmp: Option<RawIcmp>,
     #[serde(default)]
     dns: Option<RawDns>,
+    #[serde(default)]
+    grpc: Option<RawGrpc>,
     preferred_ip_protocol: Option<IpProtocol>,
     ip_protocol_fallback: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrpc {
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    tls: bool,
 }
 
 #[derive(Deserialize)]
@@ -654,6 +679,7 @@ impl TryFrom<RawModule> for Module {
         let tcp = raw.tcp.take();
         let icmp = raw.icmp.take();
         let dns = raw.dns.take();
+        let grpc = raw.grpc.take();
         let set = raw.http_options_set();
         if raw.prober != Prober::Http && !set.is_empty() {
             return Err(format!("{} apply to `prober: http` only", set.join(", ")));
@@ -667,6 +693,13 @@ impl TryFrom<RawModule> for Module {
         if raw.prober != Prober::Dns && dns.is_some() {
             return Err("dns options apply to `prober: dns` only".into());
         }
+        if raw.prober != Prober::Grpc && grpc.is_some() {
+            return Err("grpc options apply to `prober: grpc` only".into());
+        }
+        let grpc = grpc.map_or_else(GrpcOptions::default, |raw| GrpcOptions {
+            service: raw.service,
+            tls: raw.tls,
+        });
         let dns = match (raw.prober, dns) {
             (Prober::Dns, Some(dns)) => dns_options(dns)?,
             (Prober::Dns, None) => {
@@ -764,6 +797,7 @@ impl TryFrom<RawModule> for Module {
             tcp,
             icmp,
             dns,
+            grpc,
             ip,
         })
     }
@@ -1066,6 +1100,35 @@ mod tests {
         );
         let err = parse("probes:\n  modules:\n    t: {prober: udp}\n").unwrap_err();
         assert!(err.contains("unknown variant `udp`"), "{err}");
+    }
+
+    #[test]
+    fn grpc_modules_take_an_address_and_their_own_options() {
+        let config = parse(
+            "probes:\n  modules:\n    health: {prober: grpc, grpc: {service: db, tls: true}}\n    server: {prober: grpc}\n  targets:\n    - {name: db, address: 'db.example.com:50051', module: health}\n",
+        )
+        .unwrap();
+        let health = &config.probes.modules["health"].grpc;
+        assert_eq!((health.service.as_str(), health.tls), ("db", true));
+        let server = &config.probes.modules["server"].grpc;
+        assert_eq!((server.service.as_str(), server.tls), ("", false));
+        let err = parse(
+            "probes:\n  modules:\n    health: {prober: grpc}\n  targets:\n    - {name: a, url: 'http://db:50051/', module: health}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("probes gRPC, so the target needs `address`"),
+            "{err}"
+        );
+        let err =
+            parse("probes:\n  modules:\n    t: {prober: tcp, grpc: {service: db}}\n").unwrap_err();
+        assert_eq!(
+            err,
+            "pulse.yml:3:5: probes.modules.t: grpc options apply to `prober: grpc` only"
+        );
+        let err = parse("probes:\n  modules:\n    t: {prober: grpc, grpc: {services: [db]}}\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `services`"), "{err}");
     }
 
     #[test]

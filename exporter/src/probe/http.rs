@@ -197,8 +197,8 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
     }
 }
 
-/// A connection's request half, HTTP/1.1 or HTTP/2.
-enum Sender {
+/// A connection's request half, HTTP/1.1 or HTTP/2 (the gRPC prober's too).
+pub(super) enum Sender {
     Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
     Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
 }
@@ -206,7 +206,7 @@ enum Sender {
 impl Sender {
     /// Opens the HTTP connection over `io`, with the task that drives it: aborted with the
     /// probe, so nothing outlives a timeout.
-    async fn handshake(
+    pub(super) async fn handshake(
         io: Box<dyn Io>,
         http2: bool,
     ) -> Result<(Self, AbortOnDrop<hyper::Result<()>>), ProbeError> {
@@ -221,7 +221,7 @@ impl Sender {
         })
     }
 
-    async fn send_request(
+    pub(super) async fn send_request(
         &mut self,
         request: Request<Full<Bytes>>,
     ) -> hyper::Result<hyper::Response<hyper::body::Incoming>> {
@@ -323,7 +323,8 @@ fn http_figures(outcome: &mut Outcome) -> &mut HttpOutcome {
         .get_or_insert_with(HttpOutcome::before_response)
 }
 
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// A connection's driving task, aborted when the probe is done with it.
+pub(super) struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

@@ -1,6 +1,7 @@
 //! Background probes (blackbox_exporter's `probe_*` metrics) for the targets in the config's
 //! `probes:` section: HTTP (`http.rs`), TCP (`tcp.rs`), both over one connection routine
-//! (`connect.rs`), ICMP echo (`icmp.rs`) and DNS queries (`dns.rs`).
+//! (`connect.rs`), ICMP echo (`icmp.rs`), DNS queries (`dns.rs`) and gRPC health checks
+//! (`grpc.rs`).
 //!
 //! Each target runs in its own tokio task on its own interval, with jitter so targets do
 //! not fire together, and a semaphore bounds how many probes are in flight. A scrape only
@@ -17,6 +18,7 @@ mod certificate;
 pub mod config;
 mod connect;
 mod dns;
+mod grpc;
 mod http;
 mod icmp;
 mod outcome;
@@ -61,7 +63,7 @@ pub enum RequestError {
     #[error("target {0:?} is neither a configured probe target nor in the allow list")]
     NotAllowed(String),
     #[error(
-        "module {module:?} cannot probe target {target:?} (HTTP modules take URLs, TCP and DNS modules host:port, ICMP modules a host)"
+        "module {module:?} cannot probe target {target:?} (HTTP modules take URLs, TCP, DNS and gRPC modules host:port, ICMP modules a host)"
     )]
     WrongProber { module: String, target: String },
 }
@@ -109,6 +111,10 @@ impl Endpoint {
                 dns: Some(outcome::DnsOutcome::default()),
                 ..Outcome::default()
             },
+            (Self::Address(_), Prober::Grpc) => Outcome {
+                grpc: Some(outcome::GrpcOutcome::default()),
+                ..Outcome::default()
+            },
             (Self::Host(_), Prober::Icmp) => Outcome {
                 icmp: Some(outcome::IcmpOutcome::default()),
                 ..Outcome::default()
@@ -123,6 +129,9 @@ impl Endpoint {
                 Self::Address(address) if prober == Prober::Dns => {
                     dns::run(prepared, address, &mut outcome).await
                 }
+                Self::Address(address) if prober == Prober::Grpc => {
+                    grpc::run(prepared, address, &mut outcome).await
+                }
                 Self::Address(address) => tcp::run(prepared, address, &mut outcome).await,
                 Self::Host(host) => icmp::run(prepared, host, &mut outcome).await,
             }
@@ -131,6 +140,13 @@ impl Endpoint {
             .await
             .unwrap_or(Err(ProbeError::Timeout(timeout)));
         outcome.duration = start.elapsed();
+        if let (Err(ProbeError::Timeout(_)), Some(grpc)) = (&result, &mut outcome.grpc) {
+            grpc.status_code = grpc::DEADLINE_EXCEEDED;
+            // The call was cut off in its check phase once an address was being dialled.
+            if outcome.ip.is_some() {
+                grpc.phases[1] = outcome.duration.as_secs_f64() - grpc.phases[0];
+            }
+        }
         outcome.success = result.is_ok();
         Some((outcome, result.err()))
     }
@@ -205,11 +221,12 @@ impl Probes {
             .modules
             .iter()
             .map(|(name, module)| {
-                // HTTP probes offer HTTP/2 and HTTP/1.1, as blackbox_exporter's do; a TCP
-                // exchange is no protocol ALPN knows.
+                // HTTP probes offer HTTP/2 and HTTP/1.1, as blackbox_exporter's do, gRPC
+                // runs on HTTP/2 only; a TCP exchange is no protocol ALPN knows.
                 let alpn: &[&[u8]] = match module.prober {
                     Prober::Http if module.enable_http2 => &[b"h2", b"http/1.1"],
                     Prober::Http => &[b"http/1.1"],
+                    Prober::Grpc => &[b"h2"],
                     Prober::Tcp | Prober::Icmp | Prober::Dns => &[],
                 };
                 let (config, roots) =
@@ -346,7 +363,9 @@ impl Probes {
                 }
                 let endpoint = match prepared.module.prober {
                     Prober::Http => ProbeUrl::parse(target).map(|url| Endpoint::Url(url.0)),
-                    Prober::Tcp | Prober::Dns => ProbeAddress::parse(target).map(Endpoint::Address),
+                    Prober::Tcp | Prober::Dns | Prober::Grpc => {
+                        ProbeAddress::parse(target).map(Endpoint::Address)
+                    }
                     Prober::Icmp => ProbeHost::parse(target).map(Endpoint::Host),
                 };
                 endpoint.map_err(|_| RequestError::NotAllowed(target.to_owned()))?
@@ -567,6 +586,48 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         rows,
         &icmp::PHASES,
         |o| Some(&o.icmp.as_ref()?.phases[..]),
+    );
+    gauge(
+        out,
+        "probe_grpc_ssl",
+        "Whether the gRPC call went over TLS (1) or not (0).",
+        rows,
+        |o| Some(f64::from(u8::from(o.grpc.as_ref()?.ssl))),
+    );
+    gauge(
+        out,
+        "probe_grpc_status_code",
+        "gRPC status code of the health check call (14 when no server answered).",
+        rows,
+        |o| Some(f64::from(o.grpc.as_ref()?.status_code)),
+    );
+    let serving = out.family(
+        "probe_grpc_healthcheck_response",
+        "The health service's answer: 1 for the serving status it returned, 0 for the others.",
+        Kind::Gauge,
+    );
+    for (target, module, outcome, _) in rows {
+        let Some(grpc) = &outcome.grpc else {
+            continue;
+        };
+        for (i, status) in grpc::SERVING_STATUSES.iter().enumerate() {
+            serving.sample(
+                &[
+                    ("target", target),
+                    ("module", module),
+                    ("serving_status", status),
+                ],
+                f64::from(u8::from(grpc.serving_status == Some(i))),
+            );
+        }
+    }
+    phase_gauge(
+        out,
+        "probe_grpc_duration_seconds",
+        "Seconds per phase of the gRPC health check.",
+        rows,
+        &grpc::PHASES,
+        |o| Some(&o.grpc.as_ref()?.phases[..]),
     );
     phase_gauge(
         out,

@@ -24,6 +24,35 @@ pub struct Outcome {
     pub icmp: Option<IcmpOutcome>,
     /// The DNS prober's own figures; `None` for the other probers.
     pub dns: Option<DnsOutcome>,
+    /// The gRPC prober's own figures; `None` for the other probers.
+    pub grpc: Option<GrpcOutcome>,
+}
+
+/// The gRPC prober's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrpcOutcome {
+    /// Seconds per phase, indexed like [`super::grpc::PHASES`].
+    pub phases: [f64; 2],
+    /// Whether the call went over TLS.
+    pub ssl: bool,
+    /// The call's gRPC status code (0 OK, 5 NOT_FOUND for an unknown service, 14
+    /// UNAVAILABLE when no server answered, ...).
+    pub status_code: u8,
+    /// The health service's answer, indexed like [`super::grpc::SERVING_STATUSES`]; `None`
+    /// when the call did not return one.
+    pub serving_status: Option<usize>,
+}
+
+impl Default for GrpcOutcome {
+    /// Before any answer: UNAVAILABLE, as a gRPC client reports a server it did not reach.
+    fn default() -> Self {
+        Self {
+            phases: [0.0; 2],
+            ssl: false,
+            status_code: super::grpc::UNAVAILABLE,
+            serving_status: None,
+        }
+    }
 }
 
 /// The DNS prober's figures.
@@ -135,4 +164,8 @@ pub enum ProbeError {
     Rcode(u16),
     #[error("DNS {0} records failed their checks")]
     Records(&'static str),
+    #[error("gRPC status {code}: {message}")]
+    Grpc { code: u8, message: String },
+    #[error("the health service answered {0}")]
+    NotServing(&'static str),
 }
