@@ -615,6 +615,17 @@ def probes():
                 (f'probe_dns_duration_seconds{{{SEL}, {target}, phase="request"}}', "{{target}}"),
                 description="Query sent to answer read of the dns probes; probe_success says whether the answer passed its checks.",
             ),
+            ts(
+                "gRPC health check",
+                "none",
+                (f"probe_grpc_status_code{{{SEL}, {target}}}", "{{target}} status code"),
+                (
+                    f'probe_grpc_healthcheck_response{{{SEL}, {target}, serving_status="SERVING"}}',
+                    "{{target}} serving",
+                ),
+                description="needs-event: only grpc probes report it; the health call's gRPC status code (0 OK, 5 unknown service, 14 unreachable, 4 timed out) and whether it answered SERVING (1).",
+                w=24,
+            ),
             row("Blackbox-style probes (/probe)"),
             ts(
                 "Probe success",
