@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Side-by-side cost of pulse-exporter's redis collector and probers (HTTP, HTTPS, TCP, ICMP, DNS)
+"""Side-by-side cost of pulse-exporter's redis collector and probers (HTTP, HTTPS, TCP, ICMP, DNS,
+gRPC)
 against the Go anchors (redis_exporter, blackbox_exporter), in one run, plus the CPU cost of
 background probes.
 
 1. redis: both exporters scrape the same local redis-server; CPU ms per /metrics scrape.
 2. probe: both answer `/probe?target=<local HTTP server>` (one live HTTP probe per request),
    then the same for an HTTPS server (self-signed, trusted as the CA file), a TCP connect, an
-   ICMP echo of 127.0.0.1 and a DNS query to a local dnsmasq (when installed).
+   ICMP echo of 127.0.0.1, a DNS query to a local dnsmasq and a gRPC health check of a local
+   python3-grpcio server (each when installed).
 3. background: pulse-exporter probing N targets every second for a fixed time, no scrapes;
    CPU ms per probe.
 Requests 1 and 2 are each measured as Prometheus sends them and plain (see `compare.REQUESTS`).
@@ -165,6 +167,19 @@ def main():
         time.sleep(0.5)
         others.append(("dns", "{prober: dns, timeout: 5s, dns: {query_name: ok.pulse.test, query_type: A}}",
                        None, "address", f"127.0.0.1:{dns_port}"))
+    # The gRPC probe test's health server; blackbox applies its address-family defaults only
+    # when `grpc:` is given.
+    grpc_server = None
+    if subprocess.run(["/usr/bin/python3", "-c", "import grpc"], capture_output=True).returncode == 0:
+        grpc_port = free_port()
+        grpc_server = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures",
+                                             "grpc", "health_server.py"), str(grpc_port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        others.append(("grpc", "{prober: grpc, timeout: 5s}",
+                       "{prober: grpc, timeout: 5s, grpc: {preferred_ip_protocol: ip4}}",
+                       "address", f"127.0.0.1:{grpc_port}"))
     try:
         for prober, module, blackbox_module, field, target in others:
             prober_cfg = os.path.join(tmp, f"{prober}.yml")
@@ -179,9 +194,10 @@ def main():
                           prober_bb, f"/probe?target={target}&module=m")
     finally:
         https.shutdown()
-        if dnsmasq:
-            dnsmasq.terminate()
-            dnsmasq.wait()
+        for process in (dnsmasq, grpc_server):
+            if process:
+                process.terminate()
+                process.wait()
 
     # 3. background probes: CPU per probe with no scrapes at all
     pp = free_port()

@@ -3,7 +3,7 @@
 # blackbox_exporter, side by side in one run, plus the CPU cost of background probes.
 # Usage: exporter/bench/remote.sh [requests]
 #   (needs: apt-get install redis-server prometheus-redis-exporter prometheus-blackbox-exporter
-#    openssl; dnsmasq-base for the DNS prober)
+#    openssl; dnsmasq-base for the DNS prober, python3-grpcio for the gRPC prober)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
