@@ -244,17 +244,6 @@ mod tests {
     use super::*;
     use crate::storage::{Point, Policy, Store, TargetStatus};
 
-    fn status(ts: i64) -> TargetStatus {
-        TargetStatus {
-            target: "host".into(),
-            last_scrape_ms: ts,
-            success: true,
-            duration_seconds: 0.0,
-            samples: 1,
-            error: None,
-        }
-    }
-
     fn settings() -> CapacitySettings {
         CapacitySettings {
             lookback: Duration::from_secs(14 * 86_400),
@@ -371,7 +360,9 @@ mod tests {
                     ts_ms: ts,
                 },
             ];
-            store.ingest("host", points, &status(ts)).expect("ingest");
+            store
+                .ingest("host", points, &TargetStatus::scraped("host", ts, 1))
+                .expect("ingest");
         }
         let now = hours * 3_600_000;
         let reader = Reader::open(&path).expect("reader");

@@ -88,14 +88,7 @@ mod tests {
         let now = 10 * 3_600_000;
         for i in 0..=600 {
             let ts = i * 60_000;
-            let status = TargetStatus {
-                target: "t".into(),
-                last_scrape_ms: ts,
-                success: true,
-                duration_seconds: 0.0,
-                samples: 1,
-                error: None,
-            };
+            let status = TargetStatus::scraped("t", ts, 1);
             let value = if i == 300 { f64::NAN } else { i as f64 };
             store
                 .ingest(
@@ -143,14 +136,7 @@ mod tests {
         // One sample a second from 10 s before a bucket boundary to 10 s after it.
         for second in 290..=310 {
             let ts = second * 1000;
-            let status = TargetStatus {
-                target: "t".into(),
-                last_scrape_ms: ts,
-                success: true,
-                duration_seconds: 0.0,
-                samples: 1,
-                error: None,
-            };
+            let status = TargetStatus::scraped("t", ts, 1);
             let point = Point {
                 name: "m",
                 labels: &[],

@@ -84,6 +84,22 @@ pub struct Policy {
     pub grace: Duration,
 }
 
+#[cfg(test)]
+impl TargetStatus {
+    /// A successful scrape of `target` at `at_ms` that brought `samples` samples: what tests
+    /// that fill a store by hand record with their points.
+    pub fn scraped(target: &str, at_ms: i64, samples: u64) -> Self {
+        Self {
+            target: target.into(),
+            last_scrape_ms: at_ms,
+            success: true,
+            duration_seconds: 0.01,
+            samples,
+            error: None,
+        }
+    }
+}
+
 /// One sample to store.
 pub struct Point<'a> {
     pub name: &'a str,
@@ -736,17 +752,6 @@ mod tests {
         }
     }
 
-    fn status(target: &str, at: i64) -> TargetStatus {
-        TargetStatus {
-            target: target.into(),
-            last_scrape_ms: at,
-            success: true,
-            duration_seconds: 0.01,
-            samples: 1,
-            error: None,
-        }
-    }
-
     fn write(store: &mut Store, ts: i64, value: f64) -> u64 {
         let labels = vec![("cpu".to_owned(), "0".to_owned())];
         store
@@ -758,7 +763,7 @@ mod tests {
                     value,
                     ts_ms: ts,
                 }],
-                &status("host:9100", ts),
+                &TargetStatus::scraped("host:9100", ts, 1),
             )
             .unwrap()
     }

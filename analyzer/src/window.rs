@@ -287,14 +287,7 @@ mod tests {
         // Three hours of one sample a minute, valued 0, 1, 2, ...
         for i in 0..180 {
             let ts = base + i * 60_000;
-            let status = TargetStatus {
-                target: "t".into(),
-                last_scrape_ms: ts,
-                success: true,
-                duration_seconds: 0.0,
-                samples: 1,
-                error: None,
-            };
+            let status = TargetStatus::scraped("t", ts, 1);
             let point = Point {
                 name: "m",
                 labels: &[],
@@ -355,14 +348,7 @@ mod tests {
         // bucket is rolled up while its samples are still raw.
         for second in 290..=310 {
             let ts = second * 1000;
-            let status = TargetStatus {
-                target: "t".into(),
-                last_scrape_ms: ts,
-                success: true,
-                duration_seconds: 0.0,
-                samples: 1,
-                error: None,
-            };
+            let status = TargetStatus::scraped("t", ts, 1);
             let point = Point {
                 name: "m",
                 labels: &[],

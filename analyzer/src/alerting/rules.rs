@@ -389,14 +389,7 @@ mod tests {
         };
         let mut store = Store::open(&path, policy).unwrap();
         let now = 100 * hour;
-        let status = |ts| TargetStatus {
-            target: "host:9100".into(),
-            last_scrape_ms: ts,
-            success: true,
-            duration_seconds: 0.01,
-            samples: 1,
-            error: None,
-        };
+        let status = |ts| TargetStatus::scraped("host:9100", ts, 1);
         let mount = vec![("mountpoint".to_owned(), "/data".to_owned())];
         let probe = vec![("target".to_owned(), "web".to_owned())];
         let none: Vec<(String, String)> = Vec::new();

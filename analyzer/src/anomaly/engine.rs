@@ -511,14 +511,7 @@ mod tests {
                 ts_ms: p.ts_ms,
             })
             .collect();
-        let status = TargetStatus {
-            target: "host".into(),
-            last_scrape_ms: ts,
-            success: true,
-            duration_seconds: 0.01,
-            samples: 5,
-            error: None,
-        };
+        let status = TargetStatus::scraped("host", ts, 5);
         host.store.ingest("host", points, &status).unwrap();
         host.engine.observe("host", observations, ts)
     }

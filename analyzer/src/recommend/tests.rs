@@ -32,14 +32,7 @@ fn store_with(minutes: i64, rows: impl Fn(i64) -> Vec<Row>) -> (tempfile::TempDi
     for m in 0..=minutes {
         let ts = start + m * 60_000;
         let rows = rows(m);
-        let status = TargetStatus {
-            target: "host".into(),
-            last_scrape_ms: ts,
-            success: true,
-            duration_seconds: 0.0,
-            samples: rows.len() as u64,
-            error: None,
-        };
+        let status = TargetStatus::scraped("host", ts, rows.len() as u64);
         store
             .ingest(
                 "host",
