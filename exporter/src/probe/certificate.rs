@@ -4,19 +4,24 @@
 //! and who the leaf certificate is (`probe_ssl_last_chain_info`), with names printed as
 //! Go's `pkix.Name.String()` prints them so that existing queries and dashboards match.
 //!
-//! rustls verifies the chain but does not hand it back, so the chain is retraced here:
-//! from the leaf, each certificate's issuer is looked up by name among the presented
-//! certificates and then among the trusted roots, as Go's verifier builds it. The roots
-//! are indexed once, when the module is set up ([`TrustedRoots`]): parsing the system
-//! store's ~150 certificates on every probe cost 0.5 ms, about what the whole HTTPS probe
-//! costs.
+//! rustls verifies the chain but does not hand it back, so the chains are retraced here as
+//! Go's verifier builds them: from the leaf, each certificate's issuer is looked up by name
+//! among the presented certificates and the trusted roots, certificates outside their
+//! validity are passed over, and where a name is shared (a cross-signed intermediate, a
+//! renewed root beside the old one) the issuer's key must verify the signature. Of every
+//! chain that reaches a trusted root, the one whose earliest expiry is latest counts, as
+//! blackbox_exporter takes it from Go's verified chains. The roots are indexed once, when
+//! the module is set up ([`TrustedRoots`]): parsing the system store's ~150 certificates on
+//! every probe cost 0.5 ms, about what the whole HTTPS probe costs, and a signature is only
+//! checked where names leave a choice.
 
 use std::sync::Arc;
 
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
-use x509_parser::x509::X509Name;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::{SubjectPublicKeyInfo, X509Name};
 
 /// Longest chain retraced: a chain deeper than this is not one a server presents.
 const MAX_CHAIN: usize = 10;
@@ -37,18 +42,29 @@ pub struct Leaf {
 pub struct Shown {
     /// Earliest `notAfter` (Unix seconds) of the presented certificates.
     pub earliest_expiry: Option<f64>,
-    /// Earliest `notAfter` along the chain from the leaf to a trusted root: `None` when no
-    /// such chain is found (as when verification is off and there are no roots).
+    /// Earliest `notAfter` along the chain from the leaf to a trusted root (the latest such
+    /// among the chains there are): `None` when no chain is found (as when verification is
+    /// off and there are no roots).
     pub chain_expiry: Option<f64>,
     pub leaf: Option<Leaf>,
+}
+
+/// What retracing a chain needs of one trusted root.
+struct Root {
+    subject: Vec<u8>,
+    /// `notBefore` and `notAfter`, Unix seconds.
+    validity: (f64, f64),
+    /// DER of its SubjectPublicKeyInfo, parsed only when a signature is checked.
+    public_key: Vec<u8>,
+    /// Its place in [`TrustedRoots::certs`].
+    place: usize,
 }
 
 /// A module's trusted roots with what retracing a chain needs from each, read once.
 pub struct TrustedRoots {
     certs: Arc<[CertificateDer<'static>]>,
-    /// Subject (DER) and `notAfter` of each parsable certificate, with its place in
-    /// `certs`.
-    index: Vec<(Vec<u8>, f64, usize)>,
+    /// Each parsable certificate.
+    index: Vec<Root>,
 }
 
 impl TrustedRoots {
@@ -58,25 +74,33 @@ impl TrustedRoots {
             .enumerate()
             .filter_map(|(place, der)| {
                 let cert = parse(der)?;
-                Some((cert.subject().as_raw().to_vec(), expiry(&cert), place))
+                Some(Root {
+                    subject: cert.subject().as_raw().to_vec(),
+                    validity: validity(&cert),
+                    public_key: cert.public_key().raw.to_vec(),
+                    place,
+                })
             })
             .collect();
         Self { certs, index }
     }
 
-    /// The expiry of a root named `subject` that is not `excluding`'s certificate.
-    fn issuer_named(&self, subject: &[u8], excluding: &[u8]) -> Option<f64> {
-        self.index
-            .iter()
-            .find(|(name, _, place)| name == subject && self.certs[*place].as_ref() != excluding)
-            .map(|&(_, expiry, _)| expiry)
+    /// The roots named `subject` but for `excluding`'s certificate.
+    fn named<'a>(
+        &'a self,
+        subject: &'a [u8],
+        excluding: &'a [u8],
+    ) -> impl Iterator<Item = &'a Root> {
+        self.index.iter().filter(move |root| {
+            root.subject == subject && self.certs[root.place].as_ref() != excluding
+        })
     }
 
     /// Whether `der` is itself one of the roots.
     fn holds(&self, subject: &[u8], der: &[u8]) -> bool {
         self.index
             .iter()
-            .any(|(name, _, place)| name == subject && self.certs[*place].as_ref() == der)
+            .any(|root| root.subject == subject && self.certs[root.place].as_ref() == der)
     }
 }
 
@@ -86,35 +110,115 @@ pub fn read(presented: &[CertificateDer<'_>], roots: &TrustedRoots) -> Shown {
         .iter()
         .filter_map(|der| Some((der.as_ref(), parse(der)?)))
         .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     Shown {
         earliest_expiry: parsed.iter().map(|(_, cert)| expiry(cert)).reduce(f64::min),
-        chain_expiry: chain_expiry(&parsed, roots),
+        chain_expiry: parsed.first().and_then(|(der, leaf)| {
+            let mut search = Search {
+                presented: &parsed,
+                roots,
+                now,
+                budget: MAX_CANDIDATES,
+            };
+            search.latest_chain(der, leaf, expiry(leaf), &mut Vec::new())
+        }),
         leaf: parsed.first().map(|(der, cert)| leaf(der, cert)),
     }
 }
 
-/// Earliest `notAfter` along the chain from the leaf (`presented[0]`, with its DER) to a
-/// trusted root.
-fn chain_expiry(presented: &[(&[u8], X509Certificate<'_>)], roots: &TrustedRoots) -> Option<f64> {
-    let first = presented.first()?;
-    let (mut der, mut current) = (first.0, &first.1);
-    let mut earliest = expiry(current);
-    for _ in 0..MAX_CHAIN {
+/// Issuer candidates a search looks at, at most.
+const MAX_CANDIDATES: usize = 64;
+
+/// A search for the chains from a leaf to a trusted root.
+struct Search<'c, 'a> {
+    /// The presented certificates (leaf first) with their DER.
+    presented: &'c [(&'c [u8], X509Certificate<'a>)],
+    roots: &'c TrustedRoots,
+    /// Unix seconds: certificates not valid then are passed over.
+    now: f64,
+    /// Issuer candidates left to look at: a server presenting many certificates that share
+    /// a name and a key could otherwise make the search exponential (Go's verifier caps
+    /// its signature checks alike).
+    budget: usize,
+}
+
+impl<'c, 'a> Search<'c, 'a> {
+    /// The latest of the earliest expiries of the chains that continue from `cert` (whose
+    /// chain so far expires first at `earliest`) to a trusted root, not through a
+    /// certificate of `path` (the chain so far) again.
+    fn latest_chain(
+        &mut self,
+        der: &'c [u8],
+        cert: &'c X509Certificate<'a>,
+        earliest: f64,
+        path: &mut Vec<&'c [u8]>,
+    ) -> Option<f64> {
         // A presented certificate that is itself trusted ends the chain there.
-        if roots.holds(current.subject().as_raw(), der) {
+        if self.roots.holds(cert.subject().as_raw(), der) {
             return Some(earliest);
         }
-        let issuer = current.issuer().as_raw();
-        if let Some(root) = roots.issuer_named(issuer, der) {
-            return Some(earliest.min(root));
+        if path.len() >= MAX_CHAIN {
+            return None;
         }
-        let (next_der, next) = presented
+        let issuer = cert.issuer().as_raw();
+        let now = self.now;
+        let valid = |(from, to): (f64, f64)| from <= now && now <= to;
+        let trusted: Vec<&Root> = self
+            .roots
+            .named(issuer, der)
+            .filter(|root| valid(root.validity))
+            .collect();
+        let carried: Vec<&'c (&'c [u8], X509Certificate<'a>)> = self
+            .presented
             .iter()
-            .find(|(other, cert)| cert.subject().as_raw() == issuer && *other != der)?;
-        (der, current) = (*next_der, next);
-        earliest = earliest.min(expiry(current));
+            .filter(|(other, candidate)| {
+                candidate.subject().as_raw() == issuer
+                    && *other != der
+                    && !path.contains(other)
+                    && valid(validity(candidate))
+            })
+            .collect();
+        // Names decide unless more than one certificate has the issuer's name.
+        let choice = trusted.len() + carried.len() > 1;
+        let signed_by =
+            |key: &SubjectPublicKeyInfo<'_>| !choice || cert.verify_signature(Some(key)).is_ok();
+        let mut latest: Option<f64> = None;
+        for root in trusted {
+            if !self.spend() {
+                return latest;
+            }
+            let Ok((_, key)) = SubjectPublicKeyInfo::from_der(&root.public_key) else {
+                continue;
+            };
+            if signed_by(&key) {
+                let found = earliest.min(root.validity.1);
+                latest = Some(latest.map_or(found, |l| l.max(found)));
+            }
+        }
+        for (next_der, next) in carried {
+            if !self.spend() {
+                return latest;
+            }
+            if !signed_by(next.public_key()) {
+                continue;
+            }
+            path.push(der);
+            let found = self.latest_chain(next_der, next, earliest.min(expiry(next)), path);
+            path.pop();
+            if let Some(found) = found {
+                latest = Some(latest.map_or(found, |l| l.max(found)));
+            }
+        }
+        latest
     }
-    None
+
+    fn spend(&mut self) -> bool {
+        let left = self.budget > 0;
+        self.budget = self.budget.saturating_sub(1);
+        left
+    }
 }
 
 /// The leaf certificate's identity, as `probe_ssl_last_chain_info` labels it.
@@ -152,6 +256,11 @@ fn parse<'a>(der: &'a CertificateDer<'_>) -> Option<X509Certificate<'a>> {
 
 fn expiry(cert: &X509Certificate<'_>) -> f64 {
     cert.validity().not_after.timestamp() as f64
+}
+
+/// `notBefore` and `notAfter`, Unix seconds.
+fn validity(cert: &X509Certificate<'_>) -> (f64, f64) {
+    (cert.validity().not_before.timestamp() as f64, expiry(cert))
 }
 
 /// Attributes Go parses into named fields of `pkix.Name`, in the order its
@@ -417,5 +526,126 @@ mod tests {
         let untrusted = read(&presented, &trusting(&[]));
         assert_eq!(untrusted.chain_expiry, None);
         assert_eq!(untrusted.earliest_expiry, Some(at(2033)));
+    }
+
+    /// A CA certificate named `name` for `key`, valid from `from` to `to` (years), signed by
+    /// `issuer` or else by itself.
+    fn ca_for(
+        name: &str,
+        key: &rcgen::KeyPair,
+        issuer: Option<&rcgen::Issuer<'_, rcgen::KeyPair>>,
+        (from, to): (i32, i32),
+    ) -> (CertificateDer<'static>, rcgen::CertificateParams) {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        let cert = match issuer {
+            Some(issuer) => params.signed_by(key, issuer).unwrap(),
+            None => params.self_signed(key).unwrap(),
+        };
+        (cert.der().clone(), params)
+    }
+
+    fn issuer(
+        params: rcgen::CertificateParams,
+        key: rcgen::KeyPair,
+    ) -> rcgen::Issuer<'static, rcgen::KeyPair> {
+        rcgen::Issuer::new(params, key)
+    }
+
+    #[test]
+    fn of_several_chains_the_latest_expiring_counts_and_signatures_settle_shared_names() {
+        let at = |year: i32| rcgen::date_time_ymd(year, 1, 1).unix_timestamp() as f64;
+        let (old_key, new_key) = (
+            rcgen::KeyPair::generate().unwrap(),
+            rcgen::KeyPair::generate().unwrap(),
+        );
+        let (old_root, old_params) = ca_for("old root", &old_key, None, (2020, 2040));
+        let (new_root, new_params) = ca_for("new root", &new_key, None, (2020, 2045));
+        let (old_root_ca, new_root_ca) = (issuer(old_params, old_key), issuer(new_params, new_key));
+        // One intermediate key, cross-signed by both roots: two certificates, one name.
+        let intermediate_key = rcgen::KeyPair::generate().unwrap();
+        let (by_old, params) = ca_for(
+            "intermediate",
+            &intermediate_key,
+            Some(&old_root_ca),
+            (2020, 2033),
+        );
+        let (by_new, _) = ca_for(
+            "intermediate",
+            &intermediate_key,
+            Some(&new_root_ca),
+            (2020, 2036),
+        );
+        let intermediate = issuer(params, intermediate_key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let (leaf, _) = ca_for("leaf", &leaf_key, Some(&intermediate), (2020, 2038));
+        let roots = trusting(&[old_root.clone(), new_root.clone()]);
+        // Go's verified chains: via the old root (earliest 2033) and via the new (2036).
+        let both = read(&[leaf.clone(), by_old.clone(), by_new.clone()], &roots);
+        assert_eq!(both.chain_expiry, Some(at(2033).max(at(2036))));
+        assert_eq!(both.earliest_expiry, Some(at(2033)));
+        // Trusting only the old root, only its chain is verified.
+        let old_only = read(
+            &[leaf.clone(), by_old.clone(), by_new.clone()],
+            &trusting(&[old_root]),
+        );
+        assert_eq!(old_only.chain_expiry, Some(at(2033)));
+        // An expired cross-signature is no chain.
+        let stale_key = rcgen::KeyPair::generate().unwrap();
+        let (expired_by_new, _) =
+            ca_for("intermediate", &stale_key, Some(&new_root_ca), (2010, 2021));
+        let expired = read(&[leaf.clone(), by_old.clone(), expired_by_new], &roots);
+        assert_eq!(expired.chain_expiry, Some(at(2033)));
+
+        // Two trusted roots with one name and different keys (a renewed root beside the old
+        // one): the one whose key signed the leaf's issuer is its root.
+        let (renewed_key, short_key) = (
+            rcgen::KeyPair::generate().unwrap(),
+            rcgen::KeyPair::generate().unwrap(),
+        );
+        let (short, _) = ca_for("shared root", &short_key, None, (2020, 2031));
+        let (renewed, renewed_params) = ca_for("shared root", &renewed_key, None, (2020, 2044));
+        let renewed_ca = issuer(renewed_params, renewed_key);
+        let (leaf_of_renewed, _) = ca_for("leaf", &leaf_key, Some(&renewed_ca), (2020, 2039));
+        for roots in [[short.clone(), renewed.clone()], [renewed, short]] {
+            assert_eq!(
+                read(std::slice::from_ref(&leaf_of_renewed), &trusting(&roots)).chain_expiry,
+                Some(at(2039))
+            );
+        }
+    }
+
+    #[test]
+    fn many_certificates_sharing_a_name_and_key_do_not_stall_the_search() {
+        // 24 certificates, one name and one key, each verifying every other's signature:
+        // uncapped, the search would try every ordering of up to 10 of them.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let (_, params) = ca_for("loop", &key, None, (2020, 2040));
+        let looped = issuer(params, key);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let mut presented = vec![ca_for("leaf", &leaf_key, Some(&looped), (2020, 2039)).0];
+        for year in 2030..2054 {
+            presented.push(ca_for("loop", looped.key(), Some(&looped), (2020, year)).0);
+        }
+        let parsed: Vec<(&[u8], X509Certificate<'_>)> = presented
+            .iter()
+            .map(|der| (der.as_ref(), parse(der).unwrap()))
+            .collect();
+        let roots = trusting(&[]);
+        let mut search = Search {
+            presented: &parsed,
+            roots: &roots,
+            now: rcgen::date_time_ymd(2026, 1, 1).unix_timestamp() as f64,
+            budget: MAX_CANDIDATES,
+        };
+        let (der, leaf) = &parsed[0];
+        assert_eq!(search.latest_chain(der, leaf, 0.0, &mut Vec::new()), None);
+        assert_eq!(search.budget, 0, "the search ended at its cap");
     }
 }
