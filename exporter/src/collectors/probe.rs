@@ -1,5 +1,5 @@
-//! `probe_*` and `pulse_probe_*`: the latest results of the background HTTP probes
-//! (see [`crate::probe`]). Reading them takes microseconds; the probes themselves run on
+//! `probe_*` and `pulse_probe_*`: the latest results of the background probes (HTTP, TCP,
+//! ICMP, DNS, gRPC; see [`crate::probe`]). Reading them takes microseconds; the probes themselves run on
 //! their own schedule, started by the server.
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use crate::probe::Probes;
 pub const SPEC: CollectorSpec = CollectorSpec {
     name: "probe",
     default_enabled: false,
-    help: "Latest results of the HTTP and TCP probes listed under `probes.targets` in the config file.",
+    help: "Latest results of the HTTP, TCP, ICMP, DNS and gRPC probes listed under `probes.targets` in the config file.",
     build,
 };
 
