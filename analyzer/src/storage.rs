@@ -431,6 +431,9 @@ pub struct SeriesFilter {
 pub struct Reader {
     conn: Connection,
     path: PathBuf,
+    /// The rollup width once read: it changes only with the writer's config, which takes a
+    /// restart, and every stitched read of every series needs it.
+    rollup_step_ms: std::cell::Cell<Option<i64>>,
 }
 
 fn series_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeriesInfo> {
@@ -452,6 +455,7 @@ impl Reader {
         Ok(Self {
             conn,
             path: path.to_owned(),
+            rollup_step_ms: std::cell::Cell::new(None),
         })
     }
 
@@ -471,16 +475,22 @@ impl Reader {
         Ok(first_raw - self.rollup_step_ms()?.unwrap_or(0) + 1)
     }
 
-    /// Width of the rollup buckets written last (`None` before the first).
+    /// Width of the rollup buckets written last (`None` before the first, asked again
+    /// until there is one).
     pub fn rollup_step_ms(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self
+        if let Some(step) = self.rollup_step_ms.get() {
+            return Ok(Some(step));
+        }
+        let step = self
             .conn
             .query_row(
                 "SELECT value FROM meta WHERE key = 'rollup_step_ms'",
                 [],
                 |r| r.get(0),
             )
-            .optional()?)
+            .optional()?;
+        self.rollup_step_ms.set(step);
+        Ok(step)
     }
 
     /// The read-only connection, for the analysis modules' own queries (`window`).
