@@ -180,35 +180,35 @@ impl<'c, 'a> Search<'c, 'a> {
                     && valid(validity(candidate))
             })
             .collect();
-        // Names decide unless more than one certificate has the issuer's name.
+        // Names decide unless more than one certificate has the issuer's name; only then is
+        // a key parsed and a signature checked.
         let choice = trusted.len() + carried.len() > 1;
-        let signed_by =
-            |key: &SubjectPublicKeyInfo<'_>| !choice || cert.verify_signature(Some(key)).is_ok();
+        let signed_by = |key: &SubjectPublicKeyInfo<'_>| cert.verify_signature(Some(key)).is_ok();
         let mut latest: Option<f64> = None;
+        let mut keep = |found: f64| latest = Some(latest.map_or(found, |l: f64| l.max(found)));
         for root in trusted {
             if !self.spend() {
                 return latest;
             }
-            let Ok((_, key)) = SubjectPublicKeyInfo::from_der(&root.public_key) else {
-                continue;
-            };
-            if signed_by(&key) {
-                let found = earliest.min(root.validity.1);
-                latest = Some(latest.map_or(found, |l| l.max(found)));
+            let signed = !choice
+                || SubjectPublicKeyInfo::from_der(&root.public_key)
+                    .is_ok_and(|(_, key)| signed_by(&key));
+            if signed {
+                keep(earliest.min(root.validity.1));
             }
         }
         for (next_der, next) in carried {
             if !self.spend() {
                 return latest;
             }
-            if !signed_by(next.public_key()) {
+            if choice && !signed_by(next.public_key()) {
                 continue;
             }
             path.push(der);
             let found = self.latest_chain(next_der, next, earliest.min(expiry(next)), path);
             path.pop();
             if let Some(found) = found {
-                latest = Some(latest.map_or(found, |l| l.max(found)));
+                keep(found);
             }
         }
         latest
