@@ -1022,6 +1022,235 @@ fn icmp_probes_match_blackbox_exporter() {
     assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
 }
 
+/// `source_ip_address`, in the `tcp`, `icmp` and `dns` blocks where blackbox_exporter reads
+/// it: the server sees the probe come from that address; an address this host does not
+/// have, or one of the other family than the target's, fails the probe before anything is
+/// sent. The series are blackbox_exporter's for the same modules.
+#[test]
+fn probes_send_from_the_source_address_their_module_names() {
+    let dir = tempfile::tempdir().unwrap();
+    // A TCP server recording where each connection came from, and a DNS "server" recording
+    // where each query came from without answering (so the DNS probes time out).
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_address = tcp.local_addr().unwrap();
+    let tcp_peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let peers = tcp_peers.clone();
+    std::thread::spawn(move || {
+        for stream in tcp.incoming().flatten() {
+            peers.lock().unwrap().push(stream.peer_addr().unwrap().ip());
+        }
+    });
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_address = udp.local_addr().unwrap();
+    let udp_peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let peers = udp_peers.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 512];
+        while let Ok((_, peer)) = udp.recv_from(&mut buffer) {
+            peers.lock().unwrap().push(peer.ip());
+        }
+    });
+
+    let modules = "tcp_from: {prober: tcp, timeout: 2s, tcp: {source_ip_address: 127.0.0.2}}\n\
+                   tcp_foreign: {prober: tcp, timeout: 2s, tcp: {source_ip_address: 192.0.2.1}}\n\
+                   tcp_v6: {prober: tcp, timeout: 2s, tcp: {source_ip_address: '::1'}}\n\
+                   icmp_from: {prober: icmp, timeout: 2s, icmp: {source_ip_address: 127.0.0.2}}\n\
+                   icmp_foreign: {prober: icmp, timeout: 2s, icmp: {source_ip_address: 192.0.2.1}}\n\
+                   dns_from: {prober: dns, timeout: 1s, dns: {query_name: pulse.test, source_ip_address: 127.0.0.2}}\n";
+    // name, module, target, success
+    let probes = [
+        ("tcp_from", "tcp_from", tcp_address.to_string(), 1.0),
+        ("tcp_foreign", "tcp_foreign", tcp_address.to_string(), 0.0),
+        ("tcp_v6", "tcp_v6", tcp_address.to_string(), 0.0),
+        ("icmp_from", "icmp_from", "127.0.0.1".to_owned(), 1.0),
+        ("icmp_foreign", "icmp_foreign", "127.0.0.1".to_owned(), 0.0),
+        ("dns_from", "dns_from", udp_address.to_string(), 0.0),
+    ];
+    let targets: String = probes
+        .iter()
+        .map(|(name, module, target, _)| {
+            let field = if module.starts_with("icmp") {
+                "host"
+            } else {
+                "address"
+            };
+            format!("    - {{name: {name}, {field}: '{target}', module: {module}}}\n")
+        })
+        .collect();
+    let exporter = probing_exporter(
+        dir.path(),
+        &format!(
+            "probes:\n  modules:\n{}  targets:\n{targets}",
+            indented(modules, 4)
+        ),
+    );
+    let (_blackbox, blackbox) =
+        blackbox_exporter(dir.path(), &format!("modules:\n{}", indented(modules, 2)));
+    for (name, module, target, success) in &probes {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        promtool_check(&ours);
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{module}\"}}")
+            ),
+            Some(*success),
+            "{name}: {ours}"
+        );
+        // blackbox_exporter 0.23 reads no reply TTL when it sends from a source address.
+        assert_same_as_blackbox_but(
+            &blackbox,
+            target,
+            module,
+            &without_hop_limit(&ours),
+            &["probe_icmp_reply_hop_limit"],
+        );
+    }
+    // A connection and a query from each exporter (and from Pulse's background probes of
+    // its targets), all from the source address.
+    let local: std::net::IpAddr = [127, 0, 0, 2].into();
+    for (what, peers) in [("TCP", tcp_peers), ("DNS", udp_peers)] {
+        let peers = wait_for(what, Duration::from_secs(5), || {
+            let peers = peers.lock().unwrap();
+            (peers.len() >= 2).then(|| peers.clone())
+        });
+        assert!(peers.iter().all(|peer| *peer == local), "{what}: {peers:?}");
+    }
+}
+
+/// `dont_fragment` and `ttl` for real, in a network namespace of the test's own whose
+/// loopback carries at most 1,300 bytes a packet: a 1,400-byte echo goes out in fragments
+/// and is answered, but fails with `dont_fragment`, over IPv4 as blackbox_exporter's does and
+/// over IPv6 too (blackbox_exporter sets it for IPv4 only); a request sent with `ttl: 3`
+/// leaves with a TTL of 3, as a raw socket listening on the loopback sees it.
+#[test]
+fn icmp_dont_fragment_and_ttl_shape_the_packets_sent() {
+    std::thread::spawn(|| {
+        enter_new_network_namespace();
+        let status = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up", "mtu", "1300"])
+            .status()
+            .expect("ip (iproute2; tests/run.sh installs it)");
+        assert!(status.success());
+        icmp_in_a_small_mtu_namespace();
+    })
+    .join()
+    .unwrap();
+}
+
+/// A `/probe` answer without `probe_icmp_reply_hop_limit`, for comparing with a
+/// blackbox_exporter that did not read the reply's TTL.
+fn without_hop_limit(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.contains("probe_icmp_reply_hop_limit"))
+        .map(|line| format!("{line}\n"))
+        .collect()
+}
+
+/// Moves the calling thread (and the threads and processes it starts from then on) into a
+/// network namespace of its own, with only a loopback, down.
+#[allow(unsafe_code)]
+fn enter_new_network_namespace() {
+    // SAFETY: unshare(2) with CLONE_NEWNET takes no pointers and changes only which network
+    // namespace this thread is in.
+    let result = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(
+        result,
+        0,
+        "unshare(CLONE_NEWNET): {} (the test needs root)",
+        std::io::Error::last_os_error()
+    );
+}
+
+fn icmp_in_a_small_mtu_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let modules = "fragmented: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n\
+                   whole: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400, dont_fragment: true}}\n\
+                   fits: {prober: icmp, timeout: 2s, icmp: {payload_size: 1200, dont_fragment: true}}\n";
+    // Not for blackbox_exporter 0.23, which has no `ttl` and fragments over IPv6 regardless.
+    let pulse_only = "ttl: {prober: icmp, timeout: 2s, icmp: {payload_size: 333, ttl: 3}}\n\
+                      ip6_fragmented: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n\
+                      ip6_whole: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400, dont_fragment: true}}\n";
+    // name, module, host, success
+    let probes = [
+        ("fragmented", "fragmented", "127.0.0.1", 1.0),
+        ("whole", "whole", "127.0.0.1", 0.0),
+        ("fits", "fits", "127.0.0.1", 1.0),
+        ("ttl", "ttl", "127.0.0.1", 1.0),
+        ("ip6_fragmented", "ip6_fragmented", "::1", 1.0),
+        ("ip6_whole", "ip6_whole", "::1", 0.0),
+    ];
+    let targets: String = probes
+        .iter()
+        .map(|(name, module, host, _)| {
+            format!("    - {{name: {name}, host: '{host}', module: {module}}}\n")
+        })
+        .collect();
+    let exporter = probing_exporter(
+        dir.path(),
+        &format!(
+            "probes:\n  modules:\n{}{}  targets:\n{targets}",
+            indented(modules, 4),
+            indented(pulse_only, 4)
+        ),
+    );
+    let (_blackbox, blackbox) =
+        blackbox_exporter(dir.path(), &format!("modules:\n{}", indented(modules, 2)));
+    // Every ICMP packet the loopback carries, with its IPv4 header.
+    let sniffer = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::RAW,
+        Some(rustix::net::ipproto::ICMP),
+    )
+    .expect("a raw ICMP socket (the test needs root)");
+    rustix::net::sockopt::set_socket_timeout(
+        &sniffer,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(Duration::from_secs(5)),
+    )
+    .unwrap();
+
+    for (name, module, host, success) in probes {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{module}\"}}")
+            ),
+            Some(success),
+            "{name}: {ours}"
+        );
+        if !pulse_only.contains(&format!("{module}:")) {
+            // blackbox_exporter 0.23 reads no reply TTL on its `dont_fragment` socket.
+            assert_same_as_blackbox_but(
+                &blackbox,
+                host,
+                module,
+                &without_hop_limit(&ours),
+                &["probe_icmp_reply_hop_limit"],
+            );
+        }
+    }
+
+    // The `ttl` probe's 333-byte echo request left with a TTL of 3 (64 otherwise).
+    let request_length = 20 + 8 + 333;
+    let mut buffer = [0u8; 2048];
+    let ttl = loop {
+        let (read, _) = rustix::net::recv(&sniffer, &mut buffer, rustix::net::RecvFlags::empty())
+            .expect("the ttl probe's echo request on the loopback");
+        let packet = &buffer[..read];
+        let header = usize::from(packet[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
+        // An echo request (type 8) of the ttl probe's size.
+        if total == request_length && packet[header] == 8 {
+            break packet[8];
+        }
+    };
+    assert_eq!(ttl, 3);
+}
+
 /// `text` with every line indented by `spaces`.
 fn indented(text: &str, spaces: usize) -> String {
     text.lines()

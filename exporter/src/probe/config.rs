@@ -2,6 +2,8 @@
 //! after blackbox_exporter's `modules.<name>.http` block, validated when the file is read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::num::NonZeroU8;
 use std::time::Duration;
 
 use hyper::Uri;
@@ -185,6 +187,10 @@ pub struct Module {
     pub grpc: GrpcOptions,
     /// Which address family every prober uses when a name has both.
     pub ip: IpPreference,
+    /// The local address the TCP, ICMP and DNS probers send from (blackbox_exporter's
+    /// `source_ip_address`): on a host with several addresses, the one a firewall or a
+    /// route expects; the system's choice unless set.
+    pub source_ip: Option<IpAddr>,
 }
 
 /// The `grpc` prober's options, blackbox_exporter's names.
@@ -339,11 +345,20 @@ mod regexes {
 pub struct IcmpOptions {
     /// Bytes of data in the echo request (56, as `ping` sends, unless set).
     pub payload_size: usize,
+    /// An echo request larger than the path's MTU fails instead of going out in fragments:
+    /// the check that a path carries packets of `payload_size` whole.
+    pub dont_fragment: bool,
+    /// The request's TTL (IPv4) or hop limit (IPv6); the system's default unless set.
+    pub ttl: Option<NonZeroU8>,
 }
 
 impl Default for IcmpOptions {
     fn default() -> Self {
-        Self { payload_size: 56 }
+        Self {
+            payload_size: 56,
+            dont_fragment: false,
+            ttl: None,
+        }
     }
 }
 
@@ -466,6 +481,7 @@ struct RawDns {
     validate_authority_rrs: RrChecks,
     #[serde(default)]
     validate_additional_rrs: RrChecks,
+    source_ip_address: Option<IpAddr>,
 }
 
 /// DNS response codes by the names blackbox_exporter's `valid_rcodes` takes.
@@ -576,6 +592,10 @@ fn secret(
 #[serde(deny_unknown_fields)]
 struct RawIcmp {
     payload_size: Option<usize>,
+    #[serde(default)]
+    dont_fragment: bool,
+    ttl: Option<NonZeroU8>,
+    source_ip_address: Option<IpAddr>,
 }
 
 #[derive(Deserialize)]
@@ -585,6 +605,7 @@ struct RawTcp {
     tls: bool,
     #[serde(default)]
     query_response: Vec<RawStep>,
+    source_ip_address: Option<IpAddr>,
 }
 
 /// blackbox_exporter's step: any of `expect`, `send` and `starttls`, run in that order.
@@ -636,6 +657,22 @@ impl RawModule {
         .filter_map(|(name, set)| set.then_some(name))
         .collect()
     }
+}
+
+fn icmp_options(raw: RawIcmp) -> Result<IcmpOptions, String> {
+    let defaults = IcmpOptions::default();
+    let payload_size = raw.payload_size.unwrap_or(defaults.payload_size);
+    // An echo request must fit one IPv4 datagram (65,535 bytes less the headers).
+    if payload_size > MAX_ICMP_PAYLOAD {
+        return Err(format!(
+            "icmp.payload_size: {payload_size} is more than an echo request holds ({MAX_ICMP_PAYLOAD})"
+        ));
+    }
+    Ok(IcmpOptions {
+        payload_size,
+        dont_fragment: raw.dont_fragment,
+        ttl: raw.ttl,
+    })
 }
 
 fn tcp_options(raw: RawTcp) -> Result<TcpOptions, String> {
@@ -696,6 +733,13 @@ impl TryFrom<RawModule> for Module {
         if raw.prober != Prober::Grpc && grpc.is_some() {
             return Err("grpc options apply to `prober: grpc` only".into());
         }
+        // blackbox_exporter's place for the source address: the block of the prober that
+        // sends from it (none for HTTP and gRPC).
+        let source_ip = tcp
+            .as_ref()
+            .and_then(|tcp| tcp.source_ip_address)
+            .or(icmp.as_ref().and_then(|icmp| icmp.source_ip_address))
+            .or(dns.as_ref().and_then(|dns| dns.source_ip_address));
         let grpc = grpc.map_or_else(GrpcOptions::default, |raw| GrpcOptions {
             service: raw.service,
             tls: raw.tls,
@@ -708,16 +752,7 @@ impl TryFrom<RawModule> for Module {
             _ => DnsOptions::default(),
         };
         let tcp = tcp.map(tcp_options).transpose()?.unwrap_or_default();
-        let icmp = match icmp.and_then(|icmp| icmp.payload_size) {
-            // An echo request must fit one IPv4 datagram (65,535 bytes less the headers).
-            Some(size) if size > MAX_ICMP_PAYLOAD => {
-                return Err(format!(
-                    "icmp.payload_size: {size} is more than an echo request holds ({MAX_ICMP_PAYLOAD})"
-                ));
-            }
-            Some(payload_size) => IcmpOptions { payload_size },
-            None => IcmpOptions::default(),
-        };
+        let icmp = icmp.map(icmp_options).transpose()?.unwrap_or_default();
         if raw.preferred_ip_protocol.is_none() && raw.ip_protocol_fallback.is_some() {
             return Err("ip_protocol_fallback needs preferred_ip_protocol".into());
         }
@@ -799,6 +834,7 @@ impl TryFrom<RawModule> for Module {
             dns,
             grpc,
             ip,
+            source_ip,
         })
     }
 }
@@ -1174,6 +1210,51 @@ mod tests {
             err,
             "pulse.yml:3:5: probes.modules.p: icmp.payload_size: 70000 is more than an echo request holds (65507)"
         );
+    }
+
+    #[test]
+    fn source_address_ttl_and_fragmentation_are_read_where_blackbox_puts_them() {
+        let config = parse(
+            "probes:\n  modules:\n    mtu: {prober: icmp, icmp: {payload_size: 1472, dont_fragment: true, ttl: 8, source_ip_address: 192.0.2.7}}\n    ping: {prober: icmp}\n    smtp: {prober: tcp, tcp: {source_ip_address: '2001:db8::7'}}\n    dns: {prober: dns, dns: {query_name: example.com, source_ip_address: 192.0.2.8}}\n",
+        )
+        .unwrap();
+        let module = |name: &str| &config.probes.modules[name];
+        assert!(module("mtu").icmp.dont_fragment);
+        assert_eq!(
+            module("mtu").icmp.ttl.map(std::num::NonZeroU8::get),
+            Some(8)
+        );
+        assert_eq!(module("mtu").source_ip, Some([192, 0, 2, 7].into()));
+        assert!(!module("ping").icmp.dont_fragment);
+        assert_eq!(module("ping").icmp.ttl, None);
+        assert_eq!(module("ping").source_ip, None);
+        assert_eq!(
+            module("smtp").source_ip,
+            Some("2001:db8::7".parse().unwrap())
+        );
+        assert_eq!(module("dns").source_ip, Some([192, 0, 2, 8].into()));
+
+        let err = parse(
+            "probes:\n  modules:\n    p:\n      prober: icmp\n      icmp:\n        source_ip_address: eth0\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "pulse.yml:6:28: probes.modules.p.icmp.source_ip_address: invalid IP address"
+            ),
+            "{err}"
+        );
+        for ttl in ["0", "256"] {
+            let err = parse(&format!(
+                "probes:\n  modules:\n    p:\n      prober: icmp\n      icmp: {{ttl: {ttl}}}\n"
+            ))
+            .unwrap_err();
+            assert!(err.starts_with("pulse.yml:5:"), "{err}");
+            assert!(
+                err.contains("probes.modules.p.icmp.ttl: invalid value"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

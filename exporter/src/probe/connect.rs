@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
@@ -64,15 +64,20 @@ pub async fn resolve_first(
     Ok(first)
 }
 
-/// Connects to the first of `addrs` that accepts; the outcome's address is the one tried
-/// last, as blackbox_exporter reports the address it dialled. Nagle's algorithm is off, as
-/// in Go's dialer: an HTTP/2 request's headers and body go out as separate writes, and
-/// with it on the body waits for the server's delayed ACK (40 ms on Linux).
-pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpStream, ProbeError> {
+/// Connects to the first of `addrs` that accepts, from `source` where the module sets one;
+/// the outcome's address is the one tried last, as blackbox_exporter reports the address
+/// it dialled. Nagle's algorithm is off, as in Go's dialer: an HTTP/2 request's headers and
+/// body go out as separate writes, and with it on the body waits for the server's delayed
+/// ACK (40 ms on Linux).
+pub async fn connect(
+    addrs: &[SocketAddr],
+    source: Option<IpAddr>,
+    outcome: &mut Outcome,
+) -> Result<TcpStream, ProbeError> {
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
     for addr in addrs {
         outcome.ip = Some(addr.ip());
-        match TcpStream::connect(addr).await {
+        match connect_from(source, *addr).await {
             Ok(stream) => {
                 stream.set_nodelay(true).map_err(ProbeError::Connect)?;
                 return Ok(stream);
@@ -81,6 +86,40 @@ pub async fn connect(addrs: &[SocketAddr], outcome: &mut Outcome) -> Result<TcpS
         }
     }
     Err(ProbeError::Connect(last))
+}
+
+async fn connect_from(source: Option<IpAddr>, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let local = source_address(source, addr.ip())?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(local).map_err(|e| source_error(source, e))?;
+    socket.connect(addr).await
+}
+
+/// The local address to bind to send from `source` to `destination` (any port), or why
+/// that cannot be: a source of the other family than the destination's.
+pub fn source_address(source: IpAddr, destination: IpAddr) -> std::io::Result<SocketAddr> {
+    if source.is_ipv4() != destination.is_ipv4() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "source_ip_address {source} is of another family than the target's address {destination}"
+            ),
+        ));
+    }
+    Ok(SocketAddr::new(source, 0))
+}
+
+/// A failure to use `source`, naming it: the kernel's own words (`Cannot assign requested
+/// address`) do not say which address was asked for.
+pub fn source_error(source: IpAddr, error: std::io::Error) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("source_ip_address {source}: {error}"))
 }
 
 /// A module's TLS client: its rustls config and the roots that config trusts, from which

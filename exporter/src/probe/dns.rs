@@ -3,16 +3,17 @@
 //! against the module's regexes. hickory-proto builds and parses the messages; the exchange
 //! is done here so its phases (resolve, connect, request) can be timed.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{RData, Record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 
 use super::Prepared;
 use super::config::{DnsOptions, ProbeAddress, RrChecks};
-use super::connect::{Io, resolve_first, tls_handshake};
+use super::connect::{Io, connect, resolve_first, source_address, source_error, tls_handshake};
 use super::outcome::{DnsOutcome, Outcome, ProbeError};
 
 /// The phases of `probe_dns_duration_seconds`, in order.
@@ -48,15 +49,7 @@ pub async fn run(
         response?
     } else {
         let start = Instant::now();
-        let unspecified: std::net::SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        let socket = match UdpSocket::bind(unspecified).await {
-            Ok(socket) => socket.connect(server).await.map(|()| socket),
-            Err(e) => Err(e),
-        };
+        let socket = udp_socket(prepared.module.source_ip, server).await;
         dns_figures(outcome).phases[1] = start.elapsed().as_secs_f64();
         let socket = socket.map_err(ProbeError::Connect)?;
         let start = Instant::now();
@@ -143,16 +136,27 @@ async fn exchange_udp(socket: &UdpSocket, query: &[u8]) -> Result<Vec<u8>, Probe
     }
 }
 
+/// A UDP socket sending to `server` only, from `source` where the module sets one.
+async fn udp_socket(source: Option<IpAddr>, server: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = match source {
+        Some(source) => UdpSocket::bind(source_address(source, server.ip())?)
+            .await
+            .map_err(|e| source_error(source, e))?,
+        None if server.is_ipv4() => UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).await?,
+        None => UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).await?,
+    };
+    socket.connect(server).await?;
+    Ok(socket)
+}
+
 /// A TCP connection to `server`, with TLS over it for DNS over TLS.
 async fn connect_tcp(
     prepared: &Prepared,
     host: &str,
-    server: std::net::SocketAddr,
+    server: SocketAddr,
     outcome: &mut Outcome,
 ) -> Result<Box<dyn Io>, ProbeError> {
-    let stream = TcpStream::connect(server)
-        .await
-        .map_err(ProbeError::Connect)?;
+    let stream = connect(&[server], prepared.module.source_ip, outcome).await?;
     Ok(if prepared.module.dns.over_tls {
         Box::new(tls_handshake(&prepared.tls, host, stream, outcome).await?)
     } else {

@@ -83,7 +83,7 @@ async fn check(
     outcome: &mut Outcome,
 ) -> Result<usize, ProbeError> {
     let options = &prepared.module.grpc;
-    let tcp = connect(addrs, outcome).await?;
+    let tcp = connect(addrs, prepared.module.source_ip, outcome).await?;
     let io: Box<dyn Io> = if options.tls {
         let stream = tls_handshake(&prepared.tls, &address.host, tcp, outcome).await?;
         grpc_figures(outcome).ssl = true;

@@ -54,7 +54,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         http_figures(outcome).phases[0] += t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let tcp = connect(&addrs, outcome).await?;
+        let tcp = connect(&addrs, prepared.module.source_ip, outcome).await?;
         http_figures(outcome).phases[1] += t.elapsed().as_secs_f64();
 
         http_figures(outcome).ssl = https;

@@ -22,7 +22,7 @@ pub async fn run(
 ) -> Result<(), ProbeError> {
     let options = &prepared.module.tcp;
     let addrs = resolve(&address.host, address.port, prepared.module.ip, outcome).await?;
-    let tcp = connect(&addrs, outcome).await?;
+    let tcp = connect(&addrs, prepared.module.source_ip, outcome).await?;
     let stream: Box<dyn Io> = if options.tls {
         Box::new(tls_handshake(&prepared.tls, &address.host, tcp, outcome).await?)
     } else {
