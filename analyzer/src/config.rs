@@ -204,14 +204,50 @@ impl TryFrom<RawTarget> for Target {
     }
 }
 
-/// How the analyzer trusts a scraped or queried HTTPS server.
+/// How the analyzer trusts a scraped or queried HTTPS server, and proves itself to one.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "RawTlsClient")]
 pub struct TlsClient {
     /// PEM file of extra CA certificates.
     pub ca_file: Option<PathBuf>,
+    /// PEM files of the certificate (and its key) presented to a server that asks for one:
+    /// an exporter whose web config requires client certificates (`client_auth_type:
+    /// RequireAndVerifyClientCert`), a Prometheus behind mutual TLS.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
     /// Skip certificate verification (testing only).
     pub insecure_skip_verify: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTlsClient {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    #[serde(default)]
+    insecure_skip_verify: bool,
+}
+
+impl TryFrom<RawTlsClient> for TlsClient {
+    type Error = String;
+
+    fn try_from(raw: RawTlsClient) -> Result<Self, String> {
+        let client_certificate = match (raw.cert_file, raw.key_file) {
+            (Some(cert_file), Some(key_file)) => Some((cert_file, key_file)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("cert_file needs key_file (the certificate's key)".into());
+            }
+            (None, Some(_)) => {
+                return Err("key_file needs cert_file (the key's certificate)".into());
+            }
+        };
+        Ok(Self {
+            ca_file: raw.ca_file,
+            client_certificate,
+            insecure_skip_verify: raw.insecure_skip_verify,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

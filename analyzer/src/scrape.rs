@@ -5,6 +5,7 @@
 //! status row, `pulse_analyzer_scrape_success{target} 0`) and its loop goes on.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,6 +66,9 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
+        if let Some((cert_file, key_file)) = &tls.client_certificate {
+            builder = builder.identity(identity(cert_file, key_file)?);
+        }
         let client = builder.build().map_err(|e| ClientError::Invalid {
             field: "tls",
             message: e.to_string(),
@@ -95,6 +99,26 @@ impl HttpClient {
             None => request,
         }
     }
+}
+
+/// The client certificate and its key, read from their PEM files.
+fn identity(cert_file: &Path, key_file: &Path) -> Result<reqwest::Identity, ClientError> {
+    let read = |field: &'static str, path: &Path| {
+        std::fs::read(path).map_err(|source| ClientError::Read {
+            field,
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut pem = read("tls.cert_file", cert_file)?;
+    if !pem.ends_with(b"\n") {
+        pem.push(b'\n');
+    }
+    pem.extend(read("tls.key_file", key_file)?);
+    reqwest::Identity::from_pem(&pem).map_err(|e| ClientError::Invalid {
+        field: "tls.cert_file",
+        message: format!("{} and {}: {e}", cert_file.display(), key_file.display()),
+    })
 }
 
 /// Per-target figures for the analyzer's own `/metrics`.

@@ -324,3 +324,95 @@ fn launcher_without_an_exporter_says_where_it_looked() {
         "{stderr}"
     );
 }
+
+/// Mutual TLS: the real exporter behind a web config that requires a client certificate
+/// signed by its CA (exporter-toolkit's `RequireAndVerifyClientCert`); the analyzer scrapes it
+/// with `tls: {ca_file, cert_file, key_file}`, and a target without the certificate fails
+/// its scrapes (the exporter ends the handshake).
+#[test]
+fn scrapes_an_exporter_that_requires_a_client_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&server_key, &issuer)
+        .unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+    let path = |name: &str, content: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let ca_file = path("ca.pem", ca.pem());
+    let server_cert_file = path("server.pem", server_cert.pem());
+    let server_key_file = path("server.key", server_key.serialize_pem());
+    let cert_file = path("client.pem", client_cert.pem());
+    let key_file = path("client.key", client_key.serialize_pem());
+    let web_config = path(
+        "web.yml",
+        format!(
+            "tls_server_config:\n  cert_file: {server_cert_file}\n  key_file: {server_key_file}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_file}\n"
+        ),
+    );
+    let exporter = Process::start(
+        &exporter_bin(),
+        &[
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+            &web_config,
+            "--collector.disable-defaults",
+            "--collector.loadavg",
+        ],
+    );
+    let port = exporter.addr.rsplit_once(':').unwrap().1;
+    let url = format!("https://localhost:{port}/metrics");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "targets:\n  - name: mutual\n    url: {url}\n    interval: 300ms\n    timeout: 300ms\n    tls: {{ca_file: {ca_file}, cert_file: {cert_file}, key_file: {key_file}}}\n  - name: anonymous\n    url: {url}\n    interval: 300ms\n    timeout: 300ms\n    tls: {{ca_file: {ca_file}}}\n"
+        ),
+    );
+    let analyzer = analyzer(&config, &dir.path().join("h.db"), &[]);
+    let metrics = wait_for("a scrape of each target", Duration::from_secs(30), || {
+        let metrics = reqwest::blocking::get(analyzer.url("/metrics"))
+            .ok()?
+            .text()
+            .ok()?;
+        (metrics.contains("pulse_analyzer_scrape_success{target=\"mutual\"}")
+            && metrics.contains("pulse_analyzer_scrape_success{target=\"anonymous\"}"))
+        .then_some(metrics)
+    });
+    assert!(
+        metrics.contains("pulse_analyzer_scrape_success{target=\"mutual\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pulse_analyzer_scrape_success{target=\"anonymous\"} 0"),
+        "{metrics}"
+    );
+}
+
+/// A client certificate without its key is a config error naming the file, line and field.
+#[test]
+fn a_client_certificate_without_its_key_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "targets:\n  - name: a\n    url: https://localhost:9100/metrics\n    tls:\n      cert_file: client.pem\n",
+    );
+    let (code, _, stderr) = run(&["--config.file", config.to_str().unwrap(), "--config.check"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("analyzer.yml:4:5: targets[0].tls: cert_file needs key_file"),
+        "{stderr}"
+    );
+}

@@ -225,6 +225,10 @@ fn redis_wrong_password_and_password_file() {
     );
 }
 
+/// Redis over TLS with a private CA: one server that takes any client, one that requires a
+/// client certificate (`tls-auth-clients yes`, Redis's default), reached at 127.0.0.1 with
+/// `server_name: localhost` (the name its certificate has): up with the certificate, down
+/// without it.
 #[test]
 fn redis_over_tls_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -238,40 +242,57 @@ fn redis_over_tls_with_a_private_ca() {
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    // A subject of its own: OpenSSL takes a certificate named like its issuer (rcgen's
+    // default name) for a self-signed one.
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "pulse-exporter");
+    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
     let path = |name: &str| dir.path().join(name).display().to_string();
     std::fs::write(path("ca.crt"), ca.pem()).unwrap();
     std::fs::write(path("server.crt"), cert.pem()).unwrap();
     std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
+    std::fs::write(path("client.crt"), client_cert.pem()).unwrap();
+    std::fs::write(path("client.key"), client_key.serialize_pem()).unwrap();
 
-    let tls_port = free_port();
-    let tls_port_text = tls_port.to_string();
     let (cert_file, key_file, ca_file) = (path("server.crt"), path("server.key"), path("ca.crt"));
-    let _redis = ChildGuard::spawn_listening(
-        "redis-server",
-        &[
-            "--port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-            "--tls-port",
-            &tls_port_text,
-            "--tls-cert-file",
-            &cert_file,
-            "--tls-key-file",
-            &key_file,
-            "--tls-ca-cert-file",
-            &ca_file,
-            "--tls-auth-clients",
-            "no",
-            "--save",
-            "",
-        ],
-        tls_port,
-    );
+    let tls_redis = |auth_clients: &str| {
+        let tls_port = free_port();
+        let tls_port_text = tls_port.to_string();
+        let guard = ChildGuard::spawn_listening(
+            "redis-server",
+            &[
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--tls-port",
+                &tls_port_text,
+                "--tls-cert-file",
+                &cert_file,
+                "--tls-key-file",
+                &key_file,
+                "--tls-ca-cert-file",
+                &ca_file,
+                "--tls-auth-clients",
+                auth_clients,
+                "--save",
+                "",
+            ],
+            tls_port,
+        );
+        (guard, tls_port)
+    };
+    let (_open, open_port) = tls_redis("no");
+    let (_mutual, mutual_port) = tls_redis("yes");
+    let (client_cert, client_key) = (path("client.crt"), path("client.key"));
     let file = config(
         dir.path(),
         &format!(
-            "redis:\n  targets:\n    - address: localhost:{tls_port}\n      tls: {{ca_file: {ca_file}}}\n"
+            "redis:\n  targets:\n    - address: localhost:{open_port}\n      tls: {{ca_file: {ca_file}}}\n    - address: 127.0.0.1:{mutual_port}\n      tls: {{ca_file: {ca_file}, cert_file: {client_cert}, key_file: {client_key}, server_name: localhost}}\n    - address: localhost:{mutual_port}\n      tls: {{ca_file: {ca_file}}}\n"
         ),
     );
     let exporter = Exporter::start(&[
@@ -281,15 +302,20 @@ fn redis_over_tls_with_a_private_ca() {
         "--collector.redis",
     ]);
     let text = scrape(&exporter);
-    assert_eq!(
-        value(
-            &text,
-            &format!("redis_up{{target=\"localhost:{tls_port}\"}}")
-        ),
-        1.0,
-        "{text}"
-    );
-    assert!(text.contains(&format!(
-        "redis_uptime_in_seconds{{target=\"localhost:{tls_port}\"}}"
-    )));
+    for (target, up) in [
+        (format!("localhost:{open_port}"), 1.0),
+        (format!("127.0.0.1:{mutual_port}"), 1.0),
+        (format!("localhost:{mutual_port}"), 0.0),
+    ] {
+        assert_eq!(
+            value(&text, &format!("redis_up{{target=\"{target}\"}}")),
+            up,
+            "{target}: {text}"
+        );
+        assert_eq!(
+            text.contains(&format!("redis_uptime_in_seconds{{target=\"{target}\"}}")),
+            up == 1.0,
+            "{target}: {text}"
+        );
+    }
 }

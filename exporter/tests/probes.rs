@@ -46,6 +46,14 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
         "/bearer" => authorization == "Bearer t0ken",
         _ => true,
     };
+    if path == "/chunked" {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{BODY}\r\n0\r\n\r\n",
+            BODY.len()
+        );
+        return;
+    }
     let location = |to: &str| format!("Location: {to}\r\n");
     let (status, extra, body) = match path.as_str() {
         _ if !allowed => ("401 Unauthorized", String::new(), ""),
@@ -583,6 +591,20 @@ fn http_probes_match_blackbox_exporter() {
     let targets = [
         ("ok", format!("{base}/ok"), "http_2xx", 1.0),
         ("error", format!("{base}/error"), "http_2xx", 0.0),
+        // A body without Content-Length (its length unknown, -1); no response at all.
+        ("chunked", format!("{base}/chunked"), "http_2xx", 1.0),
+        (
+            "refused",
+            format!("http://127.0.0.1:{}/ok", closed_port()),
+            "http_2xx",
+            0.0,
+        ),
+        (
+            "no_such_host",
+            "http://no-such-host.invalid/".to_owned(),
+            "http_2xx",
+            0.0,
+        ),
         ("redirect", format!("{base}/redirect"), "http_2xx", 1.0),
         (
             "regex_fail",
@@ -1020,6 +1042,132 @@ fn icmp_probes_match_blackbox_exporter() {
         );
     }
     assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
+}
+
+/// A module's `tls` block with a client certificate (`cert_file`, `key_file`) and a
+/// `server_name`, against an HTTPS server that requires a certificate from its clients and
+/// whose own certificate names only `pulse.test`, probed at 127.0.0.1: the probe passes with
+/// both, fails without the client certificate (the server ends the handshake) and fails
+/// without the server name (the certificate is not 127.0.0.1's), with blackbox_exporter's
+/// series for the same `tls_config`.
+#[test]
+fn http_probes_present_a_client_certificate_and_check_the_server_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let mut server_params = rcgen::CertificateParams::new(vec!["pulse.test".into()]).unwrap();
+    server_params.not_after = rcgen::date_time_ymd(2031, 1, 2);
+    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+    let path = |name: &str, content: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let ca_file = path("ca.pem", ca.pem());
+    let cert_file = path("client.pem", client_cert.pem());
+    let key_file = path("client.key", client_key.serialize_pem());
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut client_roots = rustls::RootCertStore::empty();
+    client_roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(client_roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                vec![server_cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+            )
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let session = rustls::ServerConnection::new(config).unwrap();
+                let mut tls = rustls::StreamOwned::new(session, stream);
+                respond(&mut tls);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+
+    // name, module's tls options, success
+    let modules = [
+        (
+            "mtls",
+            format!(
+                "{{ca_file: '{ca_file}', cert_file: '{cert_file}', key_file: '{key_file}', server_name: pulse.test}}"
+            ),
+            1.0,
+        ),
+        (
+            "no_client_certificate",
+            format!("{{ca_file: '{ca_file}', server_name: pulse.test}}"),
+            0.0,
+        ),
+        (
+            "no_server_name",
+            format!("{{ca_file: '{ca_file}', cert_file: '{cert_file}', key_file: '{key_file}'}}"),
+            0.0,
+        ),
+    ];
+    let url = format!("https://127.0.0.1:{port}/ok");
+    let mut pulse = String::from("probes:\n  modules:\n");
+    let mut blackbox = String::from("modules:\n");
+    let mut targets = String::new();
+    for (name, tls, _) in &modules {
+        pulse += &format!("    {name}: {{timeout: 3s, tls: {tls}}}\n");
+        blackbox +=
+            &format!("  {name}: {{prober: http, timeout: 3s, http: {{tls_config: {tls}}}}}\n");
+        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
+    }
+    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
+    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
+    for (name, _, success) in &modules {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        promtool_check(&ours);
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
+            ),
+            Some(*success),
+            "{name}: {ours}"
+        );
+        if *success == 1.0 {
+            assert_same_as_blackbox(&blackbox, &url, name, &ours);
+        } else {
+            // A handshake the client completed before the server refused it (TLS 1.3 sends
+            // the refusal after): Pulse reports the server's certificate as seen, blackbox
+            // reports no certificate without a response.
+            let ours: String = ours
+                .lines()
+                .filter(|line| !line.contains("probe_ssl_") && !line.contains("probe_tls_"))
+                .map(|line| format!("{line}\n"))
+                .collect();
+            assert_same_as_blackbox(&blackbox, &url, name, &ours);
+        }
+    }
 }
 
 /// `source_ip_address`, in the `tcp`, `icmp` and `dns` blocks where blackbox_exporter reads

@@ -190,12 +190,22 @@ fn connect(target: &Target, deadline: Instant) -> Result<Connection, RedisError>
     let stream: Box<dyn Stream> = match &target.tls {
         None => Box::new(tcp),
         Some(config) => {
-            let host = address
-                .rsplit_once(':')
-                .map_or(address.as_str(), |(host, _)| host)
-                .trim_matches(['[', ']']);
-            let name = ServerName::try_from(host.to_owned())
-                .map_err(|e| RedisError::Tls(format!("server name {host:?}: {e}")))?;
+            let name = match target
+                .config
+                .tls
+                .as_ref()
+                .and_then(|tls| tls.server_name.clone())
+            {
+                Some(name) => name,
+                None => {
+                    let host = address
+                        .rsplit_once(':')
+                        .map_or(address.as_str(), |(host, _)| host)
+                        .trim_matches(['[', ']']);
+                    ServerName::try_from(host.to_owned())
+                        .map_err(|e| RedisError::Tls(format!("server name {host:?}: {e}")))?
+                }
+            };
             let session = rustls::ClientConnection::new(config.clone(), name)
                 .map_err(|e| RedisError::Tls(e.to_string()))?;
             Box::new(rustls::StreamOwned::new(session, tcp))

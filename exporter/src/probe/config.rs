@@ -1213,6 +1213,41 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_comes_with_its_key_and_a_server_name_is_a_name() {
+        let config = parse(
+            "probes:\n  modules:\n    mtls: {tls: {ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: api.internal}}\n",
+        )
+        .unwrap();
+        let tls = &config.probes.modules["mtls"].tls;
+        let client = tls.client_certificate.as_ref().unwrap();
+        assert_eq!(client.cert_file, Path::new("client.pem"));
+        assert_eq!(client.key_file, Path::new("client.key"));
+        assert_eq!(
+            tls.server_name
+                .as_ref()
+                .map(|name| name.to_str().into_owned()),
+            Some("api.internal".to_owned())
+        );
+
+        for (options, message) in [
+            ("{cert_file: client.pem}", "cert_file needs key_file"),
+            ("{key_file: client.key}", "key_file needs cert_file"),
+            (
+                "{server_name: 'not a name'}",
+                "server_name: invalid name \"not a name\"",
+            ),
+            ("{certfile: client.pem}", "unknown field `certfile`"),
+        ] {
+            let err = parse(&format!(
+                "probes:\n  modules:\n    m:\n      tls: {options}\n"
+            ))
+            .unwrap_err();
+            assert!(err.starts_with("pulse.yml:4:"), "{err}");
+            assert!(err.contains(message), "{err}");
+        }
+    }
+
+    #[test]
     fn source_address_ttl_and_fragmentation_are_read_where_blackbox_puts_them() {
         let config = parse(
             "probes:\n  modules:\n    mtu: {prober: icmp, icmp: {payload_size: 1472, dont_fragment: true, ttl: 8, source_ip_address: 192.0.2.7}}\n    ping: {prober: icmp}\n    smtp: {prober: tcp, tcp: {source_ip_address: '2001:db8::7'}}\n    dns: {prober: dns, dns: {query_name: example.com, source_ip_address: 192.0.2.8}}\n",

@@ -127,9 +127,12 @@ pub fn source_error(source: IpAddr, error: std::io::Error) -> std::io::Error {
 pub struct ProbeTls {
     pub config: Arc<rustls::ClientConfig>,
     pub roots: TrustedRoots,
+    /// The module's `tls.server_name`, which stands for the target's host in the handshake.
+    pub server_name: Option<ServerName<'static>>,
 }
 
-/// Runs a TLS handshake for `host` over `stream` and records what it showed.
+/// Runs a TLS handshake for `host` (or the module's `server_name`) over `stream` and
+/// records what it showed.
 pub async fn tls_handshake<S>(
     tls: &ProbeTls,
     host: &str,
@@ -139,8 +142,11 @@ pub async fn tls_handshake<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|e| ProbeError::Request(format!("server name {host:?}: {e}")))?;
+    let name = match &tls.server_name {
+        Some(name) => name.clone(),
+        None => ServerName::try_from(host.to_owned())
+            .map_err(|e| ProbeError::Request(format!("server name {host:?}: {e}")))?,
+    };
     let stream = tokio_rustls::TlsConnector::from(tls.config.clone())
         .connect(name, stream)
         .await

@@ -32,8 +32,8 @@ const MAX_BODY: usize = 10 << 20;
 pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
 
 /// The HTTP exchange of one probe of `url`, redirects followed, recorded into `outcome`
-/// (whose HTTP figures start as [`HttpOutcome::before_response`], so a probe that fails
-/// before any response still reports them all). The caller bounds it by the timeout.
+/// (whose HTTP figures start at zero, so a probe that fails before any response still
+/// reports them all). The caller bounds it by the timeout.
 pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<(), ProbeError> {
     let module = &prepared.module;
     let authorization = authorization(&module.auth)?;
@@ -57,7 +57,8 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         let tcp = connect(&addrs, prepared.module.source_ip, outcome).await?;
         http_figures(outcome).phases[1] += t.elapsed().as_secs_f64();
 
-        http_figures(outcome).ssl = https;
+        // Whether the final response came over TLS: none has come on this hop yet.
+        http_figures(outcome).ssl = false;
         outcome.tls = None;
         let (io, http2): (Box<dyn Io>, bool) = if https {
             let t = Instant::now();
@@ -104,6 +105,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         http_figures(outcome).phases[3] += t.elapsed().as_secs_f64();
         let status = response.status();
         http_figures(outcome).status_code = status.as_u16();
+        http_figures(outcome).ssl = https;
         http_figures(outcome).version = match response.version() {
             hyper::Version::HTTP_09 => 0.9,
             hyper::Version::HTTP_10 => 1.0,
@@ -156,7 +158,8 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
             .to_bytes();
         http_figures(outcome).phases[4] += t.elapsed().as_secs_f64();
         drop(driver);
-        http_figures(outcome).content_length = header_length.unwrap_or(bytes.len() as f64);
+        // Without the header (a chunked body) the length is unknown, -1, as Go reports it.
+        http_figures(outcome).content_length = header_length.unwrap_or(-1.0);
         http_figures(outcome).uncompressed_body_length = bytes.len() as f64;
 
         let valid = if module.valid_status_codes.is_empty() {
@@ -318,9 +321,7 @@ fn authorization(auth: &ProbeAuth) -> Result<Option<HeaderValue>, ProbeError> {
 /// The HTTP figures of `outcome`, written in place so a probe cut off by its timeout
 /// keeps the phases it finished.
 fn http_figures(outcome: &mut Outcome) -> &mut HttpOutcome {
-    outcome
-        .http
-        .get_or_insert_with(HttpOutcome::before_response)
+    outcome.http.get_or_insert_with(HttpOutcome::default)
 }
 
 /// A connection's driving task, aborted when the probe is done with it.

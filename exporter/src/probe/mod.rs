@@ -100,7 +100,7 @@ impl Endpoint {
         let mut outcome = match (self, prober) {
             (Self::Url(_), Prober::Http) => Outcome {
                 failed_due_to_regex: Some(false),
-                http: Some(outcome::HttpOutcome::before_response()),
+                http: Some(outcome::HttpOutcome::default()),
                 ..Outcome::default()
             },
             (Self::Address(_), Prober::Tcp) => Outcome {
@@ -241,6 +241,7 @@ impl Probes {
                     tls: ProbeTls {
                         config,
                         roots: TrustedRoots::new(roots),
+                        server_name: module.tls.server_name.clone(),
                     },
                 };
                 Ok((name.clone(), Arc::new(prepared)))
@@ -737,7 +738,7 @@ mod tests {
     fn all_phases_are_present_for_a_failed_probe() {
         let mut out = MetricSet::default();
         let failed = Outcome {
-            http: Some(outcome::HttpOutcome::before_response()),
+            http: Some(outcome::HttpOutcome::default()),
             ..Outcome::default()
         };
         emit(&[("t", "m", failed, None)], &mut out);

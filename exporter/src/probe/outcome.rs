@@ -96,7 +96,8 @@ pub struct HttpOutcome {
     pub phases: [f64; 5],
     /// 0 when no response arrived.
     pub status_code: u16,
-    /// The Content-Length header, else the bytes read; -1 without a response.
+    /// The Content-Length header; -1 for a response without one, 0 without a response (as
+    /// blackbox_exporter reports Go's `ContentLength`).
     pub content_length: f64,
     pub redirects: u32,
     /// Whether the final response came over TLS.
@@ -107,16 +108,6 @@ pub struct HttpOutcome {
     pub uncompressed_body_length: f64,
     /// The final response's `Last-Modified`, in Unix seconds.
     pub last_modified: Option<f64>,
-}
-
-impl HttpOutcome {
-    /// Before any response: no content yet (-1), as blackbox_exporter reports it.
-    pub fn before_response() -> Self {
-        Self {
-            content_length: -1.0,
-            ..Self::default()
-        }
-    }
 }
 
 /// Why a probe failed; logged at debug level, never used as a label.
