@@ -6,6 +6,8 @@ mod support;
 
 use std::time::Duration;
 
+use pulse_testkit::pki::TestCa;
+
 use support::{
     Process, SyntheticExporter, analyzer, exporter_bin, get_json, promtool_check, run, wait_for,
 };
@@ -332,33 +334,22 @@ fn launcher_without_an_exporter_says_where_it_looked() {
 #[test]
 fn scrapes_an_exporter_that_requires_a_client_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server_cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-    let client_key = rcgen::KeyPair::generate().unwrap();
-    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
-    let path = |name: &str, content: String| {
+    let ca = TestCa::new();
+    let server = ca.server(&["localhost"], None);
+    let client = ca.client();
+    let path = |name: &str, content: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
         path.display().to_string()
     };
-    let ca_file = path("ca.pem", ca.pem());
-    let server_cert_file = path("server.pem", server_cert.pem());
-    let server_key_file = path("server.key", server_key.serialize_pem());
-    let cert_file = path("client.pem", client_cert.pem());
-    let key_file = path("client.key", client_key.serialize_pem());
+    let ca_file = path("ca.pem", &ca.cert_pem);
+    let server_cert_file = path("server.pem", &server.cert_pem);
+    let server_key_file = path("server.key", &server.key_pem);
+    let cert_file = path("client.pem", &client.cert_pem);
+    let key_file = path("client.key", &client.key_pem);
     let web_config = path(
         "web.yml",
-        format!(
+        &format!(
             "tls_server_config:\n  cert_file: {server_cert_file}\n  key_file: {server_key_file}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {ca_file}\n"
         ),
     );

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 
+use pulse_testkit::pki::TestCa;
 use support::{ChildGuard, Exporter, free_port, memcached_server, promtool_check, redis_server};
 
 /// Sends one inline command and reads one reply line (plus a bulk body if any).
@@ -232,31 +233,15 @@ fn redis_wrong_password_and_password_file() {
 #[test]
 fn redis_over_tls_with_a_private_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let client_key = rcgen::KeyPair::generate().unwrap();
-    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    // A subject of its own: OpenSSL takes a certificate named like its issuer (rcgen's
-    // default name) for a self-signed one.
-    client_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "pulse-exporter");
-    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
+    let ca = TestCa::new();
+    let server = ca.server(&["localhost"], None);
+    let client = ca.client();
     let path = |name: &str| dir.path().join(name).display().to_string();
-    std::fs::write(path("ca.crt"), ca.pem()).unwrap();
-    std::fs::write(path("server.crt"), cert.pem()).unwrap();
-    std::fs::write(path("server.key"), key.serialize_pem()).unwrap();
-    std::fs::write(path("client.crt"), client_cert.pem()).unwrap();
-    std::fs::write(path("client.key"), client_key.serialize_pem()).unwrap();
+    std::fs::write(path("ca.crt"), &ca.cert_pem).unwrap();
+    std::fs::write(path("server.crt"), &server.cert_pem).unwrap();
+    std::fs::write(path("server.key"), &server.key_pem).unwrap();
+    std::fs::write(path("client.crt"), &client.cert_pem).unwrap();
+    std::fs::write(path("client.key"), &client.key_pem).unwrap();
 
     let (cert_file, key_file, ca_file) = (path("server.crt"), path("server.key"), path("ca.crt"));
     let tls_redis = |auth_clients: &str| {

@@ -14,6 +14,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pulse_testkit::pki::{Issued, TestCa};
 use support::{ChildGuard, Exporter, free_port, promtool_check, redis_server, wait_for};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -99,48 +100,53 @@ fn http_server() -> u16 {
 }
 
 /// A server certificate for `localhost` and `127.0.0.1` that expires at [`CERT_EXPIRY`],
-/// signed by a throwaway CA.
+/// and the throwaway CA's certificate (PEM) that signed it.
 struct TestCertificate {
     ca_pem: String,
-    cert_pem: String,
-    cert_der: Vec<u8>,
-    key_pem: String,
-    key_der: Vec<u8>,
+    server: Issued,
 }
 
 fn test_certificate() -> TestCertificate {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params =
-        rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    params.not_after = rcgen::date_time_ymd(2031, 1, 2);
-    let cert = params.signed_by(&key, &issuer).unwrap();
+    let ca = TestCa::new();
     TestCertificate {
-        ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        cert_der: cert.der().to_vec(),
-        key_pem: key.serialize_pem(),
-        key_der: key.serialize_der(),
+        server: ca.server(&["localhost", "127.0.0.1"], Some((2031, 1, 2))),
+        ca_pem: ca.cert_pem,
     }
 }
 
-/// A TLS server's configuration with `certificate`, offering `alpn` (in order).
-fn server_tls(certificate: &TestCertificate, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![CertificateDer::from(certificate.cert_der.clone())],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certificate.key_der.clone())),
-    )
-    .unwrap();
+/// A TLS server's configuration with `server`'s certificate, offering `alpn` (in order),
+/// requiring a client certificate signed by `client_ca` where given.
+fn server_tls(
+    server: &Issued,
+    client_ca: Option<&TestCa>,
+    alpn: &[&[u8]],
+) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from(ca.cert_der.clone()))
+                .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(
+            vec![CertificateDer::from(server.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key_der.clone())),
+        )
+        .unwrap();
     config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
     Arc::new(config)
 }
@@ -155,7 +161,19 @@ fn tls_server(
     + 'static,
 ) -> (u16, String) {
     let certificate = test_certificate();
-    let config = server_tls(&certificate, &[]);
+    let port = tls_server_with(server_tls(&certificate.server, None, &[]), handle);
+    (port, certificate.ca_pem)
+}
+
+/// A TLS server with `config` that runs `handle` on each connection, in a thread of its
+/// own, and then closes it; returns the port.
+fn tls_server_with(
+    config: Arc<rustls::ServerConfig>,
+    handle: impl Fn(&mut rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>)
+    + Send
+    + Sync
+    + 'static,
+) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = Arc::new(handle);
@@ -172,7 +190,7 @@ fn tls_server(
             });
         }
     });
-    (port, certificate.ca_pem)
+    port
 }
 
 /// An HTTPS server whose certificate expires at [`CERT_EXPIRY`]; returns the port and the
@@ -190,7 +208,11 @@ fn https_h2_server() -> (u16, String) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let certificate = test_certificate();
-    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls(&certificate, &[b"h2", b"http/1.1"]));
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls(
+        &certificate.server,
+        None,
+        &[b"h2", b"http/1.1"],
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     listener.set_nonblocking(true).unwrap();
@@ -784,8 +806,8 @@ fn tcp_probes_match_blackbox_exporter_on_real_redis_and_smtp_servers() {
         path.to_str().unwrap().to_owned()
     };
     let ca_file = path("ca.pem", &certificate.ca_pem);
-    let cert_file = path("cert.pem", &certificate.cert_pem);
-    let key_file = path("key.pem", &certificate.key_pem);
+    let cert_file = path("cert.pem", &certificate.server.cert_pem);
+    let key_file = path("key.pem", &certificate.server.key_pem);
 
     let (_redis, redis) = redis_server(&[]);
     let smtp = |tls: [&str; 2]| {
@@ -1053,62 +1075,18 @@ fn icmp_probes_match_blackbox_exporter() {
 #[test]
 fn http_probes_present_a_client_certificate_and_check_the_server_name() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let mut server_params = rcgen::CertificateParams::new(vec!["pulse.test".into()]).unwrap();
-    server_params.not_after = rcgen::date_time_ymd(2031, 1, 2);
-    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
-    let client_key = rcgen::KeyPair::generate().unwrap();
-    let mut client_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
-    let path = |name: &str, content: String| {
+    let ca = TestCa::new();
+    let server = ca.server(&["pulse.test"], Some((2031, 1, 2)));
+    let client = ca.client();
+    let path = |name: &str, content: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
         path.display().to_string()
     };
-    let ca_file = path("ca.pem", ca.pem());
-    let cert_file = path("client.pem", client_cert.pem());
-    let key_file = path("client.key", client_key.serialize_pem());
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut client_roots = rustls::RootCertStore::empty();
-    client_roots.add(ca.der().clone()).unwrap();
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(client_roots),
-        provider.clone(),
-    )
-    .build()
-    .unwrap();
-    let config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(
-                vec![server_cert.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-            )
-            .unwrap(),
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let config = config.clone();
-            std::thread::spawn(move || {
-                let session = rustls::ServerConnection::new(config).unwrap();
-                let mut tls = rustls::StreamOwned::new(session, stream);
-                respond(&mut tls);
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            });
-        }
-    });
+    let ca_file = path("ca.pem", &ca.cert_pem);
+    let cert_file = path("client.pem", &client.cert_pem);
+    let key_file = path("client.key", &client.key_pem);
+    let port = tls_server_with(server_tls(&server, Some(&ca), &[]), respond);
 
     // name, module's tls options, success
     let modules = [
@@ -1612,8 +1590,8 @@ fn grpc_health_server(
     let mut args = vec![script.to_owned(), port.to_string()];
     if let Some(certificate) = certificate {
         let (cert, key) = (dir.join("grpc-cert.pem"), dir.join("grpc-key.pem"));
-        std::fs::write(&cert, &certificate.cert_pem).unwrap();
-        std::fs::write(&key, &certificate.key_pem).unwrap();
+        std::fs::write(&cert, &certificate.server.cert_pem).unwrap();
+        std::fs::write(&key, &certificate.server.key_pem).unwrap();
         args.extend([cert.display().to_string(), key.display().to_string()]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -169,20 +169,10 @@ mod tls_and_auth {
     /// A CA-signed server certificate for 127.0.0.1/localhost plus a web config.
     fn pki(users: &[(&str, &str)]) -> Pki {
         let dir = tempfile::tempdir().unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "pulse test CA");
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        std::fs::write(dir.path().join("server.crt"), cert.pem()).unwrap();
-        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        let ca = pulse_testkit::pki::TestCa::new();
+        let server = ca.server(&["localhost", "127.0.0.1"], None);
+        std::fs::write(dir.path().join("server.crt"), &server.cert_pem).unwrap();
+        std::fs::write(dir.path().join("server.key"), &server.key_pem).unwrap();
         let mut web =
             String::from("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
         if !users.is_empty() {
@@ -194,7 +184,7 @@ mod tls_and_auth {
         }
         std::fs::write(dir.path().join("web.yml"), web).unwrap();
         Pki {
-            ca_pem: ca.pem(),
+            ca_pem: ca.cert_pem,
             dir,
         }
     }

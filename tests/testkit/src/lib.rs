@@ -1,8 +1,11 @@
 //! What the black-box tests of both binaries need from the machine: free ports, real server
-//! processes that die with the test, polling with a deadline, and Debian's `promtool`.
+//! processes that die with the test, polling with a deadline, Debian's `promtool`, and a
+//! throwaway certificate authority for their TLS tests.
 //!
 //! It lives in its own crate so the exporter's and the analyzer's integration tests share one
 //! copy; each crate's `tests/support` keeps only what is about its own binary.
+
+pub mod pki;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
