@@ -19,6 +19,7 @@ packages=(
     python3-aiosmtpd            # SMTP server the analyzer's email channel test delivers to
     python3-grpcio              # gRPC server (health service) the gRPC probe test calls
     iproute2                    # ip: the ICMP fragmentation test sets its own namespace's loopback MTU
+    tinyproxy-bin               # HTTP proxy the HTTP probes reach their targets through (proxy_url)
     docker-compose              # docker-compose config on docker-compose.yml (no engine needed)
     chromium                    # report --format pdf (headless print to PDF); web console browser test
     chromium-driver             # WebDriver for the web console tests that click through the page

@@ -1,6 +1,7 @@
 //! HTTP probes against local HTTP and HTTPS (HTTP/1.1 and HTTP/2) servers started here:
 //! success, 500, timeout, connection refused, DNS failure, TLS expiry, redirects, body
-//! regexes, and `/probe`'s refusal to reach targets that are not configured or allowed.
+//! regexes, through a real proxy (tinyproxy), with client certificates, and `/probe`'s
+//! refusal to reach targets that are not configured or allowed.
 //! TCP probes against a real
 //! `redis-server` and real SMTP servers (STARTTLS and implicit TLS), compared series by
 //! series with Debian's blackbox_exporter probing the same servers.
@@ -32,19 +33,22 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
     }
     let mut line = String::new();
     let mut authorization = String::new();
+    let mut via_proxy = false;
     while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("authorization")
-        {
-            authorization = value.trim().to_owned();
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = value.trim().to_owned();
+            }
+            via_proxy |= name.eq_ignore_ascii_case("via");
         }
         line.clear();
     }
     let path = first.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    // user:s3cret, and a bearer token.
+    // user:s3cret, a bearer token, and a request a proxy passed on (its `Via` header).
     let allowed = match path.as_str() {
         "/private" => authorization == "Basic dXNlcjpzM2NyZXQ=",
         "/bearer" => authorization == "Bearer t0ken",
+        "/via-proxy" => via_proxy,
         _ => true,
     };
     if path == "/chunked" {
@@ -58,7 +62,7 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
     let location = |to: &str| format!("Location: {to}\r\n");
     let (status, extra, body) = match path.as_str() {
         _ if !allowed => ("401 Unauthorized", String::new(), ""),
-        "/private" | "/bearer" | "/ok" => ("200 OK", String::new(), BODY),
+        "/private" | "/bearer" | "/via-proxy" | "/ok" => ("200 OK", String::new(), BODY),
         "/headers" => (
             "200 OK",
             "X-Health: green\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n".to_owned(),
@@ -1064,6 +1068,131 @@ fn icmp_probes_match_blackbox_exporter() {
         );
     }
     assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
+}
+
+/// A real HTTP proxy (Debian's tinyproxy) listening on a free port, with `extra` lines of
+/// configuration, logging requests to `dir/NAME.log`; returns it, its port and its log path.
+fn tinyproxy(
+    dir: &std::path::Path,
+    name: &str,
+    extra: &str,
+) -> (ChildGuard, u16, std::path::PathBuf) {
+    let binary = "/usr/bin/tinyproxy";
+    assert!(
+        std::path::Path::new(binary).exists(),
+        "needs Debian's tinyproxy-bin (tests/run.sh installs it)"
+    );
+    let port = free_port();
+    let log = dir.join(format!("{name}.log"));
+    let config = dir.join(format!("{name}.conf"));
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 10\nMaxClients 20\nLogLevel Info\nLogFile \"{}\"\n{extra}",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let guard = ChildGuard::spawn_listening(binary, &["-d", "-c", config.to_str().unwrap()], port);
+    (guard, port, log)
+}
+
+/// `proxy_url` through a real proxy (tinyproxy): a plain request reaches a path that answers
+/// only what a proxy passed on (its `Via` header), an HTTPS target is reached through a
+/// tunnel (the proxy logs the `CONNECT`) with the target's certificate checked end to end,
+/// a proxy that asks for credentials gets them from `proxy_basic_auth` (and refuses a module
+/// without), and `skip_resolve_phase_with_proxy` leaves the name to the proxy. Every series
+/// is blackbox_exporter's for the same modules.
+#[test]
+fn http_probes_go_through_a_real_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = http_server();
+    let (https, ca_pem) = https_server();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let ca = ca_file.display();
+    let (_open, open, open_log) = tinyproxy(dir.path(), "open", "");
+    let (_guarded, guarded, _) = tinyproxy(dir.path(), "guarded", "BasicAuth pulse s3cret\n");
+    let password = dir.path().join("proxy-password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+    let password = password.display();
+
+    // name, Pulse's module options, blackbox's `http` options, URL, success
+    let probes = [
+        (
+            "direct",
+            String::new(),
+            String::new(),
+            format!("http://127.0.0.1:{http}/via-proxy"),
+            0.0,
+        ),
+        (
+            "proxied",
+            format!("proxy_url: 'http://127.0.0.1:{open}'"),
+            format!("proxy_url: 'http://127.0.0.1:{open}'"),
+            format!("http://127.0.0.1:{http}/via-proxy"),
+            1.0,
+        ),
+        (
+            "tunnel",
+            format!("proxy_url: 'http://127.0.0.1:{open}', tls: {{ca_file: '{ca}'}}"),
+            format!("proxy_url: 'http://127.0.0.1:{open}', tls_config: {{ca_file: '{ca}'}}"),
+            format!("https://localhost:{https}/ok"),
+            1.0,
+        ),
+        (
+            "credentials",
+            format!(
+                "proxy_url: 'http://127.0.0.1:{guarded}', proxy_basic_auth: {{username: pulse, password_file: '{password}'}}"
+            ),
+            format!("proxy_url: 'http://pulse:s3cret@127.0.0.1:{guarded}'"),
+            format!("http://127.0.0.1:{http}/via-proxy"),
+            1.0,
+        ),
+        (
+            "no_credentials",
+            format!("proxy_url: 'http://127.0.0.1:{guarded}'"),
+            format!("proxy_url: 'http://127.0.0.1:{guarded}'"),
+            format!("http://127.0.0.1:{http}/via-proxy"),
+            0.0,
+        ),
+        (
+            "unresolved",
+            format!("proxy_url: 'http://127.0.0.1:{open}', skip_resolve_phase_with_proxy: true"),
+            format!("proxy_url: 'http://127.0.0.1:{open}', skip_resolve_phase_with_proxy: true"),
+            format!("http://localhost:{http}/via-proxy"),
+            1.0,
+        ),
+    ];
+    let mut pulse = String::from("probes:\n  modules:\n");
+    let mut blackbox = String::from("modules:\n");
+    let mut targets = String::new();
+    for (name, ours, theirs, url, _) in &probes {
+        pulse += &format!("    {name}: {{timeout: 3s, {ours}}}\n");
+        blackbox += &format!("  {name}: {{prober: http, timeout: 3s, http: {{{theirs}}}}}\n");
+        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
+    }
+    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
+    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
+    for (name, _, _, url, success) in &probes {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        promtool_check(&ours);
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
+            ),
+            Some(*success),
+            "{name}: {ours}"
+        );
+        assert_same_as_blackbox(&blackbox, url, name, &ours);
+    }
+    let log = std::fs::read_to_string(&open_log).unwrap();
+    assert!(
+        log.contains(&format!("CONNECT localhost:{https}")),
+        "no tunnel in the proxy's log:\n{log}"
+    );
 }
 
 /// A module's `tls` block with a client certificate (`cert_file`, `key_file`) and a

@@ -180,6 +180,12 @@ pub struct Module {
     /// Offers HTTP/2 in the TLS handshake (blackbox's `enable_http2`, default true); plain
     /// HTTP is always HTTP/1.1.
     pub enable_http2: bool,
+    /// The HTTP proxy every request of the probe goes through (blackbox's `proxy_url`).
+    pub proxy: Option<HttpProxy>,
+    /// Leaves the target's name to the proxy to resolve (blackbox's
+    /// `skip_resolve_phase_with_proxy`): for a name only the proxy's side knows. The probe
+    /// then reports no target address.
+    pub skip_resolve_phase_with_proxy: bool,
     pub tls: TlsOptions,
     pub tcp: TcpOptions,
     pub icmp: IcmpOptions,
@@ -191,6 +197,52 @@ pub struct Module {
     /// `source_ip_address`): on a host with several addresses, the one a firewall or a
     /// route expects; the system's choice unless set.
     pub source_ip: Option<IpAddr>,
+}
+
+/// An HTTP proxy: where it listens, and the credentials it asks for, read from the
+/// environment or a file as every probe secret is (never written in the URL).
+#[derive(Debug, Clone)]
+pub struct HttpProxy {
+    pub host: String,
+    pub port: u16,
+    pub auth: ProbeAuth,
+}
+
+impl HttpProxy {
+    /// `proxy_url` (`http://host[:port]`) with `proxy_basic_auth` where given.
+    fn parse(url: &str, basic_auth: Option<RawBasicAuth>) -> Result<Self, String> {
+        // The URL is not repeated: it may hold a password (the line number points at it).
+        let invalid = |why: &str| format!("proxy_url: {why}");
+        let uri: Uri = url.parse().map_err(|e| invalid(&format!("{e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(invalid("expected an http:// proxy"));
+        }
+        let authority = uri.authority().ok_or_else(|| invalid("no host"))?;
+        if authority.as_str().contains('@') {
+            return Err(invalid(
+                "credentials go in proxy_basic_auth (password_env or password_file), not in the URL",
+            ));
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(invalid("a proxy URL has no path"));
+        }
+        let auth = match basic_auth {
+            None => ProbeAuth::None,
+            Some(basic) => ProbeAuth::Basic {
+                username: basic.username,
+                password: secret(
+                    "proxy_basic_auth.password",
+                    basic.password_env,
+                    basic.password_file,
+                )?,
+            },
+        };
+        Ok(Self {
+            host: authority.host().trim_matches(['[', ']']).to_owned(),
+            port: authority.port_u16().unwrap_or(80),
+            auth,
+        })
+    }
 }
 
 /// The `grpc` prober's options, blackbox_exporter's names.
@@ -440,6 +492,10 @@ struct RawModule {
     #[serde(default)]
     fail_if_not_ssl: bool,
     enable_http2: Option<bool>,
+    proxy_url: Option<String>,
+    proxy_basic_auth: Option<RawBasicAuth>,
+    #[serde(default)]
+    skip_resolve_phase_with_proxy: bool,
     #[serde(default)]
     tls: TlsOptions,
     #[serde(default)]
@@ -652,6 +708,12 @@ impl RawModule {
             ("fail_if_ssl", self.fail_if_ssl),
             ("fail_if_not_ssl", self.fail_if_not_ssl),
             ("enable_http2", self.enable_http2.is_some()),
+            ("proxy_url", self.proxy_url.is_some()),
+            ("proxy_basic_auth", self.proxy_basic_auth.is_some()),
+            (
+                "skip_resolve_phase_with_proxy",
+                self.skip_resolve_phase_with_proxy,
+            ),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -760,6 +822,14 @@ impl TryFrom<RawModule> for Module {
             preferred: raw.preferred_ip_protocol,
             fallback: raw.ip_protocol_fallback.unwrap_or(true),
         };
+        let proxy = match (raw.proxy_url.take(), raw.proxy_basic_auth.take()) {
+            (Some(url), basic_auth) => Some(HttpProxy::parse(&url, basic_auth)?),
+            (None, Some(_)) => return Err("proxy_basic_auth needs proxy_url".into()),
+            (None, None) => None,
+        };
+        if raw.skip_resolve_phase_with_proxy && proxy.is_none() {
+            return Err("skip_resolve_phase_with_proxy needs proxy_url".into());
+        }
         let bearer = raw.bearer_token_env.is_some() || raw.bearer_token_file.is_some();
         let auth = match raw.basic_auth.take() {
             Some(_) if bearer => {
@@ -828,6 +898,8 @@ impl TryFrom<RawModule> for Module {
             fail_if_ssl: raw.fail_if_ssl,
             fail_if_not_ssl: raw.fail_if_not_ssl,
             enable_http2: raw.enable_http2.unwrap_or(true),
+            proxy,
+            skip_resolve_phase_with_proxy: raw.skip_resolve_phase_with_proxy,
             tls: raw.tls,
             tcp,
             icmp,
@@ -1210,6 +1282,70 @@ mod tests {
             err,
             "pulse.yml:3:5: probes.modules.p: icmp.payload_size: 70000 is more than an echo request holds (65507)"
         );
+    }
+
+    #[test]
+    fn a_proxy_is_an_http_url_without_credentials_in_it() {
+        let config = parse(
+            "probes:\n  modules:\n    out: {proxy_url: 'http://proxy.corp:3128', proxy_basic_auth: {username: svc, password_env: PROXY_PASSWORD}, skip_resolve_phase_with_proxy: true}\n    default_port: {proxy_url: 'http://[2001:db8::1]/'}\n",
+        )
+        .unwrap();
+        let module = &config.probes.modules["out"];
+        let proxy = module.proxy.as_ref().unwrap();
+        assert_eq!((proxy.host.as_str(), proxy.port), ("proxy.corp", 3128));
+        assert_eq!(
+            proxy.auth,
+            super::ProbeAuth::Basic {
+                username: "svc".into(),
+                password: PasswordSource::Env("PROXY_PASSWORD".into())
+            }
+        );
+        assert!(module.skip_resolve_phase_with_proxy);
+        let proxy = config.probes.modules["default_port"]
+            .proxy
+            .as_ref()
+            .unwrap();
+        assert_eq!((proxy.host.as_str(), proxy.port), ("2001:db8::1", 80));
+        assert_eq!(proxy.auth, super::ProbeAuth::None);
+
+        for (options, message) in [
+            (
+                "proxy_url: 'https://proxy:3128'",
+                "expected an http:// proxy",
+            ),
+            (
+                "proxy_url: 'http://svc:s3cret@proxy:3128'",
+                "credentials go in proxy_basic_auth",
+            ),
+            (
+                "proxy_url: 'http://proxy:3128/path'",
+                "a proxy URL has no path",
+            ),
+            (
+                "proxy_basic_auth: {username: svc, password_env: P}",
+                "proxy_basic_auth needs proxy_url",
+            ),
+            (
+                "skip_resolve_phase_with_proxy: true",
+                "skip_resolve_phase_with_proxy needs proxy_url",
+            ),
+            (
+                "prober: tcp, proxy_url: 'http://proxy:3128'",
+                "proxy_url apply to `prober: http` only",
+            ),
+        ] {
+            let err = parse(&format!("probes:\n  modules:\n    m: {{{options}}}\n")).unwrap_err();
+            assert!(
+                err.starts_with("pulse.yml:3:5: probes.modules.m: "),
+                "{err}"
+            );
+            assert!(err.contains(message), "{err}");
+        }
+        // The password never in the error, though it was in the URL.
+        let err =
+            parse("probes:\n  modules:\n    m: {proxy_url: 'http://svc:s3cret@proxy:3128'}\n")
+                .unwrap_err();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! blackbox_exporter's Go client does unless `enable_http2: false`), until the response
 //! head arrives (processing), and reading the body (transfer). Redirects are followed by
 //! hand too, so each hop's phases add up as they do in blackbox_exporter and
-//! `probe_http_redirects` counts the hops.
+//! `probe_http_redirects` counts the hops. With `proxy_url` every hop goes through the
+//! proxy (see the `proxy` module).
 
 use std::time::Instant;
 
@@ -19,7 +20,7 @@ use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::Prepared;
-use super::config::{HeaderCheck, ProbeAuth};
+use super::config::{HeaderCheck, HttpProxy, ProbeAuth};
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{HttpOutcome, Outcome, ProbeError};
 
@@ -36,6 +37,11 @@ pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "trans
 /// reports them all). The caller bounds it by the timeout.
 pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Result<(), ProbeError> {
     let module = &prepared.module;
+    let proxy = module.proxy.as_ref();
+    let proxy_authorization = match proxy {
+        Some(proxy) => authorization(&proxy.auth)?,
+        None => None,
+    };
     let authorization = authorization(&module.auth)?;
     let mut uri = url.clone();
     let mut method = module.method.clone();
@@ -50,17 +56,42 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
 
         let t = Instant::now();
-        let addrs = resolve(&host, port, module.ip, outcome).await?;
+        let addrs = if proxy.is_some() && module.skip_resolve_phase_with_proxy {
+            outcome.resolved_by_proxy = true;
+            Vec::new()
+        } else {
+            resolve(&host, port, module.ip, outcome).await?
+        };
         http_figures(outcome).phases[0] += t.elapsed().as_secs_f64();
 
         let t = Instant::now();
-        let tcp = connect(&addrs, prepared.module.source_ip, outcome).await?;
+        let tcp = match proxy {
+            None => connect(&addrs, module.source_ip, outcome).await?,
+            Some(proxy) => {
+                // The address blackbox_exporter reports: the target's first, as resolved.
+                outcome.ip = addrs.first().map(|addr| addr.ip());
+                proxy.connect(outcome).await?
+            }
+        };
         http_figures(outcome).phases[1] += t.elapsed().as_secs_f64();
 
         // Whether the final response came over TLS: none has come on this hop yet.
         http_figures(outcome).ssl = false;
         outcome.tls = None;
         let (io, http2): (Box<dyn Io>, bool) = if https {
+            let t = Instant::now();
+            let tcp: Box<dyn Io> = match proxy {
+                // The tunnel's set-up counts as connecting, as in Go's dialer.
+                Some(_) => {
+                    // The host as the URL writes it: an IPv6 address keeps its brackets.
+                    let authority = format!("{}:{port}", uri.host().unwrap_or_default());
+                    let tunnel =
+                        HttpProxy::tunnel(tcp, &authority, proxy_authorization.as_ref()).await?;
+                    http_figures(outcome).phases[1] += t.elapsed().as_secs_f64();
+                    tunnel
+                }
+                None => Box::new(tcp),
+            };
             let t = Instant::now();
             let stream = tls_handshake(&prepared.tls, &host, tcp, outcome).await?;
             http_figures(outcome).phases[2] += t.elapsed().as_secs_f64();
@@ -74,15 +105,20 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         let (mut sender, driver) = Sender::handshake(io, http2).await?;
         // HTTP/2 takes the scheme and authority from an absolute URI; HTTP/1.1 the path
         // and a Host header.
+        // A plain request through a proxy names the whole URL, the proxy's to follow.
+        let through_proxy = proxy.is_some() && !https;
         let mut request = if http2 {
             Request::builder().uri(uri.clone())
         } else {
-            Request::builder()
-                .uri(uri.path_and_query().map_or("/", |p| p.as_str()).to_owned())
-                .header(
-                    hyper::header::HOST,
-                    uri.authority().map_or(host.as_str(), |a| a.as_str()),
-                )
+            let target = if through_proxy {
+                uri.to_string()
+            } else {
+                uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
+            };
+            Request::builder().uri(target).header(
+                hyper::header::HOST,
+                uri.authority().map_or(host.as_str(), |a| a.as_str()),
+            )
         }
         .method(method.clone())
         .header(
@@ -97,6 +133,9 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
             && uri.authority() == url.authority()
         {
             request = request.header(hyper::header::AUTHORIZATION, value);
+        }
+        if through_proxy && let Some(value) = &proxy_authorization {
+            request = request.header(hyper::header::PROXY_AUTHORIZATION, value);
         }
         let request = request
             .body(Full::new(Bytes::from(body.clone())))
@@ -325,7 +364,7 @@ fn http_figures(outcome: &mut Outcome) -> &mut HttpOutcome {
 }
 
 /// A connection's driving task, aborted when the probe is done with it.
-pub(super) struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(super) struct AbortOnDrop<T>(pub(super) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

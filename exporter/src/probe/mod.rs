@@ -22,6 +22,7 @@ mod grpc;
 mod http;
 mod icmp;
 mod outcome;
+mod proxy;
 mod tcp;
 
 use std::borrow::Cow;
@@ -427,12 +428,15 @@ fn emit(rows: &[Row], out: &mut MetricSet) {
         (
             "probe_ip_protocol",
             "IP version of the address probed (4 or 6; 0 when the name did not resolve).",
-            |o| Some(o.ip.map_or(0.0, |ip| if ip.is_ipv4() { 4.0 } else { 6.0 })),
+            |o| {
+                let ip = o.ip.map_or(0.0, |ip| if ip.is_ipv4() { 4.0 } else { 6.0 });
+                (!o.resolved_by_proxy).then_some(ip)
+            },
         ),
         (
             "probe_ip_addr_hash",
             "Hash of the address probed, which changes when the address does (0 when the name did not resolve).",
-            |o| Some(o.ip.map_or(0.0, ip_addr_hash)),
+            |o| (!o.resolved_by_proxy).then(|| o.ip.map_or(0.0, ip_addr_hash)),
         ),
         (
             "probe_failed_due_to_regex",

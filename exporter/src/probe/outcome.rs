@@ -13,6 +13,9 @@ pub struct Outcome {
     pub dns_lookup_seconds: f64,
     /// The address the last connection went to, once one was resolved.
     pub ip: Option<IpAddr>,
+    /// The target's name was left to a proxy to resolve, so there is no address to report
+    /// (not even the 0 of a name that did not resolve), as blackbox_exporter leaves it out.
+    pub resolved_by_proxy: bool,
     /// Set when the last connection completed a TLS handshake.
     pub tls: Option<TlsFacts>,
     /// A body regex (HTTP) or an `expect` (TCP) failed the probe; `None` for ICMP, which
@@ -129,6 +132,8 @@ pub enum ProbeError {
     Request(String),
     #[error("reading body: {0}")]
     Body(String),
+    #[error("the proxy answered {0} to CONNECT")]
+    Proxy(u16),
     #[error("too many redirects")]
     Redirects,
     #[error("timed out after {0:?}")]
