@@ -20,9 +20,10 @@ use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::Prepared;
-use super::config::{HeaderCheck, HttpProxy, ProbeAuth};
+use super::config::{HeaderCheck, ProbeAuth};
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{HttpOutcome, Outcome, ProbeError};
+use super::proxy;
 
 /// blackbox_exporter's limit.
 const MAX_REDIRECTS: u32 = 10;
@@ -86,7 +87,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
                     // The host as the URL writes it: an IPv6 address keeps its brackets.
                     let authority = format!("{}:{port}", uri.host().unwrap_or_default());
                     let tunnel =
-                        HttpProxy::tunnel(tcp, &authority, proxy_authorization.as_ref()).await?;
+                        proxy::tunnel(tcp, &authority, proxy_authorization.as_ref()).await?;
                     http_figures(outcome).phases[1] += t.elapsed().as_secs_f64();
                     tunnel
                 }
@@ -104,8 +105,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         let t = Instant::now();
         let (mut sender, driver) = Sender::handshake(io, http2).await?;
         // HTTP/2 takes the scheme and authority from an absolute URI; HTTP/1.1 the path
-        // and a Host header.
-        // A plain request through a proxy names the whole URL, the proxy's to follow.
+        // and a Host header, or the whole URL when a proxy is to follow it.
         let through_proxy = proxy.is_some() && !https;
         let mut request = if http2 {
             Request::builder().uri(uri.clone())

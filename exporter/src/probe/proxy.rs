@@ -32,31 +32,31 @@ impl HttpProxy {
         outcome.ip = target;
         stream
     }
+}
 
-    /// A tunnel through the proxy on `stream` to `authority` (`host:port`), asked for with
-    /// `authorization` (`Proxy-Authorization`) where the proxy wants credentials.
-    pub async fn tunnel(
-        stream: TcpStream,
-        authority: &str,
-        authorization: Option<&HeaderValue>,
-    ) -> Result<Box<dyn Io>, ProbeError> {
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        let _driver = AbortOnDrop(tokio::spawn(connection.with_upgrades()));
-        let mut request = Request::connect(authority)
-            .header(hyper::header::HOST, authority)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| ProbeError::Request(format!("CONNECT {authority}: {e}")))?;
-        if let Some(value) = authorization {
-            request
-                .headers_mut()
-                .insert(hyper::header::PROXY_AUTHORIZATION, value.clone());
-        }
-        let response = sender.send_request(request).await?;
-        if response.status() != StatusCode::OK {
-            return Err(ProbeError::Proxy(response.status().as_u16()));
-        }
-        let tunnel = hyper::upgrade::on(response).await?;
-        Ok(Box::new(TokioIo::new(tunnel)))
+/// A tunnel through the proxy on `stream` to `authority` (`host:port`), asked for with
+/// `authorization` (`Proxy-Authorization`) where the proxy wants credentials.
+pub async fn tunnel(
+    stream: TcpStream,
+    authority: &str,
+    authorization: Option<&HeaderValue>,
+) -> Result<Box<dyn Io>, ProbeError> {
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let _driver = AbortOnDrop(tokio::spawn(connection.with_upgrades()));
+    let mut request = Request::connect(authority)
+        .header(hyper::header::HOST, authority)
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| ProbeError::Request(format!("CONNECT {authority}: {e}")))?;
+    if let Some(value) = authorization {
+        request
+            .headers_mut()
+            .insert(hyper::header::PROXY_AUTHORIZATION, value.clone());
     }
+    let response = sender.send_request(request).await?;
+    if response.status() != StatusCode::OK {
+        return Err(ProbeError::Proxy(response.status().as_u16()));
+    }
+    let tunnel = hyper::upgrade::on(response).await?;
+    Ok(Box::new(TokioIo::new(tunnel)))
 }
