@@ -17,8 +17,10 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_rustls::rustls::{DigitallySignedStruct, SignatureScheme};
 
+use crate::web_config::TlsVersion;
+
 /// The `tls:` block of a Redis target or a probe module.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "RawTlsOptions")]
 pub struct TlsOptions {
     /// PEM file of CA certificates to trust instead of the system store.
@@ -30,9 +32,24 @@ pub struct TlsOptions {
     /// where it is not the target's host: a target given by address, a name behind a
     /// load balancer.
     pub server_name: Option<ServerName<'static>>,
+    /// The TLS versions offered (`min_version`, `max_version`): both of rustls's unless set,
+    /// so a probe can check that a server still speaks TLS 1.2, or already 1.3.
+    pub versions: Vec<&'static rustls::SupportedProtocolVersion>,
     /// Accept any server certificate. Only for self-signed test targets: it gives up
     /// protection against a man in the middle.
     pub insecure_skip_verify: bool,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            client_certificate: None,
+            server_name: None,
+            versions: TlsVersion::between(None, None),
+            insecure_skip_verify: false,
+        }
+    }
 }
 
 /// PEM files of a client certificate (with any intermediates after it) and its key.
@@ -49,6 +66,8 @@ struct RawTlsOptions {
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
     server_name: Option<String>,
+    min_version: Option<TlsVersion>,
+    max_version: Option<TlsVersion>,
     #[serde(default)]
     insecure_skip_verify: bool,
 }
@@ -77,10 +96,15 @@ impl TryFrom<RawTlsOptions> for TlsOptions {
                     .map_err(|e| format!("server_name: invalid name {name:?}: {e}"))
             })
             .transpose()?;
+        let versions = TlsVersion::between(raw.min_version, raw.max_version);
+        if versions.is_empty() {
+            return Err("min_version is above max_version".into());
+        }
         Ok(Self {
             ca_file: raw.ca_file,
             client_certificate,
             server_name,
+            versions,
             insecure_skip_verify: raw.insecure_skip_verify,
         })
     }
@@ -113,7 +137,7 @@ impl TlsOptions {
     ) -> Result<(Arc<rustls::ClientConfig>, Arc<[CertificateDer<'static>]>), TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?;
+            .with_protocol_versions(&self.versions)?;
         let (builder, roots) = if self.insecure_skip_verify {
             let builder = builder
                 .dangerous()

@@ -55,10 +55,30 @@ pub enum ClientAuthType {
     RequireAndVerifyClientCert,
 }
 
+/// A TLS version as exporter-toolkit and Prometheus's `tls_config` name it. rustls speaks
+/// no version before 1.2, so those are not offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum TlsVersion {
     TLS12,
     TLS13,
+}
+
+impl TlsVersion {
+    /// The versions from `min` to `max` (either end open when not set); empty when `min`
+    /// is above `max`.
+    pub fn between(
+        min: Option<TlsVersion>,
+        max: Option<TlsVersion>,
+    ) -> Vec<&'static rustls::SupportedProtocolVersion> {
+        [
+            (TlsVersion::TLS12, &rustls::version::TLS12),
+            (TlsVersion::TLS13, &rustls::version::TLS13),
+        ]
+        .into_iter()
+        .filter(|(v, _)| min.is_none_or(|min| *v >= min) && max.is_none_or(|max| *v <= max))
+        .map(|(_, p)| p)
+        .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -160,17 +180,7 @@ impl TlsServerConfig {
             )
         })?;
 
-        let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-            (TlsVersion::TLS12, &rustls::version::TLS12),
-            (TlsVersion::TLS13, &rustls::version::TLS13),
-        ]
-        .into_iter()
-        .filter(|(v, _)| {
-            self.min_version.is_none_or(|min| *v >= min)
-                && self.max_version.is_none_or(|max| *v <= max)
-        })
-        .map(|(_, p)| p)
-        .collect();
+        let versions = TlsVersion::between(self.min_version, self.max_version);
         if versions.is_empty() {
             return Err((
                 "tls_server_config.min_version",

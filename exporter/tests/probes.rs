@@ -1070,6 +1070,100 @@ fn icmp_probes_match_blackbox_exporter() {
     assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
 }
 
+/// A module's `tls.min_version` / `max_version` against a server that speaks both TLS 1.2
+/// and 1.3 and one that speaks only 1.2: the version offered decides the one spoken
+/// (`probe_tls_version_info`), and a minimum above what the server speaks fails the probe,
+/// with blackbox_exporter's series for the same `tls_config`.
+#[test]
+fn http_probes_offer_the_tls_versions_their_module_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (both, ca_pem) = https_server();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let ca = ca_file.display();
+    let old_certificate = test_certificate();
+    let old_ca_file = dir.path().join("old-ca.pem");
+    std::fs::write(&old_ca_file, &old_certificate.ca_pem).unwrap();
+    let old_ca = old_ca_file.display();
+    let tls12_only = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(
+            old_certificate.server.cert_der.clone(),
+        )],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            old_certificate.server.key_der.clone(),
+        )),
+    )
+    .unwrap();
+    let old = tls_server_with(Arc::new(tls12_only), respond);
+
+    // name, tls options, URL, success, version spoken
+    let probes = [
+        (
+            "newest",
+            format!("{{ca_file: '{ca}'}}"),
+            format!("https://localhost:{both}/ok"),
+            1.0,
+            Some("TLS 1.3"),
+        ),
+        (
+            "at_most_12",
+            format!("{{ca_file: '{ca}', max_version: TLS12}}"),
+            format!("https://localhost:{both}/ok"),
+            1.0,
+            Some("TLS 1.2"),
+        ),
+        (
+            "at_least_13",
+            format!("{{ca_file: '{old_ca}', min_version: TLS13}}"),
+            format!("https://localhost:{old}/ok"),
+            0.0,
+            None,
+        ),
+        (
+            "old_server",
+            format!("{{ca_file: '{old_ca}'}}"),
+            format!("https://localhost:{old}/ok"),
+            1.0,
+            Some("TLS 1.2"),
+        ),
+    ];
+    let mut pulse = String::from("probes:\n  modules:\n");
+    let mut blackbox = String::from("modules:\n");
+    let mut targets = String::new();
+    for (name, tls, url, _, _) in &probes {
+        pulse += &format!("    {name}: {{timeout: 3s, tls: {tls}}}\n");
+        blackbox +=
+            &format!("  {name}: {{prober: http, timeout: 3s, http: {{tls_config: {tls}}}}}\n");
+        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
+    }
+    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
+    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
+    for (name, _, url, success, version) in &probes {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        let labels = format!("target=\"{name}\",module=\"{name}\"");
+        assert_eq!(
+            value(&ours, &format!("probe_success{{{labels}}}")),
+            Some(*success),
+            "{name}: {ours}"
+        );
+        let spoken = version
+            .map(|version| format!("probe_tls_version_info{{{labels},version=\"{version}\"}} 1"));
+        assert_eq!(
+            spoken.as_ref().is_some_and(|line| ours.contains(line)),
+            version.is_some(),
+            "{name}: {ours}"
+        );
+        assert_same_as_blackbox(&blackbox, url, name, &ours);
+    }
+}
+
 /// A real HTTP proxy (Debian's tinyproxy) listening on a free port, with `extra` lines of
 /// configuration, logging requests to `dir/NAME.log`; returns it, its port and its log path.
 fn tinyproxy(

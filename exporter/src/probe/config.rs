@@ -1373,6 +1373,11 @@ mod tests {
                 "server_name: invalid name \"not a name\"",
             ),
             ("{certfile: client.pem}", "unknown field `certfile`"),
+            (
+                "{min_version: TLS13, max_version: TLS12}",
+                "min_version is above max_version",
+            ),
+            ("{min_version: TLS10}", "unknown variant `TLS10`"),
         ] {
             let err = parse(&format!(
                 "probes:\n  modules:\n    m:\n      tls: {options}\n"
