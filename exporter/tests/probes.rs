@@ -21,6 +21,11 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 const BODY: &str = "status: healthy\n";
+/// 176 bytes: over a `body_size_limit` of 100 bytes, under one of 1 KB.
+const BIG_BODY: &str = concat!(
+    "status: healthy, and then some padding to make it long enough for the size limit.......\n",
+    "status: healthy, and then some padding to make it long enough for the size limit.......\n",
+);
 /// 2031-01-02T00:00:00Z, the test certificate's notAfter.
 const CERT_EXPIRY: f64 = 1_925_078_400.0;
 
@@ -51,6 +56,18 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
         "/via-proxy" => via_proxy,
         _ => true,
     };
+    if path == "/gzip" {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(BODY.as_bytes()).unwrap();
+        let gzipped = encoder.finish().unwrap();
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            gzipped.len()
+        );
+        let _ = stream.write_all(&gzipped);
+        return;
+    }
     if path == "/chunked" {
         let _ = write!(
             stream,
@@ -63,6 +80,7 @@ fn respond(stream: &mut (impl std::io::Read + Write)) {
     let (status, extra, body) = match path.as_str() {
         _ if !allowed => ("401 Unauthorized", String::new(), ""),
         "/private" | "/bearer" | "/via-proxy" | "/ok" => ("200 OK", String::new(), BODY),
+        "/big" => ("200 OK", String::new(), BIG_BODY),
         "/headers" => (
             "200 OK",
             "X-Health: green\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\n".to_owned(),
@@ -1162,6 +1180,61 @@ fn http_probes_offer_the_tls_versions_their_module_allows() {
         );
         assert_same_as_blackbox(&blackbox, url, name, &ours);
     }
+}
+
+/// `compression` and `body_size_limit`: a gzipped body is asked for, decompressed and its
+/// text checked (`probe_http_uncompressed_body_length` the decompressed size, the content
+/// length the compressed one); a body that is not gzipped fails a gzip module; a body over
+/// the limit fails, one under it passes. Every series is blackbox_exporter's.
+#[test]
+fn http_probes_decompress_and_limit_the_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}", http_server());
+    // name, module options, path, success
+    let probes = [
+        (
+            "gzip",
+            "compression: gzip, fail_if_body_not_matches_regexp: ['healthy']",
+            "/gzip",
+            1.0,
+        ),
+        ("not_gzip", "compression: gzip", "/ok", 0.0),
+        ("over_limit", "body_size_limit: 100B", "/big", 0.0),
+        ("under_limit", "body_size_limit: 1KB", "/big", 1.0),
+    ];
+    let mut pulse = String::from("probes:\n  modules:\n");
+    let mut blackbox = String::from("modules:\n");
+    let mut targets = String::new();
+    for (name, options, path, _) in &probes {
+        pulse += &format!("    {name}: {{timeout: 3s, {options}}}\n");
+        blackbox += &format!("  {name}: {{prober: http, timeout: 3s, http: {{{options}}}}}\n");
+        targets += &format!("    - {{name: {name}, url: '{base}{path}', module: {name}}}\n");
+    }
+    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
+    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
+    for (name, _, path, success) in &probes {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        promtool_check(&ours);
+        assert_eq!(
+            value(
+                &ours,
+                &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
+            ),
+            Some(*success),
+            "{name}: {ours}"
+        );
+        assert_same_as_blackbox(&blackbox, &format!("{base}{path}"), name, &ours);
+    }
+    let (_, gzip) = get(&exporter.url("/probe?target=gzip"));
+    assert_eq!(
+        value(
+            &gzip,
+            "probe_http_uncompressed_body_length{target=\"gzip\",module=\"gzip\"}"
+        ),
+        Some(BODY.len() as f64),
+        "{gzip}"
+    );
 }
 
 /// A real HTTP proxy (Debian's tinyproxy) listening on a free port, with `extra` lines of

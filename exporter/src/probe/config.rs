@@ -180,6 +180,13 @@ pub struct Module {
     /// Offers HTTP/2 in the TLS handshake (blackbox's `enable_http2`, default true); plain
     /// HTTP is always HTTP/1.1.
     pub enable_http2: bool,
+    /// How the response body is compressed, asked for with `Accept-Encoding` and undone
+    /// before the body is checked (blackbox's `compression`); the probe fails when the
+    /// body is not compressed that way.
+    pub compression: Option<Compression>,
+    /// Longest (decompressed) body the probe reads; a longer one fails it (blackbox's
+    /// `body_size_limit`).
+    pub body_size_limit: Option<usize>,
     /// The HTTP proxy every request of the probe goes through (blackbox's `proxy_url`).
     pub proxy: Option<HttpProxy>,
     /// Leaves the target's name to the proxy to resolve (blackbox's
@@ -197,6 +204,66 @@ pub struct Module {
     /// `source_ip_address`): on a host with several addresses, the one a firewall or a
     /// route expects; the system's choice unless set.
     pub source_ip: Option<IpAddr>,
+}
+
+/// A response body's compression, as `Accept-Encoding` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Gzip,
+    /// Raw DEFLATE, as blackbox_exporter reads it (Go's `compress/flate`).
+    Deflate,
+    Br,
+    Identity,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Deflate => "deflate",
+            Self::Br => "br",
+            Self::Identity => "identity",
+        }
+    }
+}
+
+/// A size in bytes: a number, or one with a unit (`B`, `KB`/`KiB`, `MB`/`MiB`, `GB`/`GiB`,
+/// all powers of 1,024, as blackbox_exporter reads `body_size_limit`).
+#[derive(Debug, Clone, Copy)]
+struct ByteSize(usize);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Text(String),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Number(bytes) => return Ok(Self(bytes)),
+            Raw::Text(text) => text,
+        };
+        let invalid = || {
+            de::Error::custom(format!(
+                "invalid size {text:?}, expected bytes or a number with B, KB, MB or GB (KiB, MiB, GiB)"
+            ))
+        };
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(invalid)?;
+        let (number, unit) = text.split_at(split);
+        let shift = match unit.trim() {
+            "B" => 0,
+            "KB" | "KiB" => 10,
+            "MB" | "MiB" => 20,
+            "GB" | "GiB" => 30,
+            _ => return Err(invalid()),
+        };
+        let number: usize = number.parse().map_err(|_| invalid())?;
+        number.checked_mul(1 << shift).map(Self).ok_or_else(invalid)
+    }
 }
 
 /// An HTTP proxy: where it listens, and the credentials it asks for, read from the
@@ -492,6 +559,8 @@ struct RawModule {
     #[serde(default)]
     fail_if_not_ssl: bool,
     enable_http2: Option<bool>,
+    compression: Option<Compression>,
+    body_size_limit: Option<ByteSize>,
     proxy_url: Option<String>,
     proxy_basic_auth: Option<RawBasicAuth>,
     #[serde(default)]
@@ -708,6 +777,8 @@ impl RawModule {
             ("fail_if_ssl", self.fail_if_ssl),
             ("fail_if_not_ssl", self.fail_if_not_ssl),
             ("enable_http2", self.enable_http2.is_some()),
+            ("compression", self.compression.is_some()),
+            ("body_size_limit", self.body_size_limit.is_some()),
             ("proxy_url", self.proxy_url.is_some()),
             ("proxy_basic_auth", self.proxy_basic_auth.is_some()),
             (
@@ -719,6 +790,40 @@ impl RawModule {
         .filter_map(|(name, set)| set.then_some(name))
         .collect()
     }
+}
+
+/// `headers` asking for `compression`: an `Accept-Encoding` of the module's own must
+/// accept it (else the check could never pass), and one is added where there is none.
+fn with_accept_encoding(
+    mut headers: Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>,
+    compression: Option<Compression>,
+) -> Result<Vec<(hyper::header::HeaderName, hyper::header::HeaderValue)>, String> {
+    let Some(compression) = compression else {
+        return Ok(headers);
+    };
+    let name = compression.name();
+    let given = headers
+        .iter()
+        .find(|(header, _)| header == hyper::header::ACCEPT_ENCODING);
+    match given {
+        None => headers.push((
+            hyper::header::ACCEPT_ENCODING,
+            hyper::header::HeaderValue::from_static(name),
+        )),
+        Some((_, value)) => {
+            let value = value.to_str().unwrap_or_default();
+            let accepted = value.split(',').any(|coding| {
+                let coding = coding.split(';').next().unwrap_or_default().trim();
+                coding.eq_ignore_ascii_case(name) || coding == "*"
+            });
+            if !accepted {
+                return Err(format!(
+                    "headers: Accept-Encoding {value:?} does not accept compression {name}"
+                ));
+            }
+        }
+    }
+    Ok(headers)
 }
 
 fn icmp_options(raw: RawIcmp) -> Result<IcmpOptions, String> {
@@ -873,7 +978,8 @@ impl TryFrom<RawModule> for Module {
                     .map_err(|_| format!("invalid value for header {k:?}"))?;
                 Ok((name, value))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<Vec<_>, String>>()?;
+        let headers = with_accept_encoding(headers, raw.compression)?;
         if let Some(code) = raw
             .valid_status_codes
             .iter()
@@ -898,6 +1004,11 @@ impl TryFrom<RawModule> for Module {
             fail_if_ssl: raw.fail_if_ssl,
             fail_if_not_ssl: raw.fail_if_not_ssl,
             enable_http2: raw.enable_http2.unwrap_or(true),
+            compression: raw.compression,
+            body_size_limit: raw
+                .body_size_limit
+                .map(|size| size.0)
+                .filter(|&size| size > 0),
             proxy,
             skip_resolve_phase_with_proxy: raw.skip_resolve_phase_with_proxy,
             tls: raw.tls,
@@ -1282,6 +1393,50 @@ mod tests {
             err,
             "pulse.yml:3:5: probes.modules.p: icmp.payload_size: 70000 is more than an echo request holds (65507)"
         );
+    }
+
+    #[test]
+    fn compression_asks_for_itself_and_a_body_limit_reads_blackbox_units() {
+        let config = parse(
+            "probes:\n  modules:\n    gz: {compression: gzip, body_size_limit: 1MB}\n    br: {compression: br, headers: {Accept-Encoding: 'br;q=1.0, gzip;q=0.5'}, body_size_limit: 512KiB}\n    bytes: {body_size_limit: 100B}\n    number: {body_size_limit: 4096}\n    none: {body_size_limit: 0B}\n",
+        )
+        .unwrap();
+        let module = |name: &str| &config.probes.modules[name];
+        assert_eq!(module("gz").compression, Some(super::Compression::Gzip));
+        assert!(
+            module("gz")
+                .headers
+                .iter()
+                .any(|(name, value)| name == "accept-encoding" && value == "gzip"),
+            "{:?}",
+            module("gz").headers
+        );
+        // The module's own Accept-Encoding stays as it is.
+        assert_eq!(module("br").headers.len(), 1);
+        let limit = |name: &str| module(name).body_size_limit;
+        assert_eq!(limit("gz"), Some(1 << 20));
+        assert_eq!(limit("br"), Some(512 << 10));
+        assert_eq!(limit("bytes"), Some(100));
+        assert_eq!(limit("number"), Some(4096));
+        assert_eq!(limit("none"), None, "0: no limit, as in blackbox");
+
+        for (options, message) in [
+            (
+                "compression: gzip, headers: {Accept-Encoding: br}",
+                "probes.modules.m: headers: Accept-Encoding \"br\" does not accept compression gzip",
+            ),
+            ("compression: zstd", "unknown variant `zstd`"),
+            ("body_size_limit: 1 parsec", "invalid size \"1 parsec\""),
+            ("body_size_limit: 99999999999GB", "invalid size"),
+            (
+                "prober: tcp, compression: gzip",
+                "compression apply to `prober: http` only",
+            ),
+        ] {
+            let err = parse(&format!("probes:\n  modules:\n    m: {{{options}}}\n")).unwrap_err();
+            assert!(err.starts_with("pulse.yml:3:"), "{err}");
+            assert!(err.contains(message), "{err}");
+        }
     }
 
     #[test]

@@ -23,12 +23,10 @@ use super::Prepared;
 use super::config::{HeaderCheck, ProbeAuth};
 use super::connect::{Io, connect, resolve, tls_handshake};
 use super::outcome::{HttpOutcome, Outcome, ProbeError};
-use super::proxy;
+use super::{body, proxy};
 
 /// blackbox_exporter's limit.
 const MAX_REDIRECTS: u32 = 10;
-/// Bodies beyond this are not read: a probe checks health, it does not download.
-const MAX_BODY: usize = 10 << 20;
 
 /// The phases of `probe_http_duration_seconds`, in order.
 pub const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
@@ -190,7 +188,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<f64>().ok());
-        let bytes = Limited::new(response.into_body(), MAX_BODY)
+        let raw = Limited::new(response.into_body(), body::MAX_BODY)
             .collect()
             .await
             .map_err(|e| ProbeError::Body(e.to_string()))?
@@ -199,6 +197,7 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         drop(driver);
         // Without the header (a chunked body) the length is unknown, -1, as Go reports it.
         http_figures(outcome).content_length = header_length.unwrap_or(-1.0);
+        let (bytes, body_error) = body::read(raw, module.compression, module.body_size_limit);
         http_figures(outcome).uncompressed_body_length = bytes.len() as f64;
 
         let valid = if module.valid_status_codes.is_empty() {
@@ -208,6 +207,9 @@ pub async fn run(prepared: &Prepared, url: &Uri, outcome: &mut Outcome) -> Resul
         };
         if !valid {
             return Err(ProbeError::Status(status.as_u16()));
+        }
+        if let Some(error) = body_error {
+            return Err(error);
         }
         if headers_failed {
             outcome.failed_due_to_regex = Some(true);

@@ -14,6 +14,7 @@
 //! for configured targets (by name, URL or address) or targets matched by the `allow` list:
 //! the exporter must not become an open proxy into the network it runs in.
 
+mod body;
 mod certificate;
 pub mod config;
 mod connect;

@@ -132,6 +132,8 @@ pub enum ProbeError {
     Request(String),
     #[error("reading body: {0}")]
     Body(String),
+    #[error("the body is longer than body_size_limit ({0} bytes)")]
+    BodyTooLarge(usize),
     #[error("the proxy answered {0} to CONNECT")]
     Proxy(u16),
     #[error("too many redirects")]
