@@ -993,43 +993,27 @@ fn icmp_probes_match_blackbox_exporter() {
         promtool_check(&body);
         body
     };
-    // Where `net.ipv4.ping_group_range` lets this process open an unprivileged ICMP socket,
-    // the exporter uses one, and such a socket hands over no IP header, so no TTL.
-    let unprivileged = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
-        .ok()
-        .and_then(|range| {
-            let mut bounds = range.split_whitespace().map(|b| b.parse::<u64>().ok());
-            let (low, high) = (bounds.next()??, bounds.next()??);
-            let gid = u64::from(rustix::process::getgid().as_raw());
-            Some((low..=high).contains(&gid))
-        })
-        .unwrap_or(false);
+    // The reply's TTL from the socket's ancillary data, whichever kind of socket the host
+    // gives (the unprivileged kind is probed in `icmp_dont_fragment_and_ttl_shape_the_packets_sent`).
     let v4 = probe("v4");
-    let hop_limit = value(
-        &v4,
-        "probe_icmp_reply_hop_limit{target=\"v4\",module=\"icmp\"}",
-    );
-    if unprivileged {
-        assert_same_as_blackbox_but(
-            &blackbox,
-            "127.0.0.1",
-            "icmp",
+    assert_same_as_blackbox(&blackbox, "127.0.0.1", "icmp", &v4);
+    assert_eq!(
+        value(
             &v4,
-            &["probe_icmp_reply_hop_limit"],
-        );
-        assert_eq!(hop_limit, None, "{v4}");
-    } else {
-        assert_same_as_blackbox(&blackbox, "127.0.0.1", "icmp", &v4);
-        assert_eq!(hop_limit, Some(64.0), "{v4}");
-    }
-    // The hop limit of an IPv6 reply needs ancillary data the ICMP library does not read.
+            "probe_icmp_reply_hop_limit{target=\"v4\",module=\"icmp\"}"
+        ),
+        Some(64.0),
+        "{v4}"
+    );
     let v6 = probe("v6");
-    assert_same_as_blackbox_but(
-        &blackbox,
-        "::1",
-        "icmp",
-        &v6,
-        &["probe_icmp_reply_hop_limit"],
+    assert_same_as_blackbox(&blackbox, "::1", "icmp", &v6);
+    assert_eq!(
+        value(
+            &v6,
+            "probe_icmp_reply_hop_limit{target=\"v6\",module=\"icmp\"}"
+        ),
+        Some(64.0),
+        "{v6}"
     );
     assert_eq!(
         value(&v6, "probe_success{target=\"v6\",module=\"icmp\"}"),
@@ -1039,13 +1023,7 @@ fn icmp_probes_match_blackbox_exporter() {
     // An address of the other family than the preferred one: used when fallback is allowed,
     // as blackbox_exporter does; a failed probe before any packet without it.
     let fallback = probe("v6-preferring-v4");
-    assert_same_as_blackbox_but(
-        &blackbox,
-        "::1",
-        "ip4",
-        &fallback,
-        &["probe_icmp_reply_hop_limit"],
-    );
+    assert_same_as_blackbox(&blackbox, "::1", "ip4", &fallback);
     assert_eq!(
         value(
             &fallback,
@@ -1589,7 +1567,8 @@ fn icmp_in_a_small_mtu_namespace() {
     let dir = tempfile::tempdir().unwrap();
     let modules = "fragmented: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n\
                    whole: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400, dont_fragment: true}}\n\
-                   fits: {prober: icmp, timeout: 2s, icmp: {payload_size: 1200, dont_fragment: true}}\n";
+                   fits: {prober: icmp, timeout: 2s, icmp: {payload_size: 1200, dont_fragment: true}}\n\
+                   plain: {prober: icmp, timeout: 2s}\n";
     // Not for blackbox_exporter 0.23, which has no `ttl` and fragments over IPv6 regardless.
     let pulse_only = "ttl: {prober: icmp, timeout: 2s, icmp: {payload_size: 333, ttl: 3}}\n\
                       ip6_fragmented: {prober: icmp, timeout: 2s, icmp: {payload_size: 1400}}\n\
@@ -1603,9 +1582,17 @@ fn icmp_in_a_small_mtu_namespace() {
         ("ip6_fragmented", "ip6_fragmented", "::1", 1.0),
         ("ip6_whole", "ip6_whole", "::1", 0.0),
     ];
+    // Probed last, over unprivileged sockets.
+    let unprivileged = [("unprivileged", "127.0.0.1"), ("unprivileged6", "::1")];
     let targets: String = probes
         .iter()
-        .map(|(name, module, host, _)| {
+        .map(|&(name, module, host, _)| (name, module, host))
+        .chain(
+            unprivileged
+                .iter()
+                .map(|&(name, host)| (name, "plain", host)),
+        )
+        .map(|(name, module, host)| {
             format!("    - {{name: {name}, host: '{host}', module: {module}}}\n")
         })
         .collect();
@@ -1671,6 +1658,27 @@ fn icmp_in_a_small_mtu_namespace() {
         }
     };
     assert_eq!(ttl, 3);
+
+    // Unprivileged ICMP sockets, as a container often gets them: the namespace lets every
+    // group open one (a sysctl of its own), so both exporters use them instead of raw ones.
+    // The reply's TTL comes as ancillary data there too, over IPv4 and IPv6.
+    std::fs::write("/proc/sys/net/ipv4/ping_group_range", "0 2147483647").unwrap();
+    for (name, host) in unprivileged {
+        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+        assert_eq!(code, 200, "{ours}");
+        let labels = format!("target=\"{name}\",module=\"plain\"");
+        assert_eq!(
+            value(&ours, &format!("probe_success{{{labels}}}")),
+            Some(1.0),
+            "{ours}"
+        );
+        assert_eq!(
+            value(&ours, &format!("probe_icmp_reply_hop_limit{{{labels}}}")),
+            Some(64.0),
+            "{ours}"
+        );
+        assert_same_as_blackbox(&blackbox, host, "plain", &ours);
+    }
 }
 
 /// `text` with every line indented by `spaces`.

@@ -155,7 +155,7 @@ pub enum ProbeError {
     #[error("opening an ICMP socket (needs root, CAP_NET_RAW or net.ipv4.ping_group_range): {0}")]
     IcmpSocket(std::io::Error),
     #[error("ICMP echo: {0}")]
-    Echo(surge_ping::SurgeError),
+    Echo(std::io::Error),
     #[error("DNS: {0}")]
     Dns(String),
     #[error("DNS response code {0} is not accepted")]
