@@ -1066,6 +1066,98 @@ fn icmp_probes_match_blackbox_exporter() {
     assert!(!dns.contains("probe_failed_due_to_regex"), "{dns}");
 }
 
+/// One case of an HTTP-module test that both exporters run.
+struct HttpCase {
+    name: &'static str,
+    /// The module's options in Pulse's syntax (HTTP options at the module's top level).
+    ours: String,
+    /// The same in blackbox_exporter's (under its `http:`; TLS options as `tls_config`).
+    theirs: String,
+    url: String,
+    success: f64,
+}
+
+impl HttpCase {
+    /// A case whose options read the same in both exporters.
+    fn same(name: &'static str, options: String, url: String, success: f64) -> Self {
+        Self {
+            name,
+            ours: options.clone(),
+            theirs: options,
+            url,
+            success,
+        }
+    }
+
+    /// A case of `tls` options only, which blackbox_exporter calls `tls_config`.
+    fn tls(name: &'static str, tls: String, url: String, success: f64) -> Self {
+        Self {
+            name,
+            ours: format!("tls: {tls}"),
+            theirs: format!("tls_config: {tls}"),
+            url,
+            success,
+        }
+    }
+}
+
+/// Pulse's `/probe` answers to a set of [`HttpCase`]s, and blackbox_exporter's address for
+/// comparing them; both exporters live as long as this does.
+struct HttpRun {
+    answers: Vec<String>,
+    blackbox: String,
+    _exporters: (Exporter, ChildGuard),
+}
+
+/// Both exporters with one module and one target per case, each case probed by Pulse: the
+/// answer is 200, promtool-clean and has the case's `probe_success`.
+fn run_http_cases(dir: &std::path::Path, cases: &[HttpCase]) -> HttpRun {
+    let mut pulse = String::from("probes:\n  modules:\n");
+    let mut blackbox = String::from("modules:\n");
+    let mut targets = String::new();
+    for case in cases {
+        let (name, url) = (case.name, &case.url);
+        pulse += &format!("    {name}: {{timeout: 3s, {}}}\n", case.ours);
+        blackbox += &format!(
+            "  {name}: {{prober: http, timeout: 3s, http: {{{}}}}}\n",
+            case.theirs
+        );
+        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
+    }
+    let exporter = probing_exporter(dir, &format!("{pulse}  targets:\n{targets}"));
+    let (guard, blackbox) = blackbox_exporter(dir, &blackbox);
+    let answers = cases
+        .iter()
+        .map(|case| {
+            let name = case.name;
+            let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
+            assert_eq!(code, 200, "{ours}");
+            promtool_check(&ours);
+            assert_eq!(
+                value(
+                    &ours,
+                    &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
+                ),
+                Some(case.success),
+                "{name}: {ours}"
+            );
+            ours
+        })
+        .collect();
+    HttpRun {
+        answers,
+        blackbox,
+        _exporters: (exporter, guard),
+    }
+}
+
+/// Each case's answer equal to blackbox_exporter's, timings aside.
+fn assert_cases_match_blackbox(cases: &[HttpCase], run: &HttpRun) {
+    for (case, ours) in cases.iter().zip(&run.answers) {
+        assert_same_as_blackbox(&run.blackbox, &case.url, case.name, ours);
+    }
+}
+
 /// A module's `tls.min_version` / `max_version` against a server that speaks both TLS 1.2
 /// and 1.3 and one that speaks only 1.2: the version offered decides the one spoken
 /// (`probe_tls_version_info`), and a minimum above what the server speaks fails the probe,
@@ -1098,65 +1190,43 @@ fn http_probes_offer_the_tls_versions_their_module_allows() {
     .unwrap();
     let old = tls_server_with(Arc::new(tls12_only), respond);
 
-    // name, tls options, URL, success, version spoken
-    let probes = [
-        (
+    let cases = [
+        HttpCase::tls(
             "newest",
             format!("{{ca_file: '{ca}'}}"),
             format!("https://localhost:{both}/ok"),
             1.0,
-            Some("TLS 1.3"),
         ),
-        (
+        HttpCase::tls(
             "at_most_12",
             format!("{{ca_file: '{ca}', max_version: TLS12}}"),
             format!("https://localhost:{both}/ok"),
             1.0,
-            Some("TLS 1.2"),
         ),
-        (
+        HttpCase::tls(
             "at_least_13",
             format!("{{ca_file: '{old_ca}', min_version: TLS13}}"),
             format!("https://localhost:{old}/ok"),
             0.0,
-            None,
         ),
-        (
+        HttpCase::tls(
             "old_server",
             format!("{{ca_file: '{old_ca}'}}"),
             format!("https://localhost:{old}/ok"),
             1.0,
-            Some("TLS 1.2"),
         ),
     ];
-    let mut pulse = String::from("probes:\n  modules:\n");
-    let mut blackbox = String::from("modules:\n");
-    let mut targets = String::new();
-    for (name, tls, url, _, _) in &probes {
-        pulse += &format!("    {name}: {{timeout: 3s, tls: {tls}}}\n");
-        blackbox +=
-            &format!("  {name}: {{prober: http, timeout: 3s, http: {{tls_config: {tls}}}}}\n");
-        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
-    }
-    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
-    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
-    for (name, _, url, success, version) in &probes {
-        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
-        assert_eq!(code, 200, "{ours}");
-        let labels = format!("target=\"{name}\",module=\"{name}\"");
-        assert_eq!(
-            value(&ours, &format!("probe_success{{{labels}}}")),
-            Some(*success),
-            "{name}: {ours}"
-        );
-        let spoken = version
-            .map(|version| format!("probe_tls_version_info{{{labels},version=\"{version}\"}} 1"));
-        assert_eq!(
-            spoken.as_ref().is_some_and(|line| ours.contains(line)),
-            version.is_some(),
-            "{name}: {ours}"
-        );
-        assert_same_as_blackbox(&blackbox, url, name, &ours);
+    let run = run_http_cases(dir.path(), &cases);
+    assert_cases_match_blackbox(&cases, &run);
+    // The version spoken, where a handshake completed.
+    let spoken = [Some("TLS 1.3"), Some("TLS 1.2"), None, Some("TLS 1.2")];
+    for ((case, ours), version) in cases.iter().zip(&run.answers).zip(spoken) {
+        let version_line = ours
+            .lines()
+            .find(|line| line.starts_with("probe_tls_version_info"))
+            .and_then(|line| line.split("version=\"").nth(1))
+            .and_then(|rest| rest.split('"').next());
+        assert_eq!(version_line, version, "{}: {ours}", case.name);
     }
 }
 
@@ -1168,50 +1238,30 @@ fn http_probes_offer_the_tls_versions_their_module_allows() {
 fn http_probes_decompress_and_limit_the_body() {
     let dir = tempfile::tempdir().unwrap();
     let base = format!("http://127.0.0.1:{}", http_server());
-    // name, module options, path, success
-    let probes = [
-        (
+    let case = |name, options: &str, path: &str, success| {
+        HttpCase::same(name, options.to_owned(), format!("{base}{path}"), success)
+    };
+    let cases = [
+        case(
             "gzip",
             "compression: gzip, fail_if_body_not_matches_regexp: ['healthy']",
             "/gzip",
             1.0,
         ),
-        ("not_gzip", "compression: gzip", "/ok", 0.0),
-        ("over_limit", "body_size_limit: 100B", "/big", 0.0),
-        ("under_limit", "body_size_limit: 1KB", "/big", 1.0),
+        case("not_gzip", "compression: gzip", "/ok", 0.0),
+        case("over_limit", "body_size_limit: 100B", "/big", 0.0),
+        case("under_limit", "body_size_limit: 1KB", "/big", 1.0),
     ];
-    let mut pulse = String::from("probes:\n  modules:\n");
-    let mut blackbox = String::from("modules:\n");
-    let mut targets = String::new();
-    for (name, options, path, _) in &probes {
-        pulse += &format!("    {name}: {{timeout: 3s, {options}}}\n");
-        blackbox += &format!("  {name}: {{prober: http, timeout: 3s, http: {{{options}}}}}\n");
-        targets += &format!("    - {{name: {name}, url: '{base}{path}', module: {name}}}\n");
-    }
-    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
-    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
-    for (name, _, path, success) in &probes {
-        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
-        assert_eq!(code, 200, "{ours}");
-        promtool_check(&ours);
-        assert_eq!(
-            value(
-                &ours,
-                &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
-            ),
-            Some(*success),
-            "{name}: {ours}"
-        );
-        assert_same_as_blackbox(&blackbox, &format!("{base}{path}"), name, &ours);
-    }
-    let (_, gzip) = get(&exporter.url("/probe?target=gzip"));
+    let run = run_http_cases(dir.path(), &cases);
+    assert_cases_match_blackbox(&cases, &run);
     assert_eq!(
         value(
-            &gzip,
+            &run.answers[0],
             "probe_http_uncompressed_body_length{target=\"gzip\",module=\"gzip\"}"
         ),
         Some(BODY.len() as f64),
-        "{gzip}"
+        "{}",
+        run.answers[0]
     );
 }
 
@@ -1262,77 +1312,38 @@ fn http_probes_go_through_a_real_proxy() {
     std::fs::write(&password, "s3cret\n").unwrap();
     let password = password.display();
 
-    // name, Pulse's module options, blackbox's `http` options, URL, success
-    let probes = [
-        (
-            "direct",
-            String::new(),
-            String::new(),
-            format!("http://127.0.0.1:{http}/via-proxy"),
-            0.0,
-        ),
-        (
-            "proxied",
-            format!("proxy_url: 'http://127.0.0.1:{open}'"),
-            format!("proxy_url: 'http://127.0.0.1:{open}'"),
-            format!("http://127.0.0.1:{http}/via-proxy"),
-            1.0,
-        ),
-        (
-            "tunnel",
-            format!("proxy_url: 'http://127.0.0.1:{open}', tls: {{ca_file: '{ca}'}}"),
-            format!("proxy_url: 'http://127.0.0.1:{open}', tls_config: {{ca_file: '{ca}'}}"),
-            format!("https://localhost:{https}/ok"),
-            1.0,
-        ),
-        (
-            "credentials",
-            format!(
-                "proxy_url: 'http://127.0.0.1:{guarded}', proxy_basic_auth: {{username: pulse, password_file: '{password}'}}"
+    let via = format!("http://127.0.0.1:{http}/via-proxy");
+    let open_proxy = format!("proxy_url: 'http://127.0.0.1:{open}'");
+    let guarded_proxy = format!("proxy_url: 'http://127.0.0.1:{guarded}'");
+    let cases = [
+        HttpCase::same("direct", String::new(), via.clone(), 0.0),
+        HttpCase::same("proxied", open_proxy.clone(), via.clone(), 1.0),
+        HttpCase {
+            name: "tunnel",
+            ours: format!("{open_proxy}, tls: {{ca_file: '{ca}'}}"),
+            theirs: format!("{open_proxy}, tls_config: {{ca_file: '{ca}'}}"),
+            url: format!("https://localhost:{https}/ok"),
+            success: 1.0,
+        },
+        HttpCase {
+            name: "credentials",
+            ours: format!(
+                "{guarded_proxy}, proxy_basic_auth: {{username: pulse, password_file: '{password}'}}"
             ),
-            format!("proxy_url: 'http://pulse:s3cret@127.0.0.1:{guarded}'"),
-            format!("http://127.0.0.1:{http}/via-proxy"),
-            1.0,
-        ),
-        (
-            "no_credentials",
-            format!("proxy_url: 'http://127.0.0.1:{guarded}'"),
-            format!("proxy_url: 'http://127.0.0.1:{guarded}'"),
-            format!("http://127.0.0.1:{http}/via-proxy"),
-            0.0,
-        ),
-        (
+            theirs: format!("proxy_url: 'http://pulse:s3cret@127.0.0.1:{guarded}'"),
+            url: via.clone(),
+            success: 1.0,
+        },
+        HttpCase::same("no_credentials", guarded_proxy, via, 0.0),
+        HttpCase::same(
             "unresolved",
-            format!("proxy_url: 'http://127.0.0.1:{open}', skip_resolve_phase_with_proxy: true"),
-            format!("proxy_url: 'http://127.0.0.1:{open}', skip_resolve_phase_with_proxy: true"),
+            format!("{open_proxy}, skip_resolve_phase_with_proxy: true"),
             format!("http://localhost:{http}/via-proxy"),
             1.0,
         ),
     ];
-    let mut pulse = String::from("probes:\n  modules:\n");
-    let mut blackbox = String::from("modules:\n");
-    let mut targets = String::new();
-    for (name, ours, theirs, url, _) in &probes {
-        pulse += &format!("    {name}: {{timeout: 3s, {ours}}}\n");
-        blackbox += &format!("  {name}: {{prober: http, timeout: 3s, http: {{{theirs}}}}}\n");
-        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
-    }
-    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
-    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
-    for (name, _, _, url, success) in &probes {
-        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
-        assert_eq!(code, 200, "{ours}");
-        promtool_check(&ours);
-        assert_eq!(
-            value(
-                &ours,
-                &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
-            ),
-            Some(*success),
-            "{name}: {ours}"
-        );
-        assert_same_as_blackbox(&blackbox, url, name, &ours);
-    }
+    let run = run_http_cases(dir.path(), &cases);
+    assert_cases_match_blackbox(&cases, &run);
     let log = std::fs::read_to_string(&open_log).unwrap();
     assert!(
         log.contains(&format!("CONNECT localhost:{https}")),
@@ -1362,63 +1373,41 @@ fn http_probes_present_a_client_certificate_and_check_the_server_name() {
     let key_file = path("client.key", &client.key_pem);
     let port = tls_server_with(server_tls(&server, Some(&ca), &[]), respond);
 
-    // name, module's tls options, success
-    let modules = [
-        (
+    let url = format!("https://127.0.0.1:{port}/ok");
+    let client = format!("cert_file: '{cert_file}', key_file: '{key_file}'");
+    let cases = [
+        HttpCase::tls(
             "mtls",
-            format!(
-                "{{ca_file: '{ca_file}', cert_file: '{cert_file}', key_file: '{key_file}', server_name: pulse.test}}"
-            ),
+            format!("{{ca_file: '{ca_file}', {client}, server_name: pulse.test}}"),
+            url.clone(),
             1.0,
         ),
-        (
+        HttpCase::tls(
             "no_client_certificate",
             format!("{{ca_file: '{ca_file}', server_name: pulse.test}}"),
+            url.clone(),
             0.0,
         ),
-        (
+        HttpCase::tls(
             "no_server_name",
-            format!("{{ca_file: '{ca_file}', cert_file: '{cert_file}', key_file: '{key_file}'}}"),
+            format!("{{ca_file: '{ca_file}', {client}}}"),
+            url,
             0.0,
         ),
     ];
-    let url = format!("https://127.0.0.1:{port}/ok");
-    let mut pulse = String::from("probes:\n  modules:\n");
-    let mut blackbox = String::from("modules:\n");
-    let mut targets = String::new();
-    for (name, tls, _) in &modules {
-        pulse += &format!("    {name}: {{timeout: 3s, tls: {tls}}}\n");
-        blackbox +=
-            &format!("  {name}: {{prober: http, timeout: 3s, http: {{tls_config: {tls}}}}}\n");
-        targets += &format!("    - {{name: {name}, url: '{url}', module: {name}}}\n");
-    }
-    let exporter = probing_exporter(dir.path(), &format!("{pulse}  targets:\n{targets}"));
-    let (_blackbox, blackbox) = blackbox_exporter(dir.path(), &blackbox);
-    for (name, _, success) in &modules {
-        let (code, ours) = get(&exporter.url(&format!("/probe?target={name}")));
-        assert_eq!(code, 200, "{ours}");
-        promtool_check(&ours);
-        assert_eq!(
-            value(
-                &ours,
-                &format!("probe_success{{target=\"{name}\",module=\"{name}\"}}")
-            ),
-            Some(*success),
-            "{name}: {ours}"
-        );
-        if *success == 1.0 {
-            assert_same_as_blackbox(&blackbox, &url, name, &ours);
-        } else {
-            // A handshake the client completed before the server refused it (TLS 1.3 sends
-            // the refusal after): Pulse reports the server's certificate as seen, blackbox
-            // reports no certificate without a response.
-            let ours: String = ours
-                .lines()
-                .filter(|line| !line.contains("probe_ssl_") && !line.contains("probe_tls_"))
-                .map(|line| format!("{line}\n"))
-                .collect();
-            assert_same_as_blackbox(&blackbox, &url, name, &ours);
-        }
+    let run = run_http_cases(dir.path(), &cases);
+    for (case, ours) in cases.iter().zip(&run.answers) {
+        // A handshake the client completed before the server refused it (TLS 1.3 sends the
+        // refusal after): Pulse reports the server's certificate as seen, blackbox reports
+        // no certificate without a response.
+        let compared: String = ours
+            .lines()
+            .filter(|line| {
+                case.success == 1.0 || !(line.contains("probe_ssl_") || line.contains("probe_tls_"))
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_same_as_blackbox(&run.blackbox, &case.url, case.name, &compared);
     }
 }
 
