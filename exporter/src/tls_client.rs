@@ -46,7 +46,7 @@ impl Default for TlsOptions {
             ca_file: None,
             client_certificate: None,
             server_name: None,
-            versions: TlsVersion::between(None, None),
+            versions: vec![&rustls::version::TLS12, &rustls::version::TLS13],
             insecure_skip_verify: false,
         }
     }
@@ -96,10 +96,8 @@ impl TryFrom<RawTlsOptions> for TlsOptions {
                     .map_err(|e| format!("server_name: invalid name {name:?}: {e}"))
             })
             .transpose()?;
-        let versions = TlsVersion::between(raw.min_version, raw.max_version);
-        if versions.is_empty() {
-            return Err("min_version is above max_version".into());
-        }
+        let versions = TlsVersion::between(raw.min_version, raw.max_version)
+            .map_err(|(field, why)| format!("{field}: {why}"))?;
         Ok(Self {
             ca_file: raw.ca_file,
             client_certificate,

@@ -2,9 +2,10 @@
 //! so one file can be shared with node_exporter and friends.
 //!
 //! Supported: `tls_server_config` (`cert_file`, `key_file`, `client_auth_type`,
-//! `client_ca_file`, `min_version`, `max_version`), `http_server_config.headers`, and
-//! `basic_auth_users` (bcrypt hashes). Relative paths are resolved against the directory of
-//! the web config file, as exporter-toolkit does. Unknown keys are rejected.
+//! `client_ca_file`, `min_version`, `max_version`, `cipher_suites`, `curve_preferences`,
+//! `prefer_server_cipher_suites`), `http_server_config.headers`, and `basic_auth_users`
+//! (bcrypt hashes). Relative paths are resolved against the directory of the web config
+//! file, as exporter-toolkit does. Unknown keys are rejected.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,18 @@ pub struct TlsServerConfig {
     pub min_version: Option<TlsVersion>,
     #[serde(default)]
     pub max_version: Option<TlsVersion>,
+    /// TLS 1.2 cipher suites offered, by their IANA names, in the server's order of
+    /// preference; all of rustls's unless set. TLS 1.3's are not chosen, as in Go.
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
+    /// Key exchange groups offered (`X25519`, `CurveP256`, `CurveP384`), in order; all of
+    /// rustls's unless set.
+    #[serde(default)]
+    pub curve_preferences: Vec<String>,
+    /// Picks the cipher suite by the server's order rather than the client's
+    /// (exporter-toolkit's default: true).
+    #[serde(default)]
+    pub prefer_server_cipher_suites: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -56,28 +69,40 @@ pub enum ClientAuthType {
 }
 
 /// A TLS version as exporter-toolkit and Prometheus's `tls_config` name it. rustls speaks
-/// no version before 1.2, so those are not offered.
+/// no version before 1.2: a minimum of TLS10 or TLS11 (a config shared with node_exporter)
+/// still means 1.2 and 1.3, a maximum below 1.2 leaves nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum TlsVersion {
+    TLS10,
+    TLS11,
     TLS12,
     TLS13,
 }
 
 impl TlsVersion {
-    /// The versions from `min` to `max` (either end open when not set); empty when `min`
-    /// is above `max`.
+    /// The versions from `min` to `max` (either end open when not set), or why there are
+    /// none: the field at fault (`min_version`, `max_version`) and what is wrong with it.
     pub fn between(
         min: Option<TlsVersion>,
         max: Option<TlsVersion>,
-    ) -> Vec<&'static rustls::SupportedProtocolVersion> {
-        [
+    ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, (&'static str, &'static str)> {
+        if let (Some(min), Some(max)) = (min, max)
+            && min > max
+        {
+            return Err(("min_version", "above max_version"));
+        }
+        let versions: Vec<_> = [
             (TlsVersion::TLS12, &rustls::version::TLS12),
             (TlsVersion::TLS13, &rustls::version::TLS13),
         ]
         .into_iter()
         .filter(|(v, _)| min.is_none_or(|min| *v >= min) && max.is_none_or(|max| *v <= max))
         .map(|(_, p)| p)
-        .collect()
+        .collect();
+        if versions.is_empty() {
+            return Err(("max_version", "rustls speaks TLS 1.2 and 1.3 only"));
+        }
+        Ok(versions)
     }
 }
 
@@ -180,14 +205,15 @@ impl TlsServerConfig {
             )
         })?;
 
-        let versions = TlsVersion::between(self.min_version, self.max_version);
-        if versions.is_empty() {
-            return Err((
-                "tls_server_config.min_version",
-                "min_version is above max_version".into(),
-            ));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions =
+            TlsVersion::between(self.min_version, self.max_version).map_err(|(field, why)| {
+                let field = match field {
+                    "min_version" => "tls_server_config.min_version",
+                    _ => "tls_server_config.max_version",
+                };
+                (field, why.to_owned())
+            })?;
+        let provider = Arc::new(self.provider()?);
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| ("tls_server_config", e.to_string()))?;
@@ -232,7 +258,76 @@ impl TlsServerConfig {
             .with_single_cert(certs, key)
             .map_err(|e| ("tls_server_config.key_file", e.to_string()))?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.ignore_client_order = self.prefer_server_cipher_suites.unwrap_or(true);
         Ok(config)
+    }
+
+    /// rustls's ring provider with the cipher suites and key exchange groups the config
+    /// names, in its order.
+    fn provider(&self) -> Result<rustls::crypto::CryptoProvider, (&'static str, String)> {
+        let mut provider = rustls::crypto::ring::default_provider();
+        if !self.cipher_suites.is_empty() {
+            let tls12 =
+                |suite: &rustls::SupportedCipherSuite| suite.version() == &rustls::version::TLS12;
+            let mut chosen: Vec<_> = provider
+                .cipher_suites
+                .iter()
+                .filter(|suite| !tls12(suite))
+                .copied()
+                .collect();
+            for name in &self.cipher_suites {
+                let suite = provider
+                    .cipher_suites
+                    .iter()
+                    .find(|suite| tls12(suite) && format!("{:?}", suite.suite()) == *name)
+                    .ok_or_else(|| {
+                        let known: Vec<String> = provider
+                            .cipher_suites
+                            .iter()
+                            .filter(|suite| tls12(suite))
+                            .map(|suite| format!("{:?}", suite.suite()))
+                            .collect();
+                        (
+                            "tls_server_config.cipher_suites",
+                            format!(
+                                "{name} is not a TLS 1.2 suite rustls offers ({})",
+                                known.join(", ")
+                            ),
+                        )
+                    })?;
+                chosen.push(*suite);
+            }
+            provider.cipher_suites = chosen;
+        }
+        if !self.curve_preferences.is_empty() {
+            let mut groups = Vec::new();
+            for name in &self.curve_preferences {
+                let wanted = match name.as_str() {
+                    "X25519" => rustls::NamedGroup::X25519,
+                    "CurveP256" => rustls::NamedGroup::secp256r1,
+                    "CurveP384" => rustls::NamedGroup::secp384r1,
+                    _ => {
+                        return Err((
+                            "tls_server_config.curve_preferences",
+                            format!(
+                                "{name} is not a group rustls offers (X25519, CurveP256, CurveP384)"
+                            ),
+                        ));
+                    }
+                };
+                let group = provider
+                    .kx_groups
+                    .iter()
+                    .find(|group| group.name() == wanted)
+                    .ok_or((
+                        "tls_server_config.curve_preferences",
+                        format!("{name} is not offered by this build"),
+                    ))?;
+                groups.push(*group);
+            }
+            provider.kx_groups = groups;
+        }
+        Ok(provider)
     }
 }
 
@@ -282,6 +377,94 @@ mod tests {
             "DIR/web.yml:3:3: basic_auth_users.alice: the password is not a bcrypt hash"
         );
         assert!(!err.contains("hunter2"), "the secret is not repeated");
+    }
+
+    /// A web config with a real key pair beside it and `tls` as the rest of its
+    /// `tls_server_config`.
+    fn load_tls(tls: &str) -> Result<WebConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.path().join("server.crt"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("server.key"), key.serialize_pem()).unwrap();
+        let path = dir.path().join("web.yml");
+        std::fs::write(
+            &path,
+            format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{tls}"),
+        )
+        .unwrap();
+        WebConfig::load(&path).map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
+    }
+
+    #[test]
+    fn cipher_suites_curves_and_versions_read_as_exporter_toolkit_names_them() {
+        let config = load_tls(
+            "  min_version: TLS10\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]\n  curve_preferences: [CurveP384, X25519]\n",
+        )
+        .unwrap();
+        let tls = config.tls().unwrap();
+        // A minimum below what rustls speaks: both of its versions.
+        let suites: Vec<String> = tls
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|suite| format!("{:?}", suite.suite()))
+            .collect();
+        assert!(
+            suites.contains(&"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".to_owned()),
+            "{suites:?}"
+        );
+        assert!(
+            !suites.contains(&"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".to_owned()),
+            "{suites:?}"
+        );
+        assert!(
+            suites.contains(&"TLS13_AES_128_GCM_SHA256".to_owned()),
+            "{suites:?}"
+        );
+        let groups: Vec<_> = tls
+            .crypto_provider()
+            .kx_groups
+            .iter()
+            .map(|group| group.name())
+            .collect();
+        assert_eq!(
+            groups,
+            [rustls::NamedGroup::secp384r1, rustls::NamedGroup::X25519]
+        );
+        assert!(
+            tls.ignore_client_order,
+            "the server's order, as exporter-toolkit's default"
+        );
+        let tls = load_tls("  prefer_server_cipher_suites: false\n")
+            .unwrap()
+            .tls()
+            .unwrap();
+        assert!(!tls.ignore_client_order);
+
+        for (options, message) in [
+            (
+                "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+                "DIR/web.yml:4:3: tls_server_config.cipher_suites: TLS_RSA_WITH_RC4_128_SHA is not a TLS 1.2 suite rustls offers",
+            ),
+            (
+                "  curve_preferences: [CurveP521]\n",
+                "DIR/web.yml:4:3: tls_server_config.curve_preferences: CurveP521 is not a group rustls offers",
+            ),
+            (
+                "  max_version: TLS11\n",
+                "DIR/web.yml:4:3: tls_server_config.max_version: rustls speaks TLS 1.2 and 1.3 only",
+            ),
+        ] {
+            let err = load_tls(options).unwrap_err();
+            assert!(err.starts_with(message), "{err}");
+        }
     }
 
     #[test]

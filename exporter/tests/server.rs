@@ -166,15 +166,17 @@ mod tls_and_auth {
         ca_pem: String,
     }
 
-    /// A CA-signed server certificate for 127.0.0.1/localhost plus a web config.
-    fn pki(users: &[(&str, &str)]) -> Pki {
+    /// A CA-signed server certificate for 127.0.0.1/localhost plus a web config with
+    /// `users` and `tls_options` (lines of `tls_server_config`).
+    fn pki(users: &[(&str, &str)], tls_options: &str) -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let ca = pulse_testkit::pki::TestCa::new();
         let server = ca.server(&["localhost", "127.0.0.1"], None);
         std::fs::write(dir.path().join("server.crt"), &server.cert_pem).unwrap();
         std::fs::write(dir.path().join("server.key"), &server.key_pem).unwrap();
-        let mut web =
-            String::from("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+        let mut web = format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{tls_options}"
+        );
         if !users.is_empty() {
             web.push_str("basic_auth_users:\n");
             for (user, password) in users {
@@ -203,7 +205,7 @@ mod tls_and_auth {
 
     #[test]
     fn basic_auth_over_tls() {
-        let pki = pki(&[("prometheus", "correct horse")]);
+        let pki = pki(&[("prometheus", "correct horse")], "");
         let exporter = Exporter::start(&["--web.config.file", &web_config(pki.dir.path())]);
         let port = exporter.addr.rsplit(':').next().unwrap().to_owned();
         let url = format!("https://localhost:{port}/metrics");
@@ -233,9 +235,65 @@ mod tls_and_auth {
         assert!(right.text().unwrap().contains("pulse_collector_success"));
     }
 
+    /// exporter-toolkit's `cipher_suites`, `curve_preferences` and `max_version`: a client
+    /// that offers everything (rustls's defaults put AES-GCM and X25519 first) gets the one
+    /// suite and group the web config names, over TLS 1.2, and its scrape is answered.
+    #[test]
+    fn the_web_config_chooses_the_cipher_suite_and_key_exchange() {
+        use std::io::{Read, Write};
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+
+        let pki = pki(
+            &[],
+            "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256]\n  curve_preferences: [CurveP384]\n",
+        );
+        let exporter = Exporter::start(&["--web.config.file", &web_config(pki.dir.path())]);
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca_pem.as_bytes()).unwrap())
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut connection = rustls::ClientConnection::new(
+            std::sync::Arc::new(config),
+            "localhost".try_into().unwrap(),
+        )
+        .unwrap();
+        let mut tcp = std::net::TcpStream::connect(&exporter.addr).unwrap();
+        let mut tls = rustls::Stream::new(&mut connection, &mut tcp);
+        tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = tls.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(
+            connection.protocol_version(),
+            Some(rustls::ProtocolVersion::TLSv1_2)
+        );
+        assert_eq!(
+            connection
+                .negotiated_cipher_suite()
+                .map(|suite| suite.suite()),
+            Some(rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)
+        );
+        assert_eq!(
+            connection
+                .negotiated_key_exchange_group()
+                .map(|group| group.name()),
+            Some(rustls::NamedGroup::secp384r1)
+        );
+    }
+
     #[test]
     fn plain_http_to_tls_port_fails_cleanly_and_server_survives() {
-        let pki = pki(&[]);
+        let pki = pki(&[], "");
         let exporter = Exporter::start(&["--web.config.file", &web_config(pki.dir.path())]);
         let plain = client().get(exporter.url("/metrics")).send();
         assert!(

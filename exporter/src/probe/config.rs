@@ -1530,9 +1530,13 @@ mod tests {
             ("{certfile: client.pem}", "unknown field `certfile`"),
             (
                 "{min_version: TLS13, max_version: TLS12}",
-                "min_version is above max_version",
+                "min_version: above max_version",
             ),
-            ("{min_version: TLS10}", "unknown variant `TLS10`"),
+            (
+                "{max_version: TLS11}",
+                "max_version: rustls speaks TLS 1.2 and 1.3 only",
+            ),
+            ("{min_version: SSL3}", "unknown variant `SSL3`"),
         ] {
             let err = parse(&format!(
                 "probes:\n  modules:\n    m:\n      tls: {options}\n"
