@@ -188,7 +188,8 @@ fn invalid_web_config_names_file_line_and_field() {
         format!(
             "pulse-exporter: {path}:2:3: tls_server_config.cert_fil: unknown field `cert_fil`, \
              expected one of `cert_file`, `key_file`, `client_auth_type`, `client_ca_file`, \
-             `min_version`, `max_version`\n"
+             `min_version`, `max_version`, `cipher_suites`, `curve_preferences`, \
+             `prefer_server_cipher_suites`\n"
         )
     );
 }
