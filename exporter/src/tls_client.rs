@@ -163,25 +163,35 @@ impl TlsOptions {
 impl ClientCertificate {
     /// The certificate chain and key, read (at start-up) from their files.
     fn read(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-        let cert_error = |message: String| TlsError::File {
-            field: "cert_file",
-            path: self.cert_file.clone(),
-            message,
-        };
-        let chain = CertificateDer::pem_file_iter(&self.cert_file)
-            .map_err(|e| cert_error(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| cert_error(e.to_string()))?;
-        if chain.is_empty() {
-            return Err(cert_error("no certificate found".into()));
-        }
-        let key = PrivateKeyDer::from_pem_file(&self.key_file).map_err(|e| TlsError::File {
-            field: "key_file",
-            path: self.key_file.clone(),
-            message: e.to_string(),
-        })?;
-        Ok((chain, key))
+        read_chain_and_key(&self.cert_file, &self.key_file)
     }
+}
+
+/// A certificate chain (at least one certificate) and its private key from their PEM files;
+/// a failure names the file at fault (`cert_file`, `key_file`). The web config's server
+/// certificate is read the same way.
+pub fn read_chain_and_key(
+    cert_file: &Path,
+    key_file: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let cert_error = |message: String| TlsError::File {
+        field: "cert_file",
+        path: cert_file.to_owned(),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .map_err(|e| cert_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| cert_error(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(cert_error("no certificate found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| TlsError::File {
+        field: "key_file",
+        path: key_file.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok((chain, key))
 }
 
 /// The CA file's certificates, every one of which must be usable.

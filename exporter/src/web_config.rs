@@ -14,10 +14,11 @@ use std::sync::Arc;
 use base64::Engine;
 use serde::Deserialize;
 use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::{ConfigError, invalid_at, parse_yaml, read_file};
+use crate::tls_client::{TlsError, read_chain_and_key};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -184,25 +185,20 @@ impl TlsServerConfig {
     fn build(&self, base: &Path) -> Result<rustls::ServerConfig, (&'static str, String)> {
         let cert_path = base.join(&self.cert_file);
         let key_path = base.join(&self.key_file);
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-            .and_then(|iter| iter.collect::<Result<_, _>>())
-            .map_err(|e| {
-                (
-                    "tls_server_config.cert_file",
-                    format!("{}: {e}", cert_path.display()),
-                )
-            })?;
-        if certs.is_empty() {
-            return Err((
-                "tls_server_config.cert_file",
-                format!("{}: no certificate found", cert_path.display()),
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
-            (
-                "tls_server_config.key_file",
-                format!("{}: {e}", key_path.display()),
-            )
+        let (certs, key) = read_chain_and_key(&cert_path, &key_path).map_err(|e| match e {
+            TlsError::File {
+                field,
+                path,
+                message,
+            } => (
+                if field == "cert_file" {
+                    "tls_server_config.cert_file"
+                } else {
+                    "tls_server_config.key_file"
+                },
+                format!("{}: {message}", path.display()),
+            ),
+            TlsError::Rustls(e) => ("tls_server_config", e.to_string()),
         })?;
 
         let versions =
